@@ -1,0 +1,296 @@
+/**
+ * A stream connection (TCP or Unix-domain), opened by us (client) or accepted by a listener.
+ *
+ * Lifecycle: connecting (SYN sent) -> open -> half-closed-local (we sent FIN) /
+ * half-closed-remote (peer's FIN) -> closed; reset and error are terminal with their cause.
+ */
+import net from 'node:net';
+import type { Address, EndpointInfo } from '../../shared/contract';
+import { describeSystemError, WorkbenchError, type UserError } from '../../shared/errors';
+import { Endpoint, type EndpointKind } from './endpoint';
+import type { EventHub } from './event-hub';
+
+export type ConnectTarget =
+  { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export interface ConnectOptions {
+  timeoutMs: number;
+  noDelay: boolean;
+  keepAlive: boolean;
+  allowHalfOpen: boolean;
+}
+
+export function describeTarget(target: ConnectTarget): string {
+  if (target.kind === 'unix') return target.path;
+  return target.host.includes(':')
+    ? `[${target.host}]:${target.port}`
+    : `${target.host}:${target.port}`;
+}
+
+export class Connection extends Endpoint {
+  private finSent = false;
+  private finReceived = false;
+  private paused = false;
+  private noDelay = false;
+  private keepAlive = false;
+  private closedBy: 'local' | 'remote' | undefined;
+
+  private constructor(
+    id: string,
+    kind: EndpointKind,
+    role: 'client' | 'accepted',
+    parentId: string | null,
+    hub: EventHub,
+    private readonly socket: net.Socket,
+    private readonly target: string,
+  ) {
+    super(id, kind, role, parentId, hub, role === 'client' ? 'connecting' : 'open');
+    socket.on('data', (data: Buffer) => this.captured('in', data));
+    socket.on('end', () => this.onPeerFin());
+    socket.on('finish', () => this.onFinSent());
+    socket.on('error', (error: NodeJS.ErrnoException) => this.onError(error));
+    socket.on('close', () => this.onClose());
+    socket.on('drain', () => this.hub.touch(this.id));
+  }
+
+  /** connect(): resolves once the handshake is done, rejects with a readable error otherwise. */
+  static connect(
+    id: string,
+    hub: EventHub,
+    target: ConnectTarget,
+    options: ConnectOptions,
+  ): { connection: Connection; established: Promise<void> } {
+    const socket =
+      target.kind === 'tcp'
+        ? net.connect({
+            host: target.host,
+            port: target.port,
+            allowHalfOpen: options.allowHalfOpen,
+          })
+        : net.connect({ path: target.path, allowHalfOpen: options.allowHalfOpen });
+    const kind = target.kind === 'tcp' ? 'tcp-connection' : 'unix-connection';
+    const connection = new Connection(
+      id,
+      kind,
+      'client',
+      null,
+      hub,
+      socket,
+      describeTarget(target),
+    );
+    connection.remote = target.kind === 'tcp' ? null : { path: target.path };
+    connection.noDelay = options.noDelay;
+    connection.keepAlive = options.keepAlive;
+    connection.record('connect', 'connecting', {
+      detail: target.kind === 'tcp' ? describeTarget(target) : target.path,
+    });
+
+    const established = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const error = Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' });
+        socket.destroy(error);
+      }, options.timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        connection.onEstablished();
+        resolve();
+      });
+      socket.once('close', () => {
+        clearTimeout(timer);
+        const error = connection.lastError;
+        reject(
+          new WorkbenchError(error?.code ?? 'NOT_OPEN', error?.message ?? 'Connection closed'),
+        );
+      });
+    });
+    // The caller may not await this (the UI learns from events); never leave it unhandled.
+    established.catch(() => undefined);
+    return { connection, established };
+  }
+
+  /** accept(): the listener hands over a connection that is already open. */
+  static accepted(
+    id: string,
+    hub: EventHub,
+    socket: net.Socket,
+    listenerId: string,
+    listenerPath: string | null,
+  ): Connection {
+    const kind = listenerPath === null ? 'tcp-connection' : 'unix-connection';
+    const connection = new Connection(id, kind, 'accepted', listenerId, hub, socket, 'peer');
+    if (listenerPath === null) {
+      connection.local = addressOf(socket, 'local');
+      connection.remote = addressOf(socket, 'remote');
+    } else {
+      // A Unix-domain client is usually unnamed: only the listener's path identifies the pair.
+      connection.local = { path: listenerPath };
+      connection.remote = { path: '(unnamed)' };
+    }
+    connection.record('accepted', 'open');
+    return connection;
+  }
+
+  get isWritable(): boolean {
+    return (this.state === 'open' || this.state === 'half-closed-remote') && !this.finSent;
+  }
+
+  send(bytes: Uint8Array): number {
+    if (!this.isWritable) throw this.notWritable();
+    this.captured('out', bytes);
+    this.socket.write(bytes, () => this.hub.touch(this.id));
+    return bytes.byteLength;
+  }
+
+  /** shutdown(SHUT_WR): our FIN goes out once queued bytes are written; we keep reading. */
+  halfClose(): void {
+    if (!this.isWritable) throw this.notWritable();
+    this.finSent = true;
+    this.socket.end();
+  }
+
+  /** close(): release the socket. */
+  close(): void {
+    if (this.isFinished) return;
+    this.closedBy ??= 'local';
+    this.socket.destroy();
+  }
+
+  /** Abortive close: SO_LINGER 0, the kernel sends RST and drops unsent data. */
+  reset(): void {
+    if (this.isFinished) return;
+    if (this.state === 'connecting') {
+      this.close();
+      return;
+    }
+    this.record('rst-sent', 'reset', { by: 'local' });
+    this.socket.resetAndDestroy();
+  }
+
+  setReadingPaused(paused: boolean): void {
+    if (this.isFinished) throw this.notOpen();
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (paused) this.socket.pause();
+    else this.socket.resume();
+    this.record(paused ? 'paused' : 'resumed', this.state);
+  }
+
+  setOptions(options: { noDelay?: boolean; keepAlive?: boolean; allowHalfOpen?: boolean }): void {
+    if (this.isFinished) throw this.notOpen();
+    const changed: string[] = [];
+    if (options.noDelay !== undefined && options.noDelay !== this.noDelay) {
+      this.noDelay = options.noDelay;
+      if (this.kind === 'tcp-connection') this.socket.setNoDelay(options.noDelay);
+      changed.push(`TCP_NODELAY=${options.noDelay ? 1 : 0}`);
+    }
+    if (options.keepAlive !== undefined && options.keepAlive !== this.keepAlive) {
+      this.keepAlive = options.keepAlive;
+      if (this.kind === 'tcp-connection') this.socket.setKeepAlive(options.keepAlive);
+      changed.push(`SO_KEEPALIVE=${options.keepAlive ? 1 : 0}`);
+    }
+    if (
+      options.allowHalfOpen !== undefined &&
+      options.allowHalfOpen !== this.socket.allowHalfOpen
+    ) {
+      this.socket.allowHalfOpen = options.allowHalfOpen;
+      changed.push(`allowHalfOpen=${options.allowHalfOpen}`);
+    }
+    if (changed.length > 0) this.record('option', this.state, { detail: changed.join(', ') });
+  }
+
+  override dispose(): Promise<void> {
+    if (this.socket.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.socket.destroy();
+    });
+  }
+
+  protected override options(): EndpointInfo['options'] {
+    return {
+      noDelay: this.noDelay,
+      keepAlive: this.keepAlive,
+      allowHalfOpen: this.socket.allowHalfOpen,
+    };
+  }
+
+  protected override queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  protected override readingPaused(): boolean {
+    return this.paused;
+  }
+
+  private onEstablished(): void {
+    this.local = addressOf(this.socket, 'local') ?? this.local;
+    this.remote = addressOf(this.socket, 'remote') ?? this.remote;
+    if (this.kind === 'tcp-connection') {
+      if (this.noDelay) this.socket.setNoDelay(true);
+      if (this.keepAlive) this.socket.setKeepAlive(true);
+    }
+    this.record('established', 'open');
+  }
+
+  private onPeerFin(): void {
+    this.finReceived = true;
+    this.closedBy ??= 'remote';
+    this.record('fin-received', this.finSent ? this.state : 'half-closed-remote', { by: 'remote' });
+  }
+
+  private onFinSent(): void {
+    this.finSent = true;
+    this.closedBy ??= 'local';
+    this.record('fin-sent', this.finReceived ? this.state : 'half-closed-local', { by: 'local' });
+  }
+
+  private onError(error: NodeJS.ErrnoException): void {
+    if (this.isFinished) return;
+    const described = describeSystemError(error.code, error.message, {
+      address: this.target === 'peer' ? 'the peer' : this.target,
+      operation: this.state === 'connecting' ? 'connect' : 'read',
+    });
+    if (error.code === 'ECONNRESET' || error.code === 'EPIPE') {
+      this.record('rst-received', 'reset', { by: 'remote', error: described });
+    } else {
+      this.record('error', 'error', { error: described, detail: error.code });
+    }
+  }
+
+  private onClose(): void {
+    this.hub.touch(this.id);
+    if (this.isFinished) return;
+    if (this.state === 'connecting') {
+      // Destroyed before the handshake finished without an error event: closed by us.
+      this.record('closed', 'closed', { by: 'local' });
+      return;
+    }
+    this.record('closed', 'closed', this.closedBy ? { by: this.closedBy } : {});
+  }
+
+  private notWritable(): WorkbenchError {
+    const why = this.finSent
+      ? 'we already sent FIN (half-closed)'
+      : this.state === 'connecting'
+        ? 'it is still connecting'
+        : `it is ${this.state}`;
+    return new WorkbenchError('NOT_WRITABLE', `Cannot send on ${this.id}: ${why}`);
+  }
+
+  private notOpen(): WorkbenchError {
+    return new WorkbenchError('NOT_OPEN', `${this.id} is ${this.state}`);
+  }
+
+  /** The user error behind the last failure, if any. */
+  get failure(): UserError | null {
+    return this.lastError;
+  }
+}
+
+export function addressOf(socket: net.Socket, side: 'local' | 'remote'): Address | null {
+  const host = side === 'local' ? socket.localAddress : socket.remoteAddress;
+  const port = side === 'local' ? socket.localPort : socket.remotePort;
+  const family = side === 'local' ? socket.localFamily : socket.remoteFamily;
+  if (host === undefined || port === undefined) return null;
+  return { host, port, family: family === 'IPv6' ? 'IPv6' : 'IPv4' };
+}

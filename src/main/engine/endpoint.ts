@@ -1,0 +1,109 @@
+/**
+ * What every endpoint (listener, connection, UDP socket) shares: an id, a lifecycle whose every
+ * transition is timestamped in a timeline, counters, and a capture of its traffic.
+ */
+import type {
+  Address,
+  Counters,
+  EndpointInfo,
+  EndpointState,
+  Transition,
+} from '../../shared/contract';
+import type { UserError } from '../../shared/errors';
+import { CaptureStore, type Direction, type Peer } from './capture';
+import { nowMs } from './clock';
+import type { EventHub } from './event-hub';
+
+export const terminalStates: ReadonlySet<EndpointState> = new Set(['closed', 'reset', 'error']);
+
+export type EndpointKind = EndpointInfo['kind'];
+export type EndpointRole = EndpointInfo['role'];
+type TransitionFacts = Omit<Transition, 'at' | 'event' | 'state'>;
+
+export abstract class Endpoint {
+  readonly createdAt = nowMs();
+  readonly capture = new CaptureStore();
+  protected state: EndpointState;
+  protected local: Address | null = null;
+  protected remote: Address | null = null;
+  protected lastError: UserError | null = null;
+  private readonly timeline: Transition[] = [];
+  private readonly counters: Counters = {
+    bytesIn: 0,
+    bytesOut: 0,
+    chunksIn: 0,
+    chunksOut: 0,
+    bytesQueued: 0,
+  };
+
+  protected constructor(
+    readonly id: string,
+    readonly kind: EndpointKind,
+    readonly role: EndpointRole,
+    readonly parentId: string | null,
+    protected readonly hub: EventHub,
+    initialState: EndpointState,
+  ) {
+    this.state = initialState;
+  }
+
+  get currentState(): EndpointState {
+    return this.state;
+  }
+
+  get isFinished(): boolean {
+    return terminalStates.has(this.state);
+  }
+
+  info(): EndpointInfo {
+    return {
+      id: this.id,
+      kind: this.kind,
+      role: this.role,
+      parentId: this.parentId,
+      state: this.state,
+      local: this.local,
+      remote: this.remote,
+      options: this.options(),
+      counters: { ...this.counters, bytesQueued: this.queuedBytes() },
+      readingPaused: this.readingPaused(),
+      openConnections: this.openConnections(),
+      timeline: [...this.timeline],
+      error: this.lastError,
+      createdAt: this.createdAt,
+    };
+  }
+
+  /** Closes whatever the endpoint holds; resolves when the OS has released it. */
+  abstract dispose(): Promise<void>;
+  protected abstract options(): EndpointInfo['options'];
+
+  protected queuedBytes(): number {
+    return 0;
+  }
+  protected readingPaused(): boolean {
+    return false;
+  }
+  protected openConnections(): number {
+    return 0;
+  }
+
+  protected record(event: Transition['event'], state: EndpointState, facts: TransitionFacts = {}) {
+    this.state = state;
+    if (facts.error) this.lastError = facts.error;
+    this.timeline.push({ at: nowMs(), event, state, ...facts });
+    this.hub.transition(this.id);
+  }
+
+  protected captured(dir: Direction, bytes: Uint8Array, peer?: Peer): void {
+    const chunk = this.capture.append(dir, bytes, peer);
+    if (dir === 'in') {
+      this.counters.bytesIn += bytes.byteLength;
+      this.counters.chunksIn += 1;
+    } else {
+      this.counters.bytesOut += bytes.byteLength;
+      this.counters.chunksOut += 1;
+    }
+    this.hub.data(this.id, chunk);
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * A listening stream socket: TCP on host:port or Unix-domain on a path.
+ * socket() + bind() -> listen(backlog) -> accept() for every connection, until stopped.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import type { EndpointInfo } from '../../shared/contract';
+import { describeSystemError, WorkbenchError } from '../../shared/errors';
+import { Connection } from './connection';
+import { Endpoint } from './endpoint';
+import type { EventHub } from './event-hub';
+
+export type ListenTarget =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'unix'; path: string; removeStale: boolean };
+
+export interface ListenerHooks {
+  /** Gives each accepted connection an id and registers it with the engine. */
+  adopt(socket: net.Socket, listener: Listener): Connection;
+}
+
+export class Listener extends Endpoint {
+  readonly connections = new Set<Connection>();
+  private readonly server: net.Server;
+  private readonly backlog: number;
+  private readonly allowHalfOpen: boolean;
+
+  constructor(
+    id: string,
+    hub: EventHub,
+    readonly target: ListenTarget,
+    options: { backlog: number; allowHalfOpen: boolean },
+    private readonly hooks: ListenerHooks,
+  ) {
+    super(
+      id,
+      target.kind === 'tcp' ? 'tcp-listener' : 'unix-listener',
+      'listener',
+      null,
+      hub,
+      'opening',
+    );
+    this.backlog = options.backlog;
+    this.allowHalfOpen = options.allowHalfOpen;
+    this.server = net.createServer({ allowHalfOpen: options.allowHalfOpen });
+    this.server.on('connection', (socket) => this.onConnection(socket));
+    this.server.on('error', (error: NodeJS.ErrnoException) => this.onError(error));
+    this.local = target.kind === 'unix' ? { path: target.path } : null;
+    this.record('socket', 'opening', { detail: this.where() });
+  }
+
+  get unixPath(): string | null {
+    return this.target.kind === 'unix' ? this.target.path : null;
+  }
+
+  /** bind() + listen(backlog); resolves when listening, rejects with a readable error. */
+  async open(): Promise<void> {
+    if (this.target.kind === 'unix') await this.clearStaleSocketFile(this.target);
+    await new Promise<void>((resolve, reject) => {
+      const onError = () => reject(this.failure());
+      this.server.once('error', onError);
+      const listenOptions =
+        this.target.kind === 'tcp'
+          ? { host: this.target.host, port: this.target.port, backlog: this.backlog }
+          : { path: this.target.path, backlog: this.backlog };
+      this.server.listen(listenOptions, () => {
+        this.server.off('error', onError);
+        const address = this.server.address();
+        if (address && typeof address === 'object') {
+          this.local = {
+            host: address.address,
+            port: address.port,
+            family: address.family === 'IPv6' ? 'IPv6' : 'IPv4',
+          };
+        }
+        this.record('listening', 'listening', { detail: `backlog ${this.backlog}` });
+        resolve();
+      });
+    });
+  }
+
+  broadcast(bytes: Uint8Array): number {
+    let count = 0;
+    for (const connection of this.connections) {
+      if (!connection.isWritable) continue;
+      connection.send(bytes);
+      count += 1;
+    }
+    return count;
+  }
+
+  /** close() on the listening socket: no more accept(); existing connections go on unless asked. */
+  async stop(closeConnections: boolean): Promise<void> {
+    if (closeConnections) for (const connection of this.connections) connection.close();
+    if (this.isFinished) return;
+    this.record('stopped', 'closed', { by: 'local' });
+    // close()'s callback waits for every accepted connection to end; the listening socket itself
+    // is released at once, which is all "stop listening" promises.
+    this.server.close();
+  }
+
+  forgetConnection(connection: Connection): void {
+    this.connections.delete(connection);
+  }
+
+  override async dispose(): Promise<void> {
+    await Promise.all([...this.connections].map((connection) => connection.dispose()));
+    if (this.server.listening) this.server.close();
+  }
+
+  protected override options(): EndpointInfo['options'] {
+    return {
+      noDelay: false,
+      keepAlive: false,
+      allowHalfOpen: this.allowHalfOpen,
+      backlog: this.backlog,
+    };
+  }
+
+  protected override openConnections(): number {
+    let open = 0;
+    for (const connection of this.connections) if (!connection.isFinished) open += 1;
+    return open;
+  }
+
+  private onConnection(socket: net.Socket): void {
+    const connection = this.hooks.adopt(socket, this);
+    this.connections.add(connection);
+    socket.once('close', () => this.hub.touch(this.id));
+    this.hub.touch(this.id);
+  }
+
+  private onError(error: NodeJS.ErrnoException): void {
+    if (this.isFinished) return;
+    this.record('error', 'error', {
+      error: describeSystemError(error.code, error.message, {
+        address: this.where(),
+        operation: 'listen',
+      }),
+      detail: error.code,
+    });
+  }
+
+  private failure(): WorkbenchError {
+    const error = this.lastError ?? { code: 'INTERNAL' as const, message: 'listen failed' };
+    return new WorkbenchError(error.code, error.message);
+  }
+
+  private where(): string {
+    if (this.target.kind === 'unix') return this.target.path;
+    const { host, port } = this.target;
+    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+
+  /**
+   * A socket file outlives a crashed server. Binding over it fails with EADDRINUSE, which hides
+   * the real situation: say whether someone still listens there, and remove it only when asked.
+   */
+  private async clearStaleSocketFile(target: { path: string; removeStale: boolean }) {
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.lstat(target.path);
+    } catch {
+      return; // nothing there
+    }
+    const fail = (code: 'EADDRINUSE' | 'STALE_SOCKET_FILE', message: string) => {
+      const error = { code, message } as const;
+      this.record('error', 'error', { error, detail: code });
+      throw new WorkbenchError(code, message);
+    };
+    if (!stat.isSocket()) {
+      fail(
+        'EADDRINUSE',
+        `${target.path} exists and is not a socket; it was left untouched (EADDRINUSE)`,
+      );
+    }
+    if (await someoneListensOn(target.path)) {
+      fail('EADDRINUSE', `Another process is listening on ${target.path} (EADDRINUSE)`);
+    }
+    if (!target.removeStale) {
+      fail(
+        'STALE_SOCKET_FILE',
+        `A stale socket file is left at ${target.path} and nothing listens on it; choose "remove stale socket file" to replace it`,
+      );
+    }
+    await fs.promises.unlink(target.path);
+  }
+}
+
+function someoneListensOn(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * A bound UDP socket. Each datagram is one capture record with its peer's address, so message
+ * boundaries survive (unlike a stream, where recv() chunks mean nothing).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { EndpointInfo } from '../../shared/contract';
+import { describeSystemError, WorkbenchError } from '../../shared/errors';
+import { Endpoint } from './endpoint';
+import type { EventHub } from './event-hub';
+
+export class UdpEndpoint extends Endpoint {
+  private readonly socket: dgram.Socket;
+
+  constructor(
+    id: string,
+    hub: EventHub,
+    private readonly host: string,
+    private readonly port: number,
+  ) {
+    super(id, 'udp-socket', 'udp', null, hub, 'opening');
+    this.socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+    this.socket.on('message', (message, rinfo) =>
+      this.captured('in', message, { host: rinfo.address, port: rinfo.port }),
+    );
+    this.socket.on('error', (error: NodeJS.ErrnoException) => this.onError(error));
+    this.socket.on('close', () => {
+      if (!this.isFinished) this.record('closed', 'closed', { by: 'local' });
+    });
+    this.record('socket', 'opening', { detail: `${host}:${port}` });
+  }
+
+  /** bind(); resolves when bound, rejects with a readable error. */
+  bind(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = () =>
+        reject(
+          new WorkbenchError(
+            this.lastError?.code ?? 'INTERNAL',
+            this.lastError?.message ?? 'bind failed',
+          ),
+        );
+      this.socket.once('error', onError);
+      this.socket.bind({ address: this.host, port: this.port, exclusive: true }, () => {
+        this.socket.off('error', onError);
+        const address = this.socket.address();
+        this.local = {
+          host: address.address,
+          port: address.port,
+          family: address.family === 'IPv6' ? 'IPv6' : 'IPv4',
+        };
+        this.record('bound', 'bound');
+        resolve();
+      });
+    });
+  }
+
+  /** sendto(): one datagram; resolves when the kernel has taken it. */
+  send(bytes: Uint8Array, host: string, port: number): Promise<number> {
+    if (this.state !== 'bound') {
+      return Promise.reject(new WorkbenchError('NOT_OPEN', `${this.id} is ${this.state}`));
+    }
+    return new Promise((resolve, reject) => {
+      this.socket.send(bytes, port, host, (error) => {
+        if (error) {
+          const described = describeSystemError(
+            (error as NodeJS.ErrnoException).code,
+            error.message,
+            { address: `${host}:${port}`, operation: 'send' },
+          );
+          reject(new WorkbenchError(described.code, described.message));
+          return;
+        }
+        this.captured('out', bytes, { host, port });
+        resolve(bytes.byteLength);
+      });
+    });
+  }
+
+  close(): void {
+    if (this.isFinished) return;
+    this.socket.close();
+  }
+
+  override dispose(): Promise<void> {
+    if (this.isFinished) return Promise.resolve();
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+
+  protected override options(): EndpointInfo['options'] {
+    return { noDelay: false, keepAlive: false, allowHalfOpen: false };
+  }
+
+  private onError(error: NodeJS.ErrnoException): void {
+    const described = describeSystemError(error.code, error.message, {
+      address: `${this.host}:${this.port}`,
+      operation: this.state === 'opening' ? 'bind' : 'read',
+    });
+    if (this.state === 'opening')
+      this.record('error', 'error', { error: described, detail: error.code });
+    else this.lastError = described; // e.g. ICMP port unreachable: the socket itself lives on
+    this.hub.touch(this.id);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The transport-agnostic router: takes a command name and an untrusted input, validates the input
+ * against the contract, dispatches it to the engine and answers with a result or a typed error.
+ * Electron IPC (index.ts) and WebSocket (serve.ts) both carry exactly this.
+ */
+import type { z } from 'zod';
+import {
+  commands,
+  isCommandName,
+  type CommandName,
+  type CommandOutput,
+  type CommandResult,
+  type ValidInput,
+} from '../shared/contract';
+import { isErrorCode, WorkbenchError, type UserError } from '../shared/errors';
+import type { AnyEvent } from '../shared/api';
+import type { Engine } from './engine/engine';
+
+type Handler<C extends CommandName> = (
+  engine: Engine,
+  input: ValidInput<C>,
+) => CommandOutput<C> | Promise<CommandOutput<C>>;
+
+const handlers: { [C in CommandName]: Handler<C> } = {
+  'session.snapshot': (engine) => ({ endpoints: engine.list() }),
+  'tcp.listen': (engine, input) => engine.listenTcp(input),
+  'tcp.connect': (engine, input) => engine.connectTcp(input),
+  'unix.listen': (engine, input) => engine.listenUnix(input),
+  'unix.connect': (engine, input) => engine.connectUnix(input),
+  'udp.bind': (engine, input) => engine.bindUdp(input),
+  'udp.send': (engine, input) => engine.sendUdp(input),
+  'connection.send': (engine, input) => engine.send(input.id, input.payload),
+  'connection.halfClose': (engine, input) => engine.halfClose(input.id),
+  'connection.close': (engine, input) => engine.close(input.id),
+  'connection.reset': (engine, input) => engine.reset(input.id),
+  'connection.pauseReading': (engine, input) => engine.setReadingPaused(input.id, true),
+  'connection.resumeReading': (engine, input) => engine.setReadingPaused(input.id, false),
+  'connection.setOptions': (engine, input) => engine.setOptions(input),
+  'listener.broadcast': (engine, input) => engine.broadcast(input.id, input.payload),
+  'listener.stop': (engine, input) => engine.stopListener(input.id, input.closeConnections),
+  'udp.close': (engine, input) => engine.closeUdp(input.id),
+  'endpoint.forget': (engine, input) => engine.forget(input.id),
+  'capture.read': (engine, input) => engine.readCapture(input.id, input.offset, input.length),
+  'payload.encode': (engine, input) => ({ bytes: engine.encodePayload(input.payload) }),
+};
+
+export interface Router {
+  invoke(command: unknown, input: unknown): Promise<CommandResult<CommandName>>;
+  /** Subscribe to every engine event; returns the unsubscribe function. */
+  subscribe(listener: (event: AnyEvent) => void): () => void;
+}
+
+export function createRouter(engine: Engine): Router {
+  return {
+    async invoke(command, input) {
+      if (!isCommandName(command)) {
+        return fail({ code: 'UNKNOWN_COMMAND', message: `Unknown command: ${describe(command)}` });
+      }
+      const parsed = commands[command].input.safeParse(input);
+      if (!parsed.success) return fail(describeIssue(command, parsed.error));
+      try {
+        const handler = handlers[command] as Handler<CommandName>;
+        const value = await handler(engine, parsed.data as ValidInput<CommandName>);
+        return { ok: true, value };
+      } catch (error) {
+        return fail(toUserError(error));
+      }
+    },
+    subscribe(listener) {
+      return engine.subscribe(listener);
+    },
+  };
+}
+
+function fail(error: UserError): CommandResult<CommandName> {
+  return { ok: false, error };
+}
+
+/** Turns anything thrown by the engine into a `UserError`, never leaking a stack. */
+export function toUserError(error: unknown): UserError {
+  if (error instanceof WorkbenchError) return error.toUserError();
+  if (error instanceof Error) {
+    const errno = (error as NodeJS.ErrnoException).code;
+    return {
+      code: isErrorCode(errno) ? errno : 'INTERNAL',
+      message: error.message,
+    };
+  }
+  return { code: 'INTERNAL', message: String(error) };
+}
+
+/** The first schema issue, with its contract code when the schema attached one. */
+function describeIssue(command: CommandName, error: z.ZodError): UserError {
+  const issue = error.issues[0];
+  if (!issue) return { code: 'INVALID_INPUT', message: `Invalid input for ${command}` };
+  const field = issue.path.length > 0 ? issue.path.join('.') : 'input';
+  const params = (issue as { params?: { code?: unknown } }).params;
+  if (issue.code === 'custom' && params && isErrorCode(params.code)) {
+    return { code: params.code, message: `${field}: ${issue.message}` };
+  }
+  return { code: 'INVALID_INPUT', message: `${command}: ${field}: ${issue.message}` };
+}
+
+function describe(value: unknown): string {
+  const text = typeof value === 'string' ? JSON.stringify(value) : typeof value;
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

@@ -1,0 +1,424 @@
+/**
+ * The one contract between the engine (main process or serve) and the UI.
+ *
+ * Every command (request -> response) and every event (engine -> UI) is declared here once, with
+ * a zod schema. Inputs are validated at runtime by the router; every TypeScript type below is
+ * inferred from a schema, so main, preload and renderer cannot drift apart.
+ */
+import { z } from 'zod';
+import type { ErrorCode } from './errors';
+
+/** Largest payload one send may carry, after decoding (bytes). */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+/** Largest payload text accepted before decoding (hex needs ~3 characters a byte). */
+export const MAX_PAYLOAD_TEXT = 3 * MAX_PAYLOAD_BYTES + 1024;
+/** Largest range one capture read returns. */
+export const MAX_CAPTURE_READ = 4 * 1024 * 1024;
+
+/** A custom issue carries its contract error code, so the router can report it precisely. */
+/** Raw bytes: Uint8Array across Electron IPC, base64 inside JSON on the WebSocket (wire.ts). */
+const bytesSchema = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'Expected bytes');
+
+function coded(code: ErrorCode, message: string) {
+  return { message, params: { code } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalars
+// ---------------------------------------------------------------------------------------------
+
+export const portSchema = z
+  .number()
+  .refine(
+    (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
+    coded('PORT_OUT_OF_RANGE', 'Port must be a whole number from 0 to 65535'),
+  );
+
+/** A peer's port: 0 is not a destination. */
+export const remotePortSchema = z
+  .number()
+  .refine(
+    (n) => Number.isInteger(n) && n >= 1 && n <= 65535,
+    coded('PORT_OUT_OF_RANGE', 'Port must be a whole number from 1 to 65535'),
+  );
+
+const hostPattern = /^[A-Za-z0-9.:%_[\]-]+$/;
+export const hostSchema = z
+  .string()
+  .refine(
+    (h) => h.length > 0,
+    coded('INVALID_HOST', 'Host is empty: give a name or an address such as 127.0.0.1'),
+  )
+  .refine(
+    (h) => h.length <= 253,
+    coded('INVALID_HOST', 'Host is longer than 253 characters, the limit for a DNS name'),
+  )
+  .refine(
+    (h) => h.length === 0 || h.length > 253 || hostPattern.test(h),
+    coded('INVALID_HOST', 'Host may only contain letters, digits, ".", ":", "-", "_" and "%"'),
+  );
+
+export const socketPathSchema = z
+  .string()
+  .refine((p) => p.length > 0, coded('INVALID_PATH', 'Socket path is empty'))
+  .refine(
+    (p) => p.length <= 1024,
+    coded('INVALID_PATH', 'Socket path is longer than 1024 characters'),
+  )
+  .refine((p) => !p.includes('\0'), coded('INVALID_PATH', 'Socket path contains a NUL character'));
+
+export const endpointIdSchema = z
+  .string()
+  .refine(
+    (id) => /^[a-z]{1,16}-[0-9]{1,12}$/.test(id),
+    coded('INVALID_ID', 'Endpoint id must look like "conn-12"'),
+  );
+
+const timeoutSchema = z
+  .number()
+  .refine(
+    (n) => Number.isInteger(n) && n >= 1 && n <= 600_000,
+    coded('INVALID_INPUT', 'Timeout must be a whole number of milliseconds from 1 to 600000'),
+  );
+
+const backlogSchema = z
+  .number()
+  .refine(
+    (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
+    coded('INVALID_INPUT', 'Backlog must be a whole number from 0 to 65535'),
+  );
+
+// ---------------------------------------------------------------------------------------------
+// Payloads: what the user typed, and how to turn it into bytes (see ./payload.ts)
+// ---------------------------------------------------------------------------------------------
+
+export const textEncodings = [
+  'utf-8',
+  'latin1',
+  'ascii',
+  'utf-16le',
+  'utf-16be',
+  'gbk',
+  'gb18030',
+  'big5',
+  'shift_jis',
+  'euc-kr',
+] as const;
+export type TextEncoding = (typeof textEncodings)[number];
+
+export const payloadFormats = ['text', 'hex', 'base64'] as const;
+export type PayloadFormat = (typeof payloadFormats)[number];
+
+export const payloadSchema = z.strictObject({
+  /** text: characters with escapes (\r \n \t \0 \\ \xHH); hex: byte pairs; base64. */
+  format: z.enum(payloadFormats),
+  data: z
+    .string()
+    .refine(
+      (s) => s.length <= MAX_PAYLOAD_TEXT,
+      coded('PAYLOAD_TOO_LARGE', `Payload is over the ${MAX_PAYLOAD_BYTES / 1048576} MiB limit`),
+    ),
+  /** How text characters become bytes; ignored for hex and base64. */
+  encoding: z.enum(textEncodings).default('utf-8'),
+});
+export type PayloadSpec = z.input<typeof payloadSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints: listeners, connections and UDP sockets, as the UI sees them
+// ---------------------------------------------------------------------------------------------
+
+export const endpointKinds = [
+  'tcp-listener',
+  'unix-listener',
+  'tcp-connection',
+  'unix-connection',
+  'udp-socket',
+] as const;
+
+export const endpointRoles = ['listener', 'client', 'accepted', 'udp'] as const;
+
+export const endpointStates = [
+  // listeners and UDP sockets
+  'opening',
+  'listening',
+  'bound',
+  // connections
+  'connecting',
+  'open',
+  'half-closed-local',
+  'half-closed-remote',
+  // terminal
+  'closed',
+  'reset',
+  'error',
+] as const;
+export type EndpointState = (typeof endpointStates)[number];
+
+/** What happened, in the vocabulary of socket calls and TCP segments (the UI explains each). */
+export const transitionEvents = [
+  'socket', // socket() + bind() requested
+  'listening', // listen(backlog) succeeded
+  'bound', // UDP bind() succeeded
+  'connect', // connect(): SYN sent
+  'established', // three-way handshake done
+  'accepted', // accept() returned this connection
+  'fin-sent', // end() / shutdown(SHUT_WR)
+  'fin-received', // the peer's FIN arrived ('end')
+  'rst-sent', // resetAndDestroy(): RST
+  'rst-received', // ECONNRESET
+  'closed', // close(): both directions done, fd released
+  'stopped', // listener close(): no more accept()
+  'paused', // reading paused: the receive buffer fills, the peer's window closes
+  'resumed', // reading resumed
+  'option', // setNoDelay / setKeepAlive / allowHalfOpen changed
+  'error', // an operation failed
+] as const;
+
+export const userErrorSchema = z.object({
+  code: z.string() as z.ZodType<ErrorCode>,
+  message: z.string(),
+  position: z.number().optional(),
+});
+
+export const addressSchema = z.union([
+  z.object({ host: z.string(), port: z.number(), family: z.enum(['IPv4', 'IPv6']) }),
+  z.object({ path: z.string() }),
+]);
+export type Address = z.infer<typeof addressSchema>;
+
+export const transitionSchema = z.object({
+  /** Wall-clock time in milliseconds since the epoch, with sub-millisecond precision. */
+  at: z.number(),
+  event: z.enum(transitionEvents),
+  state: z.enum(endpointStates),
+  /** Who caused it, where that matters (who closed first, who reset). */
+  by: z.enum(['local', 'remote']).optional(),
+  /** Extra facts: the backlog, the option changed, the error's errno. */
+  detail: z.string().optional(),
+  error: userErrorSchema.optional(),
+});
+export type Transition = z.infer<typeof transitionSchema>;
+
+export const countersSchema = z.object({
+  bytesIn: z.number(),
+  bytesOut: z.number(),
+  chunksIn: z.number(),
+  chunksOut: z.number(),
+  /** Bytes handed to the socket but not yet written to the kernel (socket.writableLength). */
+  bytesQueued: z.number(),
+});
+export type Counters = z.infer<typeof countersSchema>;
+
+export const endpointOptionsSchema = z.object({
+  noDelay: z.boolean(),
+  keepAlive: z.boolean(),
+  allowHalfOpen: z.boolean(),
+  backlog: z.number().optional(),
+});
+
+export const endpointInfoSchema = z.object({
+  id: z.string(),
+  kind: z.enum(endpointKinds),
+  role: z.enum(endpointRoles),
+  /** The listener that accepted this connection. */
+  parentId: z.string().nullable(),
+  state: z.enum(endpointStates),
+  local: addressSchema.nullable(),
+  remote: addressSchema.nullable(),
+  options: endpointOptionsSchema,
+  counters: countersSchema,
+  readingPaused: z.boolean(),
+  /** Listeners: connections accepted so far that are still open. */
+  openConnections: z.number(),
+  timeline: z.array(transitionSchema),
+  error: userErrorSchema.nullable(),
+  createdAt: z.number(),
+});
+export type EndpointInfo = z.infer<typeof endpointInfoSchema>;
+
+export const captureChunkSchema = z.object({
+  /** Index of the chunk within the endpoint's capture, from 0. */
+  seq: z.number(),
+  at: z.number(),
+  dir: z.enum(['in', 'out']),
+  /** Offset of the first byte within the endpoint's capture (both directions, in order). */
+  offset: z.number(),
+  bytes: bytesSchema,
+  /** UDP: who sent the datagram, or whom it was sent to. */
+  peer: z.object({ host: z.string(), port: z.number() }).optional(),
+});
+export type CaptureChunk = z.infer<typeof captureChunkSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------
+
+const idInput = z.strictObject({ id: endpointIdSchema });
+const endpointResult = endpointInfoSchema;
+const okResult = z.object({ ok: z.literal(true) });
+
+function command<I extends z.ZodType, O extends z.ZodType>(input: I, output: O) {
+  return { input, output };
+}
+
+export const commands = {
+  /** Everything the engine holds now: what a freshly loaded page starts from. */
+  'session.snapshot': command(
+    z.strictObject({}),
+    z.object({ endpoints: z.array(endpointInfoSchema) }),
+  ),
+
+  'tcp.listen': command(
+    z.strictObject({
+      host: hostSchema,
+      port: portSchema,
+      backlog: backlogSchema.default(511),
+      allowHalfOpen: z.boolean().default(true),
+    }),
+    endpointResult,
+  ),
+  'tcp.connect': command(
+    z.strictObject({
+      host: hostSchema,
+      port: remotePortSchema,
+      timeoutMs: timeoutSchema.default(10_000),
+      noDelay: z.boolean().default(false),
+      keepAlive: z.boolean().default(false),
+      allowHalfOpen: z.boolean().default(true),
+    }),
+    endpointResult,
+  ),
+  'unix.listen': command(
+    z.strictObject({
+      path: socketPathSchema,
+      backlog: backlogSchema.default(511),
+      allowHalfOpen: z.boolean().default(true),
+      /** Remove a leftover socket file nobody is listening on, instead of failing. */
+      removeStale: z.boolean().default(false),
+    }),
+    endpointResult,
+  ),
+  'unix.connect': command(
+    z.strictObject({
+      path: socketPathSchema,
+      timeoutMs: timeoutSchema.default(10_000),
+      allowHalfOpen: z.boolean().default(true),
+    }),
+    endpointResult,
+  ),
+  'udp.bind': command(z.strictObject({ host: hostSchema, port: portSchema }), endpointResult),
+  'udp.send': command(
+    z.strictObject({
+      id: endpointIdSchema,
+      host: hostSchema,
+      port: remotePortSchema,
+      payload: payloadSchema,
+    }),
+    z.object({ bytes: z.number() }),
+  ),
+
+  /** Write bytes to one connection. */
+  'connection.send': command(
+    z.strictObject({ id: endpointIdSchema, payload: payloadSchema }),
+    z.object({ bytes: z.number() }),
+  ),
+  /** shutdown(SHUT_WR): send FIN, keep reading. */
+  'connection.halfClose': command(idInput, okResult),
+  /** close(): FIN, then release the socket. */
+  'connection.close': command(idInput, okResult),
+  /** Abortive close: RST instead of FIN. */
+  'connection.reset': command(idInput, okResult),
+  'connection.pauseReading': command(idInput, okResult),
+  'connection.resumeReading': command(idInput, okResult),
+  'connection.setOptions': command(
+    z.strictObject({
+      id: endpointIdSchema,
+      noDelay: z.boolean().optional(),
+      keepAlive: z.boolean().optional(),
+      allowHalfOpen: z.boolean().optional(),
+    }),
+    endpointResult,
+  ),
+
+  /** Send the same bytes to every open connection of a listener. */
+  'listener.broadcast': command(
+    z.strictObject({ id: endpointIdSchema, payload: payloadSchema }),
+    z.object({ connections: z.number(), bytes: z.number() }),
+  ),
+  /** Stop accepting; optionally close every connection it accepted. */
+  'listener.stop': command(
+    z.strictObject({ id: endpointIdSchema, closeConnections: z.boolean().default(false) }),
+    okResult,
+  ),
+  /** Close a UDP socket. */
+  'udp.close': command(idInput, okResult),
+  /** Drop a finished endpoint (and its capture) from the session. */
+  'endpoint.forget': command(idInput, okResult),
+
+  /** Read back a byte range of an endpoint's capture. */
+  'capture.read': command(
+    z.strictObject({
+      id: endpointIdSchema,
+      offset: z
+        .number()
+        .refine(
+          (n) => Number.isSafeInteger(n) && n >= 0,
+          coded('INVALID_INPUT', 'Offset must be a whole number of bytes, 0 or more'),
+        ),
+      length: z
+        .number()
+        .refine(
+          (n) => Number.isInteger(n) && n >= 1 && n <= MAX_CAPTURE_READ,
+          coded('INVALID_INPUT', `Length must be a whole number from 1 to ${MAX_CAPTURE_READ}`),
+        ),
+    }),
+    z.object({ chunks: z.array(captureChunkSchema), totalBytes: z.number() }),
+  ),
+
+  /** The exact bytes a payload would send, for the composer's preview. */
+  'payload.encode': command(
+    z.strictObject({ payload: payloadSchema }),
+    z.object({ bytes: bytesSchema }),
+  ),
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Events (engine -> UI). For one endpoint they arrive in the order they happened.
+// ---------------------------------------------------------------------------------------------
+
+export const events = {
+  'endpoint.added': endpointInfoSchema,
+  'endpoint.updated': endpointInfoSchema,
+  'endpoint.removed': z.object({ id: z.string() }),
+  /** Live traffic, batched (~16 ms). The full capture stays readable with capture.read. */
+  'endpoint.data': z.object({ id: z.string(), chunks: z.array(captureChunkSchema) }),
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Inferred types
+// ---------------------------------------------------------------------------------------------
+
+export type Commands = typeof commands;
+export type CommandName = keyof Commands;
+/** What a caller passes (defaults may be omitted). */
+export type CommandInput<C extends CommandName> = z.input<Commands[C]['input']>;
+/** What the engine receives after validation (defaults filled in). */
+export type ValidInput<C extends CommandName> = z.output<Commands[C]['input']>;
+export type CommandOutput<C extends CommandName> = z.infer<Commands[C]['output']>;
+
+export type Events = typeof events;
+export type EventName = keyof Events;
+export type EventPayload<E extends EventName> = z.infer<Events[E]>;
+
+export type CommandResult<C extends CommandName> =
+  { ok: true; value: CommandOutput<C> } | { ok: false; error: import('./errors').UserError };
+
+export const commandNames = Object.keys(commands) as CommandName[];
+export const eventNames = Object.keys(events) as EventName[];
+
+export function isCommandName(name: unknown): name is CommandName {
+  return typeof name === 'string' && Object.hasOwn(commands, name);
+}
+export function isEventName(name: unknown): name is EventName {
+  return typeof name === 'string' && Object.hasOwn(events, name);
+}

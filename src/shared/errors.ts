@@ -1,0 +1,114 @@
+/**
+ * Every failure that crosses the contract is a plain `{ code, message }` value: a stable code for
+ * programs and tests, a sentence for people. The engine throws `WorkbenchError`; the router turns
+ * it (or any Node system error) into a `UserError`.
+ */
+export const errorCodes = [
+  // Input rejected by the router before it reaches the engine.
+  'UNKNOWN_COMMAND',
+  'INVALID_INPUT',
+  'PORT_OUT_OF_RANGE',
+  'INVALID_HOST',
+  'INVALID_PATH',
+  'INVALID_ID',
+  'BAD_HEX',
+  'BAD_ESCAPE',
+  'BAD_BASE64',
+  'UNENCODABLE_TEXT',
+  'PAYLOAD_TOO_LARGE',
+  // Engine state.
+  'UNKNOWN_ENDPOINT',
+  'WRONG_ENDPOINT_KIND',
+  'NOT_OPEN',
+  'NOT_WRITABLE',
+  'STALE_SOCKET_FILE',
+  // Operating-system errors, named after their errno.
+  'EADDRINUSE',
+  'EADDRNOTAVAIL',
+  'EACCES',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOENT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'EMFILE',
+  'ENAMETOOLONG',
+  'EINVAL',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
+
+export interface UserError {
+  code: ErrorCode;
+  message: string;
+  /** Where in the user's input the problem is (0-based character index), for payload errors. */
+  position?: number;
+}
+
+export class WorkbenchError extends Error {
+  readonly code: ErrorCode;
+  readonly position: number | undefined;
+
+  constructor(code: ErrorCode, message: string, position?: number) {
+    super(message);
+    this.name = 'WorkbenchError';
+    this.code = code;
+    this.position = position;
+  }
+
+  toUserError(): UserError {
+    return this.position === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, position: this.position };
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (errorCodes as readonly string[]).includes(value);
+}
+
+/** Where a system error happened, so the sentence can name the address or path. */
+export interface ErrorContext {
+  address?: string;
+  operation?: 'listen' | 'connect' | 'bind' | 'send' | 'write' | 'read';
+}
+
+/**
+ * Turns a Node system error (`err.code` = errno name) into a sentence a person understands,
+ * e.g. "Nothing is listening on 127.0.0.1:9 (ECONNREFUSED)".
+ */
+export function describeSystemError(
+  errno: string | undefined,
+  fallback: string,
+  context: ErrorContext = {},
+): UserError {
+  const where = context.address ?? 'that address';
+  const sentences: Partial<Record<ErrorCode, string>> = {
+    EADDRINUSE: `${where} is already in use by another socket`,
+    EADDRNOTAVAIL: `${where} is not an address of this machine`,
+    EACCES:
+      context.operation === 'listen' || context.operation === 'bind'
+        ? `${where} needs elevated privileges (ports below 1024 or a protected path)`
+        : `Permission denied for ${where}`,
+    ECONNREFUSED: `Nothing is listening on ${where}`,
+    ECONNRESET: `The peer reset the connection`,
+    ETIMEDOUT: `No answer from ${where} in time`,
+    ENOENT: `No socket exists at ${where}`,
+    ENOTFOUND: `The host name in ${where} could not be resolved`,
+    EHOSTUNREACH: `No route to the host of ${where}`,
+    ENETUNREACH: `The network of ${where} is unreachable`,
+    EPIPE: `The peer is no longer reading (broken pipe)`,
+    EMFILE: `The process has run out of file descriptors`,
+    ENAMETOOLONG: `The socket path is too long for this system`,
+    EINVAL: `The operating system rejected the arguments for ${where}`,
+  };
+  if (errno && isErrorCode(errno)) {
+    const sentence = sentences[errno];
+    if (sentence) return { code: errno, message: `${sentence} (${errno})` };
+  }
+  return { code: 'INTERNAL', message: errno ? `${fallback} (${errno})` : fallback };
+}
