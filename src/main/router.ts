@@ -15,11 +15,16 @@ import {
 import { isErrorCode, WorkbenchError, type UserError } from '../shared/errors';
 import type { AnyEvent } from '../shared/api';
 import type { Engine } from './engine/engine';
+import type { Subscription } from './engine/event-hub';
 
 type Handler<C extends CommandName> = (
   engine: Engine,
   input: ValidInput<C>,
+  view: ViewSession | undefined,
 ) => CommandOutput<C> | Promise<CommandOutput<C>>;
+
+/** One view's subscription (a window or a browser tab): its events, its watch list, its credit. */
+export type ViewSession = Subscription;
 
 const handlers: { [C in CommandName]: Handler<C> } = {
   'session.snapshot': (engine) => ({ endpoints: engine.list() }),
@@ -42,17 +47,32 @@ const handlers: { [C in CommandName]: Handler<C> } = {
   'endpoint.forget': (engine, input) => engine.forget(input.id),
   'capture.read': (engine, input) => engine.readCapture(input.id, input.offset, input.length),
   'payload.encode': (engine, input) => ({ bytes: engine.encodePayload(input.payload) }),
+  'view.watch': (_engine, input, view) => ({ positions: requireView(view).watch(input.ids) }),
+  'view.ack': (_engine, input, view) => {
+    requireView(view).ack(input.id, input.bytes);
+    return { ok: true };
+  },
+  'engine.status': (engine) => engine.status(),
 };
 
+function requireView(view: ViewSession | undefined): ViewSession {
+  if (!view) throw new WorkbenchError('INVALID_INPUT', 'This command needs a view session');
+  return view;
+}
+
 export interface Router {
-  invoke(command: unknown, input: unknown): Promise<CommandResult<CommandName>>;
-  /** Subscribe to every engine event; returns the unsubscribe function. */
-  subscribe(listener: (event: AnyEvent) => void): () => void;
+  /** `view` is the caller's subscription, for the commands that act on a view (view.*). */
+  invoke(command: unknown, input: unknown, view?: ViewSession): Promise<CommandResult<CommandName>>;
+  /**
+   * Subscribe to engine events. A flow-controlled view (the UI) gets live data only for the
+   * endpoints it watches and must acknowledge it (view.watch, view.ack); others get everything.
+   */
+  subscribe(listener: (event: AnyEvent) => void, options?: { flowControl?: boolean }): ViewSession;
 }
 
 export function createRouter(engine: Engine): Router {
   return {
-    async invoke(command, input) {
+    async invoke(command, input, view) {
       if (!isCommandName(command)) {
         return fail({ code: 'UNKNOWN_COMMAND', message: `Unknown command: ${describe(command)}` });
       }
@@ -60,14 +80,14 @@ export function createRouter(engine: Engine): Router {
       if (!parsed.success) return fail(describeIssue(command, parsed.error));
       try {
         const handler = handlers[command] as Handler<CommandName>;
-        const value = await handler(engine, parsed.data as ValidInput<CommandName>);
+        const value = await handler(engine, parsed.data as ValidInput<CommandName>, view);
         return { ok: true, value };
       } catch (error) {
         return fail(toUserError(error));
       }
     },
-    subscribe(listener) {
-      return engine.subscribe(listener);
+    subscribe(listener, options) {
+      return engine.subscribe(listener, options);
     },
   };
 }

@@ -249,6 +249,22 @@ export const captureChunkSchema = z.object({
 });
 export type CaptureChunk = z.infer<typeof captureChunkSchema>;
 
+export const engineStatusSchema = z.object({
+  capture: z.object({
+    /** The append-only file holding every captured byte of this session. */
+    file: z.string(),
+    budgetBytes: z.number(),
+    bytesInMemory: z.number(),
+    /** Captured but not yet written to the file (held in memory until it is). */
+    unpersistedBytes: z.number(),
+    /** True while the file cannot keep up: reading is paused on every connection. */
+    pressure: z.boolean(),
+    /** Why the capture file cannot be written (full disk, permissions), if it cannot. */
+    error: userErrorSchema.nullable(),
+  }),
+});
+export type EngineStatus = z.infer<typeof engineStatusSchema>;
+
 // ---------------------------------------------------------------------------------------------
 // Commands
 // ---------------------------------------------------------------------------------------------
@@ -375,6 +391,29 @@ export const commands = {
     z.object({ chunks: z.array(captureChunkSchema), totalBytes: z.number() }),
   ),
 
+  /**
+   * Which endpoints' live data this view wants (flow-controlled views only get those). Answers
+   * the capture offset where each one's live data starts; earlier bytes come from capture.read.
+   */
+  'view.watch': command(
+    z.strictObject({ ids: z.array(endpointIdSchema).max(64) }),
+    z.object({ positions: z.record(z.string(), z.number()) }),
+  ),
+  /** The view has parsed this many more bytes of an endpoint's live data (credit returns). */
+  'view.ack': command(
+    z.strictObject({
+      id: endpointIdSchema,
+      bytes: z
+        .number()
+        .refine(
+          (n) => Number.isSafeInteger(n) && n >= 0,
+          coded('INVALID_INPUT', 'Acknowledged bytes must be a whole number, 0 or more'),
+        ),
+    }),
+    okResult,
+  ),
+  'engine.status': command(z.strictObject({}), engineStatusSchema),
+
   /** The exact bytes a payload would send, for the composer's preview. */
   'payload.encode': command(
     z.strictObject({ payload: payloadSchema }),
@@ -392,6 +431,12 @@ export const events = {
   'endpoint.removed': z.object({ id: z.string() }),
   /** Live traffic, batched (~16 ms). The full capture stays readable with capture.read. */
   'endpoint.data': z.object({ id: z.string(), chunks: z.array(captureChunkSchema) }),
+  /**
+   * The view fell behind, so live data for [offset, offset + bytes) was not sent; the bytes are
+   * in the capture (capture.read). Live data resumes right after them.
+   */
+  'endpoint.skipped': z.object({ id: z.string(), offset: z.number(), bytes: z.number() }),
+  'engine.status': engineStatusSchema,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ describe('router', () => {
 
   it('delivers events for one endpoint in order', async () => {
     const seen: string[] = [];
-    const unsubscribe = router.subscribe((event) => {
+    const subscription = router.subscribe((event) => {
       if (event.event === 'endpoint.updated')
         seen.push(`${event.payload.id}:${event.payload.state}`);
       if (event.event === 'endpoint.data') seen.push(`${event.payload.id}:data`);
@@ -126,7 +126,7 @@ describe('router', () => {
     await waitUntil('closed', () => engine.info(accepted.id).state === 'half-closed-remote');
     await router.invoke('connection.close', { id: accepted.id });
     await waitUntil('closed', () => seen.some((s) => s.endsWith(':closed')));
-    unsubscribe();
+    subscription.unsubscribe();
     const ofAccepted = seen
       .filter((entry) => entry.startsWith(`${accepted.id}:`))
       .map((entry) => entry.slice(accepted.id.length + 1));

@@ -2,39 +2,193 @@
  * One endpoint's capture: every chunk in both directions, byte-exact, in the order it happened.
  *
  * Offsets count bytes across both directions, so a range read returns exactly what a Follow
- * Stream view would show. This store keeps everything in memory; the performance work replaces
- * the storage behind `append`/`read` (memory budget + append-only file) without changing them.
+ * Stream view shows. Every byte goes to the engine's append-only CaptureLog; the most recent
+ * chunks also stay in memory, within one budget shared by all endpoints (CaptureMemory). A range
+ * read is served from memory or disk transparently. What stays in memory per chunk otherwise is
+ * a compact index row (~30 bytes), not the bytes.
  */
 import type { CaptureChunk } from '../../shared/contract';
+import type { CaptureLog } from './capture-log';
 import { nowMs } from './clock';
 
 export type Direction = CaptureChunk['dir'];
 export type Peer = NonNullable<CaptureChunk['peer']>;
 
+/** Rough cost of a chunk object beyond its bytes, for the memory budget. */
+const CHUNK_OVERHEAD = 96;
+
+/** Columns grow by doubling; typed arrays keep the index small and out of the GC's way. */
+class ChunkIndex {
+  length = 0;
+  streamOffset = new Float64Array(64);
+  fileOffset = new Float64Array(64);
+  at = new Float64Array(64);
+  size = new Uint32Array(64);
+  dir = new Uint8Array(64);
+  peer = new Int32Array(64);
+
+  push(row: {
+    streamOffset: number;
+    fileOffset: number;
+    at: number;
+    size: number;
+    dir: number;
+    peer: number;
+  }): number {
+    if (this.length === this.size.length) this.grow();
+    const i = this.length++;
+    this.streamOffset[i] = row.streamOffset;
+    this.fileOffset[i] = row.fileOffset;
+    this.at[i] = row.at;
+    this.size[i] = row.size;
+    this.dir[i] = row.dir;
+    this.peer[i] = row.peer;
+    return i;
+  }
+
+  get bytesUsed(): number {
+    return this.size.length * (8 * 3 + 4 + 1 + 4);
+  }
+
+  private grow(): void {
+    const capacity = this.size.length * 2;
+    const grown = <T extends Float64Array | Uint32Array | Uint8Array | Int32Array>(
+      old: T,
+      make: (n: number) => T,
+    ): T => {
+      const next = make(capacity);
+      next.set(old);
+      return next;
+    };
+    this.streamOffset = grown(this.streamOffset, (n) => new Float64Array(n));
+    this.fileOffset = grown(this.fileOffset, (n) => new Float64Array(n));
+    this.at = grown(this.at, (n) => new Float64Array(n));
+    this.size = grown(this.size, (n) => new Uint32Array(n));
+    this.dir = grown(this.dir, (n) => new Uint8Array(n));
+    this.peer = grown(this.peer, (n) => new Int32Array(n));
+  }
+}
+
+/** The memory budget shared by every endpoint's recent chunks. */
+export class CaptureMemory {
+  private used = 0;
+  private readonly order: CaptureStore[] = [];
+  private orderHead = 0;
+  private pressure = false;
+  private readonly pressureListeners = new Set<(pressure: boolean) => void>();
+
+  constructor(
+    readonly budgetBytes: number,
+    readonly log: CaptureLog,
+  ) {
+    log.onPersisted(() => this.trim());
+  }
+
+  /** Bytes of captured data held in memory now. */
+  get usedBytes(): number {
+    return this.used;
+  }
+
+  /** True while unpersisted bytes alone exceed the budget (the disk is slower than the wire). */
+  get underPressure(): boolean {
+    return this.pressure;
+  }
+
+  onPressure(listener: (pressure: boolean) => void): () => void {
+    this.pressureListeners.add(listener);
+    return () => this.pressureListeners.delete(listener);
+  }
+
+  admit(store: CaptureStore, cost: number): void {
+    this.order.push(store);
+    this.used += cost;
+    if (this.used > this.budgetBytes) this.trim();
+  }
+
+  release(cost: number): void {
+    this.used -= cost;
+  }
+
+  private trim(): void {
+    // Hysteresis: once under pressure, free a quarter of the budget before reading resumes.
+    const target = this.pressure ? this.budgetBytes * 0.75 : this.budgetBytes;
+    while (this.used > target && this.orderHead < this.order.length) {
+      const store = this.order[this.orderHead] as CaptureStore;
+      if (!store.canEvictOldest()) break;
+      this.used -= store.evictOldest();
+      this.orderHead += 1;
+    }
+    if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) {
+      this.order.splice(0, this.orderHead);
+      this.orderHead = 0;
+    }
+    const next = this.used > target;
+    if (next !== this.pressure) {
+      this.pressure = next;
+      for (const listener of this.pressureListeners) listener(next);
+    }
+  }
+}
+
 export class CaptureStore {
-  private readonly chunks: CaptureChunk[] = [];
+  private readonly index = new ChunkIndex();
+  /** The most recent chunks, oldest first; `tail[tailHead]` has seq `tailSeq`. */
+  private tail: CaptureChunk[] = [];
+  private tailHead = 0;
+  private tailSeq = 0;
   private bytes = 0;
+  private readonly peers: Peer[] = [];
+  private readonly peerIds = new Map<string, number>();
+  private released = false;
+
+  constructor(private readonly memory: CaptureMemory) {}
 
   get totalBytes(): number {
     return this.bytes;
   }
 
   get chunkCount(): number {
-    return this.chunks.length;
+    return this.index.length;
   }
 
-  append(dir: Direction, bytes: Uint8Array, peer?: Peer): CaptureChunk {
+  /** Bytes this endpoint holds in memory (recent chunks), for tests and diagnostics. */
+  get bytesInMemory(): number {
+    let total = 0;
+    for (let i = this.tailHead; i < this.tail.length; i++) {
+      total += (this.tail[i] as CaptureChunk).bytes.byteLength;
+    }
+    return total;
+  }
+
+  append(dir: Direction, data: Uint8Array, peer?: Peer): CaptureChunk {
+    // A small read can be a view into a large pooled allocation: copy it, or the budget lies.
+    const bytes =
+      data.buffer.byteLength > data.byteLength * 2 + 1024
+        ? data.slice()
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const at = nowMs();
+    const fileOffset = this.memory.log.append(bytes);
+    const seq = this.index.push({
+      streamOffset: this.bytes,
+      fileOffset,
+      at,
+      size: bytes.byteLength,
+      dir: dir === 'in' ? 0 : 1,
+      peer: peer ? this.peerId(peer) : -1,
+    });
     const chunk: CaptureChunk = {
-      seq: this.chunks.length,
-      at: nowMs(),
+      seq,
+      at,
       dir,
       offset: this.bytes,
-      // A plain view, not a Buffer: Buffer.toJSON would defeat the wire encoding of bytes.
-      bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      bytes,
       ...(peer ? { peer } : {}),
     };
-    this.chunks.push(chunk);
     this.bytes += bytes.byteLength;
+    if (!this.released) {
+      this.tail.push(chunk);
+      this.memory.admit(this, bytes.byteLength + CHUNK_OVERHEAD);
+    }
     return chunk;
   }
 
@@ -42,28 +196,93 @@ export class CaptureStore {
   read(offset: number, length: number): CaptureChunk[] {
     const end = Math.min(offset + length, this.bytes);
     const result: CaptureChunk[] = [];
-    for (let i = this.firstChunkEndingAfter(offset); i < this.chunks.length; i++) {
-      const chunk = this.chunks[i] as CaptureChunk;
-      if (chunk.offset >= end) break;
-      const from = Math.max(offset, chunk.offset) - chunk.offset;
-      const to = Math.min(end, chunk.offset + chunk.bytes.byteLength) - chunk.offset;
-      if (to <= from && chunk.bytes.byteLength > 0) continue;
-      result.push(
-        from === 0 && to === chunk.bytes.byteLength
-          ? chunk
-          : { ...chunk, offset: chunk.offset + from, bytes: chunk.bytes.subarray(from, to) },
-      );
+    for (let seq = this.firstChunkEndingAfter(offset); seq < this.index.length; seq++) {
+      const start = this.index.streamOffset[seq] as number;
+      const size = this.index.size[seq] as number;
+      if (start >= end) break;
+      const from = Math.max(offset, start) - start;
+      const to = Math.min(end, start + size) - start;
+      if (to <= from) continue;
+      result.push(this.chunkAt(seq, from, to));
     }
     return result;
   }
 
+  /** Called by CaptureMemory: the oldest in-memory chunk may go once it is on disk. */
+  canEvictOldest(): boolean {
+    if (this.tailHead >= this.tail.length) return true; // nothing left: a released store
+    const oldest = this.tail[this.tailHead] as CaptureChunk;
+    const fileEnd = (this.index.fileOffset[oldest.seq] as number) + oldest.bytes.byteLength;
+    return fileEnd <= this.memory.log.persistedSize;
+  }
+
+  /** Drops the oldest in-memory chunk; returns what it cost. */
+  evictOldest(): number {
+    if (this.tailHead >= this.tail.length) return 0;
+    const oldest = this.tail[this.tailHead] as CaptureChunk;
+    this.tail[this.tailHead] = undefined as unknown as CaptureChunk;
+    this.tailHead += 1;
+    this.tailSeq += 1;
+    if (this.tailHead > 1024 && this.tailHead * 2 > this.tail.length) {
+      this.tail = this.tail.slice(this.tailHead);
+      this.tailHead = 0;
+    }
+    return oldest.bytes.byteLength + CHUNK_OVERHEAD;
+  }
+
+  /** The endpoint is forgotten: give its memory back (its bytes stay in the file). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    let cost = 0;
+    for (let i = this.tailHead; i < this.tail.length; i++) {
+      cost += (this.tail[i] as CaptureChunk).bytes.byteLength + CHUNK_OVERHEAD;
+    }
+    // Unpersisted chunks are still referenced by the log's queue; only the accounting moves.
+    this.tail = [];
+    this.tailHead = 0;
+    this.memory.release(cost);
+  }
+
+  private chunkAt(seq: number, from: number, to: number): CaptureChunk {
+    const size = this.index.size[seq] as number;
+    let bytes: Uint8Array;
+    if (seq >= this.tailSeq && !this.released) {
+      const whole = (this.tail[this.tailHead + (seq - this.tailSeq)] as CaptureChunk).bytes;
+      bytes = from === 0 && to === size ? whole : whole.subarray(from, to);
+    } else {
+      bytes = this.memory.log.read((this.index.fileOffset[seq] as number) + from, to - from);
+    }
+    const peerId = this.index.peer[seq] as number;
+    const peer = peerId >= 0 ? this.peers[peerId] : undefined;
+    return {
+      seq,
+      at: this.index.at[seq] as number,
+      dir: this.index.dir[seq] === 0 ? 'in' : 'out',
+      offset: (this.index.streamOffset[seq] as number) + from,
+      bytes,
+      ...(peer ? { peer } : {}),
+    };
+  }
+
+  private peerId(peer: Peer): number {
+    const key = `${peer.host}|${peer.port}`;
+    let id = this.peerIds.get(key);
+    if (id === undefined) {
+      id = this.peers.length;
+      this.peers.push(peer);
+      this.peerIds.set(key, id);
+    }
+    return id;
+  }
+
   private firstChunkEndingAfter(offset: number): number {
     let low = 0;
-    let high = this.chunks.length;
+    let high = this.index.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      const chunk = this.chunks[mid] as CaptureChunk;
-      if (chunk.offset + chunk.bytes.byteLength <= offset) low = mid + 1;
+      const end = (this.index.streamOffset[mid] as number) + (this.index.size[mid] as number);
+      if (end <= offset) low = mid + 1;
       else high = mid;
     }
     return low;

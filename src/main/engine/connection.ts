@@ -7,8 +7,7 @@
 import net from 'node:net';
 import type { Address, EndpointInfo } from '../../shared/contract';
 import { describeSystemError, WorkbenchError, type UserError } from '../../shared/errors';
-import { Endpoint, type EndpointKind } from './endpoint';
-import type { EventHub } from './event-hub';
+import { Endpoint, type EndpointKind, type EngineContext } from './endpoint';
 
 export type ConnectTarget =
   { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -31,6 +30,7 @@ export class Connection extends Endpoint {
   private finSent = false;
   private finReceived = false;
   private paused = false;
+  private capturePressure = false;
   private noDelay = false;
   private keepAlive = false;
   private closedBy: 'local' | 'remote' | undefined;
@@ -40,11 +40,11 @@ export class Connection extends Endpoint {
     kind: EndpointKind,
     role: 'client' | 'accepted',
     parentId: string | null,
-    hub: EventHub,
+    context: EngineContext,
     private readonly socket: net.Socket,
     private readonly target: string,
   ) {
-    super(id, kind, role, parentId, hub, role === 'client' ? 'connecting' : 'open');
+    super(id, kind, role, parentId, context, role === 'client' ? 'connecting' : 'open');
     socket.on('data', (data: Buffer) => this.captured('in', data));
     socket.on('end', () => this.onPeerFin());
     socket.on('finish', () => this.onFinSent());
@@ -56,7 +56,7 @@ export class Connection extends Endpoint {
   /** connect(): resolves once the handshake is done, rejects with a readable error otherwise. */
   static connect(
     id: string,
-    hub: EventHub,
+    context: EngineContext,
     target: ConnectTarget,
     options: ConnectOptions,
   ): { connection: Connection; established: Promise<void> } {
@@ -74,7 +74,7 @@ export class Connection extends Endpoint {
       kind,
       'client',
       null,
-      hub,
+      context,
       socket,
       describeTarget(target),
     );
@@ -111,13 +111,13 @@ export class Connection extends Endpoint {
   /** accept(): the listener hands over a connection that is already open. */
   static accepted(
     id: string,
-    hub: EventHub,
+    context: EngineContext,
     socket: net.Socket,
     listenerId: string,
     listenerPath: string | null,
   ): Connection {
     const kind = listenerPath === null ? 'tcp-connection' : 'unix-connection';
-    const connection = new Connection(id, kind, 'accepted', listenerId, hub, socket, 'peer');
+    const connection = new Connection(id, kind, 'accepted', listenerId, context, socket, 'peer');
     if (listenerPath === null) {
       connection.local = addressOf(socket, 'local');
       connection.remote = addressOf(socket, 'remote');
@@ -170,9 +170,19 @@ export class Connection extends Endpoint {
     if (this.isFinished) throw this.notOpen();
     if (paused === this.paused) return;
     this.paused = paused;
-    if (paused) this.socket.pause();
-    else this.socket.resume();
+    this.applyReading();
     this.record(paused ? 'paused' : 'resumed', this.state);
+  }
+
+  /** The capture file is behind: stop reading (without touching the user's own pause). */
+  setCapturePressure(pressure: boolean): void {
+    this.capturePressure = pressure;
+    if (!this.isFinished) this.applyReading();
+  }
+
+  private applyReading(): void {
+    if (this.paused || this.capturePressure) this.socket.pause();
+    else this.socket.resume();
   }
 
   setOptions(options: { noDelay?: boolean; keepAlive?: boolean; allowHalfOpen?: boolean }): void {

@@ -10,7 +10,7 @@ import type {
   Transition,
 } from '../../shared/contract';
 import type { UserError } from '../../shared/errors';
-import { CaptureStore, type Direction, type Peer } from './capture';
+import { CaptureStore, type CaptureMemory, type Direction, type Peer } from './capture';
 import { nowMs } from './clock';
 import type { EventHub } from './event-hub';
 
@@ -20,9 +20,16 @@ export type EndpointKind = EndpointInfo['kind'];
 export type EndpointRole = EndpointInfo['role'];
 type TransitionFacts = Omit<Transition, 'at' | 'event' | 'state'>;
 
+/** What every endpoint needs from the engine. */
+export interface EngineContext {
+  hub: EventHub;
+  memory: CaptureMemory;
+}
+
 export abstract class Endpoint {
   readonly createdAt = nowMs();
-  readonly capture = new CaptureStore();
+  readonly capture: CaptureStore;
+  protected readonly hub: EventHub;
   protected state: EndpointState;
   protected local: Address | null = null;
   protected remote: Address | null = null;
@@ -41,9 +48,11 @@ export abstract class Endpoint {
     readonly kind: EndpointKind,
     readonly role: EndpointRole,
     readonly parentId: string | null,
-    protected readonly hub: EventHub,
+    context: EngineContext,
     initialState: EndpointState,
   ) {
+    this.hub = context.hub;
+    this.capture = new CaptureStore(context.memory);
     this.state = initialState;
   }
 

@@ -9,34 +9,76 @@ import {
   type CaptureChunk,
   type CommandOutput,
   type EndpointInfo,
+  type EngineStatus,
   type ValidInput,
 } from '../../shared/contract';
 import { WorkbenchError } from '../../shared/errors';
 import type { ValidPayload } from '../../shared/payload';
 import { Connection } from './connection';
 import { encodePayloadInNode } from './encodings';
-import type { Endpoint } from './endpoint';
-import { EventHub } from './event-hub';
+import type { Endpoint, EngineContext } from './endpoint';
+import { CaptureMemory } from './capture';
+import { CaptureLog } from './capture-log';
+import { EventHub, type Subscription } from './event-hub';
 import { Listener } from './listener';
 import { UdpEndpoint } from './udp';
 
 export interface EngineOptions {
-  /** Where full captures are written (used once captures spill to disk). */
+  /** Where the capture file is written; a fresh temporary directory (removed on dispose) if unset. */
   captureDir?: string;
+  /** Captured bytes kept in memory across all endpoints; older ones are read back from disk. */
+  captureMemoryBytes?: number;
 }
+
+export const DEFAULT_CAPTURE_MEMORY_BYTES = 32 * 1024 * 1024;
 
 type Ok = { ok: true };
 const ok: Ok = { ok: true };
 
 export class Engine {
   private readonly endpoints = new Map<string, Endpoint>();
-  private readonly hub = new EventHub((id) => this.endpoints.get(id)?.info());
+  private readonly hub = new EventHub({
+    describe: (id) => this.endpoints.get(id)?.info(),
+    capturedBytes: (id) => this.endpoints.get(id)?.capture.totalBytes ?? 0,
+  });
+  private readonly log: CaptureLog;
+  private readonly memory: CaptureMemory;
+  private readonly context: EngineContext;
   private nextId = 1;
 
-  constructor(readonly options: EngineOptions = {}) {}
+  constructor(readonly options: EngineOptions = {}) {
+    this.log = new CaptureLog(options.captureDir, () => this.publishStatus());
+    this.memory = new CaptureMemory(
+      options.captureMemoryBytes ?? DEFAULT_CAPTURE_MEMORY_BYTES,
+      this.log,
+    );
+    this.memory.onPressure((pressure) => this.onCapturePressure(pressure));
+    this.context = { hub: this.hub, memory: this.memory };
+  }
 
-  subscribe(listener: (event: AnyEvent) => void): () => void {
-    return this.hub.subscribe(listener);
+  subscribe(
+    listener: (event: AnyEvent) => void,
+    options: { flowControl?: boolean } = {},
+  ): Subscription {
+    return this.hub.subscribe(listener, options);
+  }
+
+  status(): EngineStatus {
+    return {
+      capture: {
+        file: this.log.file,
+        budgetBytes: this.memory.budgetBytes,
+        bytesInMemory: this.memory.usedBytes,
+        unpersistedBytes: this.log.unpersistedBytes,
+        pressure: this.memory.underPressure,
+        error: this.log.error,
+      },
+    };
+  }
+
+  /** Resolves once every captured byte so far is in the capture file. */
+  flushCapture(): Promise<void> {
+    return this.log.flush();
   }
 
   list(): EndpointInfo[] {
@@ -68,7 +110,7 @@ export class Engine {
   }
 
   async bindUdp(input: ValidInput<'udp.bind'>): Promise<EndpointInfo> {
-    const udp = new UdpEndpoint(this.newId('udp'), this.hub, input.host, input.port);
+    const udp = new UdpEndpoint(this.newId('udp'), this.context, input.host, input.port);
     this.add(udp);
     await udp.bind();
     return udp.info();
@@ -173,17 +215,33 @@ export class Engine {
   async dispose(): Promise<void> {
     await Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.dispose()));
     this.hub.dispose();
+    await this.log.close();
+  }
+
+  /**
+   * The capture file cannot keep up (or cannot be written): stop reading from every connection so
+   * no byte is dropped; the kernel's flow control then slows the peers. Resumes when it drains.
+   */
+  private onCapturePressure(pressure: boolean): void {
+    for (const endpoint of this.endpoints.values()) {
+      if (endpoint instanceof Connection) endpoint.setCapturePressure(pressure);
+    }
+    this.publishStatus();
+  }
+
+  private publishStatus(): void {
+    this.hub.emitNow({ event: 'engine.status', payload: this.status() });
   }
 
   private async openListener(
     target: ConstructorParameters<typeof Listener>[2],
     options: { backlog: number; allowHalfOpen: boolean },
   ): Promise<EndpointInfo> {
-    const listener = new Listener(this.newId('lst'), this.hub, target, options, {
+    const listener = new Listener(this.newId('lst'), this.context, target, options, {
       adopt: (socket: net.Socket, owner: Listener) => {
         const connection = Connection.accepted(
           this.newId('conn'),
-          this.hub,
+          this.context,
           socket,
           owner.id,
           owner.unixPath,
@@ -203,7 +261,7 @@ export class Engine {
   ): Promise<EndpointInfo> {
     const { connection, established } = Connection.connect(
       this.newId('conn'),
-      this.hub,
+      this.context,
       target,
       options,
     );
@@ -214,11 +272,16 @@ export class Engine {
 
   private add(endpoint: Endpoint): void {
     this.endpoints.set(endpoint.id, endpoint);
+    if (this.memory.underPressure && endpoint instanceof Connection) {
+      endpoint.setCapturePressure(true);
+    }
     this.hub.emitNow({ event: 'endpoint.added', payload: endpoint.info() });
   }
 
   private remove(endpoint: Endpoint): void {
     this.endpoints.delete(endpoint.id);
+    endpoint.capture.release();
+    this.hub.forget(endpoint.id);
     this.hub.emitNow({ event: 'endpoint.removed', payload: { id: endpoint.id } });
   }
 

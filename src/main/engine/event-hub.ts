@@ -1,97 +1,243 @@
 /**
- * Batches what the engine tells the UI. Live data is flushed every ~16 ms or once ~256 KB are
- * pending; endpoint updates are coalesced into the same flush. A lifecycle transition flushes at
- * once, so for one endpoint the UI always sees its data before the state change that followed it.
+ * Batches what the engine tells its views, and keeps a slow view from slowing a socket.
+ *
+ * - Live data is flushed every ~16 ms or once ~256 KB are pending (Hyper's DataBatcher).
+ * - Counter updates are coalesced to a few per second per endpoint, so 10,000 busy endpoints do
+ *   not flood the view; a lifecycle transition is sent at once, after the data that preceded it.
+ * - A flow-controlled view (the UI) gets data only for the endpoints it watches, under a credit
+ *   window: it acknowledges bytes once its terminal has parsed them. When it falls behind, the hub
+ *   stops sending that endpoint's data and, once the view has caught up, says how many bytes it
+ *   skipped (they stay in the capture). Nothing here ever pauses a socket.
  */
 import type { AnyEvent } from '../../shared/api';
 import type { CaptureChunk, EndpointInfo } from '../../shared/contract';
 
 export const FLUSH_INTERVAL_MS = 16;
 export const FLUSH_BYTES = 256 * 1024;
+export const UPDATE_INTERVAL_MS = 250;
+/** Unacknowledged bytes a view may have per endpoint before the hub skips ahead. */
+export const VIEW_HIGH_WATER = 512 * 1024;
+/** Once the view has worked its backlog down to this, live data resumes. */
+export const VIEW_LOW_WATER = 128 * 1024;
+
+export interface HubSource {
+  describe(id: string): EndpointInfo | undefined;
+  capturedBytes(id: string): number;
+}
+
+interface WatchState {
+  inFlight: number;
+  skippingFrom: number | null;
+}
+
+/** One view's connection to the engine: Electron's window, or one browser tab. */
+export class Subscription {
+  private readonly watched = new Map<string, WatchState>();
+  private readonly pending = new Map<string, CaptureChunk[]>();
+  pendingBytes = 0;
+
+  constructor(
+    private readonly hub: EventHub,
+    private readonly listener: (event: AnyEvent) => void,
+    readonly flowControl: boolean,
+  ) {}
+
+  /** Sets the endpoints whose live data this view wants; returns where each one's data starts. */
+  watch(ids: readonly string[]): Record<string, number> {
+    const positions: Record<string, number> = {};
+    const keep = new Set(ids);
+    for (const id of [...this.watched.keys()]) {
+      if (!keep.has(id)) {
+        this.watched.delete(id);
+        this.dropPending(id);
+      }
+    }
+    for (const id of keep) {
+      if (!this.watched.has(id)) this.watched.set(id, { inFlight: 0, skippingFrom: null });
+      positions[id] = this.hub.capturedBytes(id) + this.pendingFor(id);
+    }
+    return positions;
+  }
+
+  /** The view has parsed `bytes` more of `id`'s data. */
+  ack(id: string, bytes: number): void {
+    const state = this.watched.get(id);
+    if (!state) return;
+    state.inFlight = Math.max(0, state.inFlight - bytes);
+    if (state.skippingFrom !== null && state.inFlight <= VIEW_LOW_WATER) {
+      this.flush();
+      const end = this.hub.capturedBytes(id);
+      const skipped = end - state.skippingFrom;
+      const from = state.skippingFrom;
+      state.skippingFrom = null;
+      if (skipped > 0) {
+        this.deliver({ event: 'endpoint.skipped', payload: { id, offset: from, bytes: skipped } });
+      }
+    }
+  }
+
+  unsubscribe(): void {
+    this.hub.unsubscribe(this);
+  }
+
+  /** @internal called by the hub for every captured chunk. */
+  offer(id: string, chunk: CaptureChunk): void {
+    if (this.flowControl) {
+      const state = this.watched.get(id);
+      if (!state || state.skippingFrom !== null) return;
+      if (state.inFlight >= VIEW_HIGH_WATER) {
+        state.skippingFrom = chunk.offset;
+        return;
+      }
+      state.inFlight += chunk.bytes.byteLength;
+    }
+    const queue = this.pending.get(id);
+    if (queue) queue.push(chunk);
+    else this.pending.set(id, [chunk]);
+    this.pendingBytes += chunk.bytes.byteLength;
+  }
+
+  /** @internal */
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const batches = [...this.pending];
+    this.pending.clear();
+    this.pendingBytes = 0;
+    for (const [id, chunks] of batches) {
+      this.deliver({ event: 'endpoint.data', payload: { id, chunks } });
+    }
+  }
+
+  /** @internal */
+  deliver(event: AnyEvent): void {
+    try {
+      this.listener(event);
+    } catch {
+      // A failing transport must not stop the others or the engine.
+    }
+  }
+
+  /** @internal */
+  forget(id: string): void {
+    this.watched.delete(id);
+    this.dropPending(id);
+  }
+
+  private pendingFor(id: string): number {
+    let bytes = 0;
+    for (const chunk of this.pending.get(id) ?? []) bytes += chunk.bytes.byteLength;
+    return -bytes;
+  }
+
+  private dropPending(id: string): void {
+    for (const chunk of this.pending.get(id) ?? []) this.pendingBytes -= chunk.bytes.byteLength;
+    this.pending.delete(id);
+  }
+}
 
 export class EventHub {
-  private readonly listeners = new Set<(event: AnyEvent) => void>();
-  private readonly pendingData = new Map<string, CaptureChunk[]>();
+  private readonly subscriptions = new Set<Subscription>();
   private readonly changed = new Set<string>();
-  private pendingBytes = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private dataTimer: NodeJS.Timeout | undefined;
+  private updateTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly describe: (id: string) => EndpointInfo | undefined) {}
+  constructor(private readonly source: HubSource) {}
 
-  subscribe(listener: (event: AnyEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  subscribe(
+    listener: (event: AnyEvent) => void,
+    options: { flowControl?: boolean } = {},
+  ): Subscription {
+    const subscription = new Subscription(this, listener, options.flowControl ?? false);
+    this.subscriptions.add(subscription);
+    return subscription;
   }
 
-  get listenerCount(): number {
-    return this.listeners.size;
+  unsubscribe(subscription: Subscription): void {
+    this.subscriptions.delete(subscription);
   }
 
-  /** An event that must not wait: added/removed. Everything queued before it goes first. */
+  get subscriberCount(): number {
+    return this.subscriptions.size;
+  }
+
+  capturedBytes(id: string): number {
+    return this.source.capturedBytes(id);
+  }
+
+  /** An event that must not wait: added, removed, engine status. Queued data goes first. */
   emitNow(event: AnyEvent): void {
-    this.flush();
-    this.deliver(event);
+    this.flushData();
+    for (const subscription of this.subscriptions) subscription.deliver(event);
   }
 
   data(id: string, chunk: CaptureChunk): void {
-    if (this.listeners.size === 0) return;
-    const queue = this.pendingData.get(id);
-    if (queue) queue.push(chunk);
-    else this.pendingData.set(id, [chunk]);
+    let pending = 0;
+    for (const subscription of this.subscriptions) {
+      subscription.offer(id, chunk);
+      pending = Math.max(pending, subscription.pendingBytes);
+    }
     this.changed.add(id);
-    this.pendingBytes += chunk.bytes.byteLength;
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
-    else this.schedule();
+    if (pending >= FLUSH_BYTES) this.flushData();
+    else if (pending > 0) this.dataTimer ??= setTimeout(() => this.flushData(), FLUSH_INTERVAL_MS);
+    this.scheduleUpdates();
   }
 
-  /** Counters or options changed: tell the UI in the next flush. */
+  /** Counters or options changed: tell the views within UPDATE_INTERVAL_MS. */
   touch(id: string): void {
-    if (this.listeners.size === 0) return;
     this.changed.add(id);
-    this.schedule();
+    this.scheduleUpdates();
   }
 
-  /** A lifecycle transition: tell the UI now. */
+  /** A lifecycle transition: tell the views now, after the data that came before it. */
   transition(id: string): void {
-    if (this.listeners.size === 0) return;
-    this.changed.add(id);
-    this.flush();
+    this.flushData();
+    this.changed.delete(id);
+    this.deliverUpdate(id);
   }
 
-  flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+  forget(id: string): void {
+    this.changed.delete(id);
+    for (const subscription of this.subscriptions) subscription.forget(id);
+  }
+
+  flushData(): void {
+    if (this.dataTimer) {
+      clearTimeout(this.dataTimer);
+      this.dataTimer = undefined;
     }
-    const data = [...this.pendingData];
+    for (const subscription of this.subscriptions) subscription.flush();
+  }
+
+  flushUpdates(): void {
+    if (this.updateTimer) {
+      clearTimeout(this.updateTimer);
+      this.updateTimer = undefined;
+    }
+    this.flushData();
     const changed = [...this.changed];
-    this.pendingData.clear();
     this.changed.clear();
-    this.pendingBytes = 0;
-    for (const [id, chunks] of data)
-      this.deliver({ event: 'endpoint.data', payload: { id, chunks } });
-    for (const id of changed) {
-      const info = this.describe(id);
-      if (info) this.deliver({ event: 'endpoint.updated', payload: info });
-    }
+    for (const id of changed) this.deliverUpdate(id);
   }
 
   dispose(): void {
-    this.flush();
-    this.listeners.clear();
+    this.flushUpdates();
+    this.subscriptions.clear();
   }
 
-  private schedule(): void {
-    this.timer ??= setTimeout(() => this.flush(), FLUSH_INTERVAL_MS);
+  private scheduleUpdates(): void {
+    if (this.subscriptions.size === 0) {
+      this.changed.clear();
+      return;
+    }
+    this.updateTimer ??= setTimeout(() => this.flushUpdates(), UPDATE_INTERVAL_MS);
   }
 
-  private deliver(event: AnyEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch {
-        // A failing transport must not stop the others or the engine.
-      }
+  private deliverUpdate(id: string): void {
+    if (this.subscriptions.size === 0) return;
+    const info = this.source.describe(id);
+    if (!info) return;
+    for (const subscription of this.subscriptions) {
+      subscription.deliver({ event: 'endpoint.updated', payload: info });
     }
   }
 }

@@ -7,8 +7,7 @@ import net from 'node:net';
 import type { EndpointInfo } from '../../shared/contract';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Connection } from './connection';
-import { Endpoint } from './endpoint';
-import type { EventHub } from './event-hub';
+import { Endpoint, type EngineContext } from './endpoint';
 
 export type ListenTarget =
   | { kind: 'tcp'; host: string; port: number }
@@ -27,7 +26,7 @@ export class Listener extends Endpoint {
 
   constructor(
     id: string,
-    hub: EventHub,
+    context: EngineContext,
     readonly target: ListenTarget,
     options: { backlog: number; allowHalfOpen: boolean },
     private readonly hooks: ListenerHooks,
@@ -37,7 +36,7 @@ export class Listener extends Endpoint {
       target.kind === 'tcp' ? 'tcp-listener' : 'unix-listener',
       'listener',
       null,
-      hub,
+      context,
       'opening',
     );
     this.backlog = options.backlog;

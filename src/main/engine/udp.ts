@@ -6,19 +6,18 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { EndpointInfo } from '../../shared/contract';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
-import { Endpoint } from './endpoint';
-import type { EventHub } from './event-hub';
+import { Endpoint, type EngineContext } from './endpoint';
 
 export class UdpEndpoint extends Endpoint {
   private readonly socket: dgram.Socket;
 
   constructor(
     id: string,
-    hub: EventHub,
+    context: EngineContext,
     private readonly host: string,
     private readonly port: number,
   ) {
-    super(id, 'udp-socket', 'udp', null, hub, 'opening');
+    super(id, 'udp-socket', 'udp', null, context, 'opening');
     this.socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
     this.socket.on('message', (message, rinfo) =>
       this.captured('in', message, { host: rinfo.address, port: rinfo.port }),

@@ -1,0 +1,184 @@
+/**
+ * The engine's append-only capture file: every captured byte of every endpoint, in arrival order.
+ *
+ * One file for the whole engine (not one per endpoint) so that 10,000 connections do not cost
+ * 10,000 file descriptors. Writes are batched and asynchronous, one in flight at a time; a byte
+ * counts as persisted once its write has completed, and only persisted bytes may leave memory.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { UserError } from '../../shared/errors';
+import { describeSystemError } from '../../shared/errors';
+
+const WRITE_BATCH_BYTES = 1024 * 1024;
+const WRITE_DELAY_MS = 20;
+const RETRY_MS = 1000;
+
+export class CaptureLog {
+  readonly file: string;
+  private readonly ownsDirectory: boolean;
+  private readonly directory: string;
+  private fd: number;
+  private appended = 0;
+  private persisted = 0;
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private writing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private failure: UserError | null = null;
+  private readonly persistedListeners = new Set<() => void>();
+  private closed = false;
+
+  constructor(
+    directory: string | undefined,
+    private readonly onFailure: (error: UserError) => void = () => undefined,
+  ) {
+    this.ownsDirectory = directory === undefined;
+    this.directory = directory ?? fs.mkdtempSync(path.join(os.tmpdir(), 'socket-workbench-'));
+    fs.mkdirSync(this.directory, { recursive: true });
+    this.file = path.join(
+      this.directory,
+      `capture-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.bin`,
+    );
+    this.fd = fs.openSync(this.file, 'a+');
+  }
+
+  /** Bytes appended so far (the file offset the next append gets). */
+  get size(): number {
+    return this.appended;
+  }
+
+  /** Bytes below this file offset are on disk. */
+  get persistedSize(): number {
+    return this.persisted;
+  }
+
+  /** Bytes appended but not yet on disk: they must stay in memory. */
+  get unpersistedBytes(): number {
+    return this.appended - this.persisted;
+  }
+
+  get error(): UserError | null {
+    return this.failure;
+  }
+
+  /** Queues bytes for the file; returns their file offset. The caller keeps them until persisted. */
+  append(bytes: Uint8Array): number {
+    const at = this.appended;
+    this.appended += bytes.byteLength;
+    if (this.closed) return at;
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.byteLength;
+    if (this.pendingBytes >= WRITE_BATCH_BYTES) this.writeSoon(0);
+    else this.writeSoon(WRITE_DELAY_MS);
+    return at;
+  }
+
+  /** Reads bytes that are already on disk. */
+  read(fileOffset: number, length: number): Uint8Array {
+    const bytes = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fd, bytes, done, length - done, fileOffset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return bytes;
+  }
+
+  onPersisted(listener: () => void): () => void {
+    this.persistedListeners.add(listener);
+    return () => this.persistedListeners.delete(listener);
+  }
+
+  /** Resolves when everything appended so far is on disk (or writing has failed). */
+  async flush(): Promise<void> {
+    while (!this.failure && !this.closed && this.persisted < this.appended) {
+      this.writeSoon(0);
+      await new Promise<void>((resolve) => {
+        const off = this.onPersisted(() => {
+          off();
+          resolve();
+        });
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    fs.closeSync(this.fd);
+    if (this.ownsDirectory) fs.rmSync(this.directory, { recursive: true, force: true });
+  }
+
+  private writeSoon(delayMs: number): void {
+    if (this.writing || (this.failure && this.timer)) return;
+    if (delayMs === 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.writeBatch();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.writeBatch();
+    }, delayMs);
+  }
+
+  private writeBatch(): void {
+    if (this.writing || this.pending.length === 0 || this.closed) return;
+    const batch = this.pending;
+    const batchBytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.writing = true;
+    fs.writev(this.fd, batch, (error, written) => {
+      this.writing = false;
+      if (error) {
+        // A full or unwritable disk: keep the bytes in memory (the caller holds them), say why,
+        // and try again later: freeing space or fixing permissions resumes the capture file.
+        this.pending = [...batch, ...this.pending];
+        this.pendingBytes += batchBytes;
+        if (!this.failure) {
+          this.failure = describeSystemError(error.code, error.message, {
+            address: this.file,
+            operation: 'write',
+          });
+          this.onFailure(this.failure);
+        }
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          this.writeBatch();
+        }, RETRY_MS);
+        return;
+      }
+      this.failure = null;
+      this.persisted += written;
+      if (written < batchBytes) {
+        this.pending = [...remainderOf(batch, written), ...this.pending];
+        this.pendingBytes += batchBytes - written;
+      }
+      for (const listener of [...this.persistedListeners]) listener();
+      if (this.pending.length > 0) {
+        this.writeSoon(this.pendingBytes >= WRITE_BATCH_BYTES ? 0 : WRITE_DELAY_MS);
+      }
+    });
+  }
+}
+
+/** What is left of a batch after the first `written` bytes went to disk. */
+function remainderOf(batch: Uint8Array[], written: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  let skip = written;
+  for (const part of batch) {
+    if (skip >= part.byteLength) {
+      skip -= part.byteLength;
+      continue;
+    }
+    rest.push(skip > 0 ? part.subarray(skip) : part);
+    skip = 0;
+  }
+  return rest;
+}
