@@ -114,8 +114,9 @@ export function toPrintableText(text: string, options: PrintableOptions = {}): s
 
 /**
  * WHATWG labels for TextDecoder. latin1 and ascii are missing on purpose: the Encoding Standard
- * maps both labels (and 'iso-8859-1') to windows-1252, which decodes 0x80 as '€'. Real
- * ISO-8859-1 is byte = code point, and ascii has no bytes above 0x7f, so both are done by hand.
+ * maps both labels (and 'iso-8859-1') to windows-1252, which decodes 0x80 as '€' in browsers,
+ * while Node 20 decodes it as U+0080. Real ISO-8859-1 is byte = code point, and ascii has no
+ * bytes above 0x7f, so both are done by hand and read the same everywhere.
  */
 const whatwgLabels = {
   'utf-8': 'utf-8',

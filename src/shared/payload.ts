@@ -159,41 +159,67 @@ export function parseHex(text: string): Uint8Array {
 // Escapes
 // ---------------------------------------------------------------------------------------------
 
-/** Escapes that stand for one character (encoded like any other character). */
-const characterEscapes: ReadonlyMap<string, string> = new Map([
-  ['r', '\r'],
-  ['n', '\n'],
-  ['t', '\t'],
-  ['0', '\0'],
-  ['\\', '\\'],
-  ['a', '\x07'],
-  ['b', '\b'],
-  ['f', '\f'],
-  ['v', '\v'],
-  ['e', '\x1b'],
-  ['"', '"'],
-  ["'", "'"],
-]);
+/** For each escape letter (\r, \n, ...), the character code it stands for; -1 if none. */
+const ESCAPED_CODES = new Int32Array(128).fill(-1);
+for (const [letter, code] of [
+  ['r', 0x0d],
+  ['n', 0x0a],
+  ['t', 0x09],
+  ['0', 0x00],
+  ['\\', 0x5c],
+  ['a', 0x07],
+  ['b', 0x08],
+  ['f', 0x0c],
+  ['v', 0x0b],
+  ['e', 0x1b],
+  ['"', 0x22],
+  ["'", 0x27],
+] as const) {
+  ESCAPED_CODES[letter.charCodeAt(0)] = code;
+}
+
+function escapedCode(letter: number): number {
+  return letter < 128 ? ESCAPED_CODES[letter] : -1;
+}
 
 const knownEscapes = '\\r \\n \\t \\0 \\\\ \\xHH \\a \\b \\f \\v \\e \\" \\\'';
 
-/** A run of text with its start in the source, or raw bytes from \xHH escapes. */
-type Segment = { text: string; start: number } | Uint8Array;
+const BACKSLASH = 0x5c;
+const LETTER_X = 0x78;
 
 function badEscape(message: string, position: number): WorkbenchError {
   return new WorkbenchError('BAD_ESCAPE', message, position);
 }
 
-/** Throws unless the escape at `backslash` is a known one-character escape. */
-function checkCharacterEscape(source: string, backslash: number): void {
+function isByteEscape(source: string, index: number): boolean {
+  return source.charCodeAt(index) === BACKSLASH && source.charCodeAt(index + 1) === LETTER_X;
+}
+
+function byteEscapeValue(source: string, backslash: number): number {
+  return (
+    (hexValue(source.charCodeAt(backslash + 2)) << 4) | hexValue(source.charCodeAt(backslash + 3))
+  );
+}
+
+/** Throws unless the escape at `backslash` is one the composer knows. */
+function checkEscape(source: string, backslash: number): void {
   if (backslash + 1 >= source.length) {
     throw badEscape(
       `Lone "\\" at position ${backslash} ends the text; write \\\\ for a backslash`,
       backslash,
     );
   }
-  const letter = source[backslash + 1];
-  if (!characterEscapes.has(letter)) {
+  const letter = source.charCodeAt(backslash + 1);
+  if (letter === LETTER_X) {
+    if (byteEscapeValue(source, backslash) < 0) {
+      throw badEscape(
+        `"\\x" at position ${backslash} needs two hex digits, as in \\x0d or \\xff`,
+        backslash,
+      );
+    }
+    return;
+  }
+  if (escapedCode(letter) < 0) {
     const shown = isInvisible(source.codePointAt(backslash + 1) ?? 0)
       ? `"\\" followed by ${describeCharacter(source, backslash + 1)}`
       : `"\\${String.fromCodePoint(source.codePointAt(backslash + 1) ?? 0)}"`;
@@ -204,7 +230,7 @@ function checkCharacterEscape(source: string, backslash: number): void {
   }
   // C reads \012 as octal (a line feed); guessing either way would send the wrong bytes.
   const after = source.charCodeAt(backslash + 2);
-  if (letter === '0' && after >= 0x30 && after <= 0x39) {
+  if (letter === 0x30 && after >= 0x30 && after <= 0x39) {
     throw badEscape(
       `"\\0" at position ${backslash} is followed by a digit; octal escapes are not ` +
         `supported, so write \\xHH for the byte you mean`,
@@ -213,63 +239,67 @@ function checkCharacterEscape(source: string, backslash: number): void {
   }
 }
 
-function isByteEscape(source: string, index: number): boolean {
-  return source.charCodeAt(index) === 0x5c && source.charCodeAt(index + 1) === 0x78;
-}
-
-/** The bytes of the run of \xHH escapes from `start` to `end` (already validated). */
-function byteRun(source: string, start: number, end: number): Uint8Array {
-  const out = new Uint8Array((end - start) / 4);
-  for (let i = start, n = 0; i < end; i += 4, n++) {
-    out[n] = (hexValue(source.charCodeAt(i + 2)) << 4) | hexValue(source.charCodeAt(i + 3));
+/** Syntax first: every escape is checked before any character is encoded. */
+function checkEscapes(source: string): void {
+  for (let at = source.indexOf('\\'); at >= 0; at = source.indexOf('\\', at + 2)) {
+    checkEscape(source, at);
   }
-  return out;
-}
-
-/** Text between byte runs; every backslash in it starts a validated one-character escape. */
-function textRun(source: string, start: number, end: number): Segment {
-  const raw = source.slice(start, end);
-  const text = raw.includes('\\')
-    ? raw.replace(/\\([\s\S])/g, (_, letter: string) => characterEscapes.get(letter) ?? letter)
-    : raw;
-  return { text, start };
 }
 
 /**
- * Validates every escape, then cuts the source at runs of \xHH. The text between runs is
- * unescaped with one native replace: a loop that builds strings escape by escape takes
- * seconds on a 16 MiB payload of \r\n.
+ * Calls `onText` for each run of text between \xHH escapes (as [start, end) of the checked
+ * source) and `onBytes` for each run of \xHH escapes.
  */
-function scanEscapes(source: string): Segment[] {
-  const segments: Segment[] = [];
+function forEachRun(
+  source: string,
+  onText: (start: number, end: number) => void,
+  onBytes: (start: number, end: number) => void,
+): void {
   let textStart = 0;
-  let backslash = source.indexOf('\\');
-  while (backslash >= 0) {
-    if (!isByteEscape(source, backslash)) {
-      checkCharacterEscape(source, backslash);
-      backslash = source.indexOf('\\', backslash + 2);
+  let at = source.indexOf('\\');
+  while (at >= 0) {
+    if (!isByteEscape(source, at)) {
+      at = source.indexOf('\\', at + 2);
       continue;
     }
-    let runEnd = backslash;
-    while (isByteEscape(source, runEnd)) {
-      if (
-        hexValue(source.charCodeAt(runEnd + 2)) < 0 ||
-        hexValue(source.charCodeAt(runEnd + 3)) < 0
-      ) {
-        throw badEscape(
-          `"\\x" at position ${runEnd} needs two hex digits, as in \\x0d or \\xff`,
-          runEnd,
-        );
-      }
-      runEnd += 4;
-    }
-    if (backslash > textStart) segments.push(textRun(source, textStart, backslash));
-    segments.push(byteRun(source, backslash, runEnd));
+    let runEnd = at;
+    while (isByteEscape(source, runEnd)) runEnd += 4;
+    if (at > textStart) onText(textStart, at);
+    onBytes(at, runEnd);
     textStart = runEnd;
-    backslash = source.indexOf('\\', runEnd);
+    at = source.indexOf('\\', runEnd);
   }
-  if (source.length > textStart) segments.push(textRun(source, textStart, source.length));
-  return segments;
+  if (source.length > textStart) onText(textStart, source.length);
+}
+
+function byteRun(source: string, start: number, end: number): Uint8Array {
+  const out = new Uint8Array((end - start) / 4);
+  for (let at = start, n = 0; at < end; at += 4, n++) out[n] = byteEscapeValue(source, at);
+  return out;
+}
+
+const CHUNK = 8192;
+
+/**
+ * A checked run of text with its one-character escapes replaced. Built from character codes:
+ * joining one string per escape, or a replace() callback, takes seconds on 16 MiB of \r\n.
+ */
+function unescapeRun(source: string, start: number, end: number): string {
+  const first = source.indexOf('\\', start);
+  if (first < 0 || first >= end) return source.slice(start, end);
+  const codes = new Uint16Array(end - start);
+  let n = 0;
+  for (let at = start; at < end; at++) {
+    const unit = source.charCodeAt(at);
+    codes[n++] = unit === BACKSLASH ? escapedCode(source.charCodeAt(++at)) : unit;
+  }
+  let text = '';
+  for (let from = 0; from < n; from += CHUNK) {
+    // apply() takes the typed array as is; spreading it goes through an iterator, 5x slower.
+    const chunk = codes.subarray(from, Math.min(from + CHUNK, n)) as unknown as number[];
+    text += String.fromCharCode.apply(null, chunk);
+  }
+  return text;
 }
 
 /**
@@ -277,20 +307,25 @@ function scanEscapes(source: string): Segment[] {
  * and raw-byte segments (from \xHH, which inserts one byte whatever the text encoding is).
  */
 export function parseEscapes(text: string): Array<string | Uint8Array> {
-  return scanEscapes(text).map((segment) =>
-    segment instanceof Uint8Array ? segment : segment.text,
+  checkEscapes(text);
+  const segments: Array<string | Uint8Array> = [];
+  forEachRun(
+    text,
+    (start, end) => segments.push(unescapeRun(text, start, end)),
+    (start, end) => segments.push(byteRun(text, start, end)),
   );
+  return segments;
 }
 
 /**
- * Where character `index` of a text segment came from in the source. A segment holds no \x
- * escapes (they end it), and every other escape is two source characters for one, so counting
- * is exact. Only the error path pays for this walk.
+ * Where character `index` of an unescaped run came from in the source. A run holds no \x
+ * escapes, and every other escape is two source characters for one, so counting is exact. Only
+ * the error path pays for this walk.
  */
 function sourcePosition(source: string, start: number, index: number): number {
   let position = start;
   for (let produced = 0; produced < index; produced++) {
-    position += source.charCodeAt(position) === 0x5c ? 2 : 1;
+    position += source.charCodeAt(position) === BACKSLASH ? 2 : 1;
   }
   return position;
 }
@@ -299,97 +334,180 @@ function sourcePosition(source: string, start: number, index: number): number {
 // Text encodings
 // ---------------------------------------------------------------------------------------------
 
-const utf8Encoder = new TextEncoder();
+/** Growable output that refuses to grow past `limit` bytes (plus a character's worth). */
+class ByteSink {
+  bytes: Uint8Array;
+  length = 0;
 
-type PositionOf = (index: number) => number;
-const samePosition: PositionOf = (index) => index;
-
-function assertWellFormed(text: string, encoding: TextEncoding, at: PositionOf): void {
-  // With the u flag a surrogate class matches only surrogates that are not part of a pair.
-  const lone = /[\uD800-\uDFFF]/u.exec(text);
-  if (lone) throw unencodableError(text, lone.index, encoding, at(lone.index));
-}
-
-function encodeSingleByte(
-  text: string,
-  highest: number,
-  encoding: TextEncoding,
-  at: PositionOf,
-): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit > highest) throw unencodableError(text, i, encoding, at(i));
-    out[i] = unit;
+  constructor(
+    private readonly limit: number,
+    estimate: number,
+  ) {
+    this.bytes = new Uint8Array(Math.max(16, Math.min(estimate, limit + 4)));
   }
-  return out;
-}
 
-function encodeUtf16(
-  text: string,
-  littleEndian: boolean,
-  encoding: TextEncoding,
-  at: PositionOf,
-): Uint8Array {
-  assertWellFormed(text, encoding, at);
-  const out = new Uint8Array(text.length * 2);
-  const [low, high] = littleEndian ? [0, 1] : [1, 0];
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    out[2 * i + low] = unit & 0xff;
-    out[2 * i + high] = unit >> 8;
+  /** Room for `count` more bytes; `exact` when exactly that many will be written. */
+  reserve(count: number, exact: boolean): void {
+    const needed = this.length + count;
+    // A guess (`exact` false) may overshoot by the slack; only the bytes written are certain.
+    if (needed > this.limit + (exact ? 0 : 4))
+      throw tooLarge(exact ? needed : this.length + 1, true);
+    if (needed <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.min(Math.max(needed, this.bytes.length * 2), this.limit + 4));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
   }
-  return out;
+
+  write(bytes: Uint8Array): void {
+    this.reserve(bytes.length, true);
+    this.bytes.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  finish(): Uint8Array {
+    if (this.length > this.limit) throw tooLarge(this.length, false);
+    return this.length === this.bytes.length ? this.bytes : this.bytes.slice(0, this.length);
+  }
 }
 
-function encodeWithTable(
-  text: string,
+type BuiltinEncoding = Exclude<TextEncoding, LegacyEncoding>;
+
+function writeUtf16Unit(out: Uint8Array, at: number, unit: number, littleEndian: boolean): number {
+  out[at] = littleEndian ? unit & 0xff : unit >> 8;
+  out[at + 1] = littleEndian ? unit >> 8 : unit & 0xff;
+  return at + 2;
+}
+
+/**
+ * Encodes `source` into `sink` with an encoding done here. With `escapes`, the source has been
+ * checked and its escapes are handled inline, so an error's position is simply the loop index.
+ */
+function writeBuiltin(
+  sink: ByteSink,
+  source: string,
+  encoding: BuiltinEncoding,
+  escapes: boolean,
+  start = 0,
+  end = source.length,
+): void {
+  for (let i = start; i < end; i++) {
+    const position = i;
+    let code = source.charCodeAt(i);
+    if (escapes && code === BACKSLASH) {
+      if (source.charCodeAt(i + 1) === LETTER_X) {
+        sink.reserve(1, true);
+        sink.bytes[sink.length++] = byteEscapeValue(source, i);
+        i += 3;
+        continue;
+      }
+      code = escapedCode(source.charCodeAt(++i));
+    } else if (code >= 0xd800 && code <= 0xdfff) {
+      const next = source.charCodeAt(i + 1);
+      if (code > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) {
+        // TextEncoder would quietly write U+FFFD (ef bf bd) instead.
+        throw unencodableError(source, position, encoding);
+      }
+      code = 0x10000 + ((code - 0xd800) << 10) + (next - 0xdc00);
+      i++;
+    }
+    sink.reserve(4, false);
+    const out = sink.bytes;
+    let n = sink.length;
+    switch (encoding) {
+      case 'utf-8':
+        if (code < 0x80) {
+          out[n++] = code;
+        } else if (code < 0x800) {
+          out[n++] = 0xc0 | (code >> 6);
+          out[n++] = 0x80 | (code & 0x3f);
+        } else if (code < 0x10000) {
+          out[n++] = 0xe0 | (code >> 12);
+          out[n++] = 0x80 | ((code >> 6) & 0x3f);
+          out[n++] = 0x80 | (code & 0x3f);
+        } else {
+          out[n++] = 0xf0 | (code >> 18);
+          out[n++] = 0x80 | ((code >> 12) & 0x3f);
+          out[n++] = 0x80 | ((code >> 6) & 0x3f);
+          out[n++] = 0x80 | (code & 0x3f);
+        }
+        break;
+      case 'utf-16le':
+      case 'utf-16be': {
+        const littleEndian = encoding === 'utf-16le';
+        if (code >= 0x10000) {
+          n = writeUtf16Unit(out, n, 0xd800 + ((code - 0x10000) >> 10), littleEndian);
+          code = 0xdc00 + ((code - 0x10000) & 0x3ff);
+        }
+        n = writeUtf16Unit(out, n, code, littleEndian);
+        break;
+      }
+      case 'latin1':
+      case 'ascii':
+        if (code > (encoding === 'latin1' ? 0xff : 0x7f)) {
+          throw unencodableError(source, position, encoding);
+        }
+        out[n++] = code;
+        break;
+    }
+    sink.length = n;
+  }
+}
+
+function needsEngine(encoding: LegacyEncoding): WorkbenchError {
+  return new WorkbenchError('UNENCODABLE_TEXT', `Encoding ${encoding} needs the engine to encode`);
+}
+
+/** True when every character is ASCII, which all the table encodings here keep as is. */
+function isAscii(text: string): boolean {
+  return !/[\u0080-\uffff]/.test(text);
+}
+
+/** Short runs seen before in this payload (a frame repeated between \xHH bytes, say). */
+type RunCache = Map<string, Uint8Array>;
+const CACHED_RUN_LENGTH = 64;
+const CACHED_RUNS = 4096;
+
+/**
+ * Writes one unescaped run with a table encoding. `start` is where the run begins in the
+ * source, so an error from the encoder can be moved to the character the user typed.
+ */
+function writeTableRun(
+  sink: ByteSink,
+  source: string,
+  start: number,
+  end: number,
   encoding: LegacyEncoding,
-  legacy: LegacyTextEncoder | undefined,
-  at: PositionOf,
-): Uint8Array {
-  if (text.length === 0) return new Uint8Array(0);
-  if (!legacy) {
-    throw new WorkbenchError('UNENCODABLE_TEXT', `Encoding ${encoding} needs the engine to encode`);
+  legacy: LegacyTextEncoder,
+  cache: RunCache,
+): void {
+  // Escapes stand for ASCII characters, so an ASCII source run is ASCII once unescaped too.
+  if (isAscii(source.slice(start, end))) {
+    writeBuiltin(sink, source, 'ascii', true, start, end);
+    return;
   }
+  const text = unescapeRun(source, start, end);
+  // Each call of a table encoder costs microseconds; a payload can hold millions of runs.
+  const cached = cache.get(text);
+  if (cached) {
+    sink.write(cached);
+    return;
+  }
+  let bytes: Uint8Array;
   try {
-    return legacy(text, encoding);
+    bytes = legacy(text, encoding);
   } catch (error) {
-    // The encoder counts in the segment it was given; the user needs a place in what they typed.
     if (
       error instanceof WorkbenchError &&
       error.code === 'UNENCODABLE_TEXT' &&
-      error.position !== undefined &&
-      at(error.position) !== error.position
+      error.position !== undefined
     ) {
-      throw unencodableError(text, error.position, encoding, at(error.position));
+      const index = error.position;
+      throw unencodableError(text, index, encoding, sourcePosition(source, start, index));
     }
     throw error;
   }
-}
-
-function encodeTextAt(
-  text: string,
-  encoding: TextEncoding,
-  legacy: LegacyTextEncoder | undefined,
-  at: PositionOf,
-): Uint8Array {
-  switch (encoding) {
-    case 'utf-8':
-      // TextEncoder would quietly turn a lone surrogate into U+FFFD (ef bf bd).
-      assertWellFormed(text, encoding, at);
-      return utf8Encoder.encode(text);
-    case 'utf-16le':
-      return encodeUtf16(text, true, encoding, at);
-    case 'utf-16be':
-      return encodeUtf16(text, false, encoding, at);
-    case 'latin1':
-      return encodeSingleByte(text, 0xff, encoding, at);
-    case 'ascii':
-      return encodeSingleByte(text, 0x7f, encoding, at);
-    default:
-      return encodeWithTable(text, encoding, legacy, at);
-  }
+  if (text.length <= CACHED_RUN_LENGTH && cache.size < CACHED_RUNS) cache.set(text, bytes);
+  sink.write(bytes);
 }
 
 /**
@@ -402,7 +520,14 @@ export function encodeText(
   encoding: TextEncoding,
   legacy?: LegacyTextEncoder,
 ): Uint8Array {
-  return encodeTextAt(text, encoding, legacy, samePosition);
+  if (isLegacyEncoding(encoding)) {
+    if (text.length === 0) return new Uint8Array(0);
+    if (!legacy) throw needsEngine(encoding);
+    return legacy(text, encoding);
+  }
+  const sink = new ByteSink(Infinity, text.length);
+  writeBuiltin(sink, text, encoding, false);
+  return sink.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -514,43 +639,34 @@ function tooLarge(bytes: number, atLeast: boolean): WorkbenchError {
   );
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function encodeEscapedText(
+/** Composer text: escapes checked first, then text encoded and \xHH bytes copied in order. */
+function encodeComposerText(
   source: string,
   encoding: TextEncoding,
   legacy: LegacyTextEncoder | undefined,
 ): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (const segment of scanEscapes(source)) {
-    const bytes =
-      segment instanceof Uint8Array
-        ? segment
-        : encodeTextAt(segment.text, encoding, legacy, (index) =>
-            sourcePosition(source, segment.start, index),
-          );
-    parts.push(bytes);
-    total += bytes.length;
-    // Stop before concatenating something that can never be sent.
-    if (total > MAX_PAYLOAD_BYTES) throw tooLarge(total, true);
+  checkEscapes(source);
+  const sink = new ByteSink(MAX_PAYLOAD_BYTES, source.length);
+  if (!isLegacyEncoding(encoding)) {
+    writeBuiltin(sink, source, encoding, true);
+    return sink.finish();
   }
-  return concat(parts, total);
+  const cache: RunCache = new Map();
+  forEachRun(
+    source,
+    (start, end) => {
+      if (!legacy) throw needsEngine(encoding);
+      writeTableRun(sink, source, start, end, encoding, legacy, cache);
+    },
+    (start, end) => sink.write(byteRun(source, start, end)),
+  );
+  return sink.finish();
 }
 
 function decodeData(payload: ValidPayload, legacy: LegacyTextEncoder | undefined): Uint8Array {
   switch (payload.format) {
     case 'text':
-      return encodeEscapedText(payload.data, payload.encoding, legacy);
+      return encodeComposerText(payload.data, payload.encoding, legacy);
     case 'hex':
       return parseHex(payload.data);
     case 'base64':
