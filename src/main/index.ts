@@ -1,0 +1,157 @@
+/**
+ * The Electron entry: one window, the security checklist, and the router bound to IPC. Every
+ * decision that can be a pure function lives in security.ts / window-options.ts, under test.
+ */
+import {
+  app,
+  BrowserWindow,
+  ipcMain,
+  session,
+  type IpcMainInvokeEvent,
+  type WebContents,
+} from 'electron';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CommandName, CommandResult } from '../shared/contract';
+import { Engine } from './engine/engine';
+import { createRouter, type ViewSession } from './router';
+import { appPageUrl, contentSecurityPolicy, isAppUrl } from './security';
+import { windowOptions } from './window-options';
+
+const INVOKE_CHANNEL = 'workbench:invoke';
+const EVENT_CHANNEL = 'workbench:event';
+
+const outDir = fileURLToPath(new URL('..', import.meta.url));
+const preloadPath = join(outDir, 'preload', 'index.cjs');
+const rendererIndex = join(outDir, 'renderer', 'index.html');
+// The dev server only while developing: a packaged app never trusts an environment variable.
+const devServerUrl = app.isPackaged ? undefined : process.env.ELECTRON_RENDERER_URL;
+const appPage = appPageUrl(rendererIndex, devServerUrl);
+const csp = contentSecurityPolicy();
+
+const untrusted: CommandResult<CommandName> = {
+  ok: false,
+  error: { code: 'INVALID_INPUT', message: 'IPC from an untrusted frame' },
+};
+
+const engine = new Engine();
+const router = createRouter(engine);
+let mainWindow: BrowserWindow | null = null;
+let mainView: ViewSession | null = null;
+
+/** Only our window's top frame, showing our own page, may drive the engine. */
+function isTrustedSender(event: IpcMainInvokeEvent): boolean {
+  const win = mainWindow;
+  if (!win || win.isDestroyed() || event.sender !== win.webContents) return false;
+  const frame = event.senderFrame;
+  const main = win.webContents.mainFrame;
+  if (!frame || frame.parent !== null) return false;
+  if (frame.processId !== main.processId || frame.routingId !== main.routingId) return false;
+  return isAppUrl(frame.url, appPage);
+}
+
+/** Applied to every WebContents, including any we did not create ourselves. */
+function hardenWebContents(contents: WebContents): void {
+  contents.setWindowOpenHandler(() => ({ action: 'deny' }));
+  contents.on('will-navigate', (event) => {
+    if (!isAppUrl(event.url, appPage)) event.preventDefault();
+  });
+  contents.on('will-frame-navigate', (event) => {
+    if (!isAppUrl(event.url, appPage)) event.preventDefault();
+  });
+  contents.on('will-redirect', (event) => {
+    if (!isAppUrl(event.url, appPage)) event.preventDefault();
+  });
+  contents.on('will-attach-webview', (event) => event.preventDefault());
+}
+
+function hardenSession(): void {
+  const ses = session.defaultSession;
+  ses.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
+  ses.setPermissionCheckHandler(() => false);
+  ses.setDevicePermissionHandler(() => false);
+  // The header covers the dev server; a file:// page relies on the meta tag in index.html.
+  ses.webRequest.onHeadersReceived((details, callback) => {
+    const responseHeaders = { ...details.responseHeaders };
+    for (const name of Object.keys(responseHeaders)) {
+      if (name.toLowerCase() === 'content-security-policy') delete responseHeaders[name];
+    }
+    responseHeaders['Content-Security-Policy'] = [csp];
+    callback({ responseHeaders });
+  });
+}
+
+function createWindow(): void {
+  const win = new BrowserWindow(windowOptions(preloadPath));
+  mainWindow = win;
+  // One flow-controlled view per loaded page: a reload starts with no watch list and no
+  // outstanding credit, just as a new browser tab does in serve mode.
+  const subscribe = (): ViewSession =>
+    router.subscribe(
+      (event) => {
+        if (!win.isDestroyed()) win.webContents.send(EVENT_CHANNEL, event);
+      },
+      { flowControl: true },
+    );
+  mainView = subscribe();
+  win.webContents.on('did-navigate', () => {
+    mainView?.unsubscribe();
+    mainView = subscribe();
+  });
+  win.once('ready-to-show', () => win.show());
+  win.on('closed', () => {
+    if (mainWindow !== win) return;
+    mainView?.unsubscribe();
+    mainView = null;
+    mainWindow = null;
+  });
+  if (devServerUrl) void win.loadURL(devServerUrl);
+  else void win.loadFile(rendererIndex);
+}
+
+if (!app.requestSingleInstanceLock()) {
+  // Another instance owns the window and the engine; it is focused instead (see below).
+  app.quit();
+} else {
+  app.enableSandbox();
+
+  app.on('second-instance', () => {
+    if (!mainWindow) return;
+    if (mainWindow.isMinimized()) mainWindow.restore();
+    mainWindow.focus();
+  });
+
+  app.on('web-contents-created', (_event, contents) => hardenWebContents(contents));
+
+  ipcMain.handle(INVOKE_CHANNEL, (event, command: unknown, input: unknown) =>
+    isTrustedSender(event) && mainView ? router.invoke(command, input, mainView) : untrusted,
+  );
+
+  app.on('window-all-closed', () => {
+    // macOS keeps the app (and its sockets) alive until Quit; the engine's state survives.
+    if (process.platform !== 'darwin') app.quit();
+  });
+
+  app.on('activate', () => {
+    if (app.isReady() && BrowserWindow.getAllWindows().length === 0) createWindow();
+  });
+
+  let disposed = false;
+  app.on('will-quit', (event) => {
+    if (disposed) return;
+    // Close every socket before exit, so peers see FIN/RST now rather than at process teardown.
+    event.preventDefault();
+    engine
+      .dispose()
+      .catch((error: unknown) => console.error('Socket Workbench: closing sockets failed', error))
+      .finally(() => {
+        disposed = true;
+        app.quit();
+      });
+  });
+
+  void app.whenReady().then(() => {
+    hardenSession();
+    createWindow();
+  });
+}

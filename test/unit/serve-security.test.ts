@@ -1,0 +1,443 @@
+/**
+ * Browser mode's defences, checked with real loopback sockets: a web page the user happens to
+ * visit must not be able to read the workbench or drive its engine.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { decodeWire, encodeWire, type ServerMessage } from '../../src/shared/wire';
+import { startServer, type RunningServer } from '../../src/main/serve';
+
+interface Response {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A raw request: node:http sends the path exactly as given, `..` and all. */
+function get(
+  server: RunningServer,
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port: server.port, path, method, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Resolves with the HTTP status when the upgrade is refused, or 101 when it is accepted. */
+function upgradeStatus(
+  url: string,
+  origin?: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, origin === undefined ? { headers } : { headers, origin });
+    ws.once('unexpected-response', (req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+      req.destroy();
+    });
+    ws.once('open', () => {
+      resolve(101);
+      ws.close();
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** A page's side of the wire protocol: calls by id, events in arrival order. */
+class Client {
+  readonly events: ServerMessage[] = [];
+  private readonly waiting = new Map<number, (message: ServerMessage) => void>();
+  private readonly results: ServerMessage[] = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer) => {
+      const message = decodeWire(data.toString('utf8')) as ServerMessage;
+      if (message.t === 'event') {
+        this.events.push(message);
+        return;
+      }
+      const waiter = this.waiting.get(message.id);
+      if (waiter) {
+        this.waiting.delete(message.id);
+        waiter(message);
+      } else {
+        this.results.push(message);
+      }
+    });
+  }
+
+  static open(server: RunningServer): Promise<Client> {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?token=${server.token}`, {
+      origin: `http://127.0.0.1:${server.port}`,
+    });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new Client(ws)));
+      ws.once('error', reject);
+    });
+  }
+
+  /** The next result with this id (already received or still to come). */
+  result(id: number): Promise<ServerMessage> {
+    const index = this.results.findIndex((m) => m.t === 'result' && m.id === id);
+    if (index >= 0) return Promise.resolve(this.results.splice(index, 1)[0] as ServerMessage);
+    return new Promise((resolve) => this.waiting.set(id, resolve));
+  }
+
+  async call(id: number, command: string, input: unknown): Promise<unknown> {
+    this.ws.send(encodeWire({ t: 'call', id, command, input }));
+    const message = await this.result(id);
+    return message.t === 'result' ? message.result : undefined;
+  }
+
+  async nextEvent(predicate: (message: ServerMessage) => boolean): Promise<ServerMessage> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const found = this.events.find(predicate);
+      if (found) return found;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error('the expected event never arrived');
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState === WebSocket.CLOSED) return resolve();
+      this.ws.once('close', () => resolve());
+      this.ws.close();
+    });
+  }
+}
+
+let dir: string;
+let rendererDir: string;
+let server: RunningServer;
+let origin: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'swb-serve-'));
+  rendererDir = join(dir, 'renderer');
+  await mkdir(join(rendererDir, 'assets'), { recursive: true });
+  await writeFile(join(dir, 'secret.txt'), 'TOP SECRET outside the renderer');
+  await writeFile(
+    join(rendererDir, 'index.html'),
+    '<!doctype html><title>Socket Workbench</title><script type="module" src="/assets/app.js"></script>',
+  );
+  await writeFile(join(rendererDir, 'assets', 'app.js'), 'console.log("app");');
+  server = await startServer({ host: '127.0.0.1', port: 0, rendererDir });
+  origin = `http://127.0.0.1:${server.port}`;
+});
+
+afterAll(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('HTTP', () => {
+  it('prints a URL with a long random token', () => {
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}/?token=${server.token}`);
+    expect(server.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(server.port).toBeGreaterThan(0);
+  });
+
+  it('refuses a request without a token with a plain explanation', async () => {
+    const res = await get(server, '/');
+    expect(res.status).toBe(401);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    expect(res.body).toMatch(/token/);
+    expect(res.body).not.toContain('<title>');
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('refuses a wrong token in the URL or in the cookie', async () => {
+    expect((await get(server, '/?token=wrong')).status).toBe(401);
+    expect((await get(server, `/?token=${server.token}x`)).status).toBe(401);
+    expect((await get(server, '/', { Cookie: 'swb_token=wrong' })).status).toBe(401);
+  });
+
+  it('serves the page with the token, and the cookie it sets then opens assets and reloads', async () => {
+    const page = await get(server, `/?token=${server.token}`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<title>Socket Workbench</title>');
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    const cookie = page.headers['set-cookie']?.[0] ?? '';
+    expect(cookie).toMatch(/^swb_token=[^;]+;/);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    expect(cookie).toMatch(/Path=\//);
+
+    const pair = cookie.split(';')[0] as string;
+    const asset = await get(server, '/assets/app.js', { Cookie: pair });
+    expect(asset.status).toBe(200);
+    expect(asset.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(asset.body).toBe('console.log("app");');
+
+    const reload = await get(server, '/', { Cookie: `other=1; ${pair}` });
+    expect(reload.status).toBe(200);
+    expect(reload.body).toContain('<title>Socket Workbench</title>');
+    // A page opened through the cookie alone passes an empty ?token= on.
+    expect((await get(server, '/?token=', { Cookie: pair })).status).toBe(200);
+    expect((await get(server, '/?token=', {})).status).toBe(401);
+  });
+
+  it('sends the CSP and hardening headers with the page', async () => {
+    const page = await get(server, `/?token=${server.token}`);
+    expect(page.headers['content-security-policy']).toBe(
+      `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; ` +
+        `connect-src 'self' ws://127.0.0.1:${server.port}; img-src 'self' data:; ` +
+        `object-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
+    );
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    expect(page.headers['referrer-policy']).toBe('no-referrer');
+  });
+
+  it('answers HEAD without a body and refuses other methods', async () => {
+    const head = await get(server, `/?token=${server.token}`, {}, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    const post = await get(server, `/?token=${server.token}`, {}, 'POST');
+    expect(post.status).toBe(405);
+  });
+
+  it('refuses a Host header that is not this server (DNS rebinding)', async () => {
+    const res = await get(server, `/?token=${server.token}`, {
+      Host: `evil.example:${server.port}`,
+    });
+    expect(res.status).toBe(421);
+    expect(res.body).not.toContain('<title>');
+    // The loopback names of this server are fine.
+    for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`]) {
+      expect((await get(server, `/?token=${server.token}`, { Host: host })).status).toBe(200);
+    }
+    // The right name on the wrong port is not this server either.
+    const port = await get(server, `/?token=${server.token}`, { Host: '127.0.0.1:1' });
+    expect(port.status).toBe(421);
+  });
+
+  it.each([
+    '/../secret.txt',
+    '/assets/../../secret.txt',
+    '/%2e%2e/secret.txt',
+    '/%2E%2E%2Fsecret.txt',
+    '/..%2fsecret.txt',
+    '/assets/..%2f..%2fsecret.txt',
+    '/..%5csecret.txt',
+    '/assets%2f..%2f..%2fsecret.txt',
+    '/%00index.html',
+    '/%zz',
+  ])('refuses path traversal %s', async (path) => {
+    const separator = path.includes('?') ? '&' : '?';
+    const res = await get(server, `${path}${separator}token=${server.token}`);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.body).not.toContain('TOP SECRET');
+  });
+
+  it('answers 404 for a file that is not there', async () => {
+    expect((await get(server, `/nope.js?token=${server.token}`)).status).toBe(404);
+    expect((await get(server, `/assets?token=${server.token}`)).status).toBe(404);
+  });
+});
+
+describe('WebSocket', () => {
+  it('refuses a missing or wrong token before the handshake', async () => {
+    const base = `ws://127.0.0.1:${server.port}/ws`;
+    expect(await upgradeStatus(base, origin)).toBe(401);
+    expect(await upgradeStatus(`${base}?token=wrong`, origin)).toBe(401);
+  });
+
+  it('accepts the cookie in place of the token, but only with the page origin', async () => {
+    const url = `ws://127.0.0.1:${server.port}/ws?token=`;
+    const cookie = { Cookie: `swb_token=${server.token}` };
+    expect(await upgradeStatus(url, origin, cookie)).toBe(101);
+    expect(await upgradeStatus(url, 'http://evil.example', cookie)).toBe(403);
+    expect(await upgradeStatus(url, origin, { Cookie: 'swb_token=wrong' })).toBe(401);
+  });
+
+  it('refuses a foreign or missing Origin even with the right token', async () => {
+    const url = `ws://127.0.0.1:${server.port}/ws?token=${server.token}`;
+    expect(await upgradeStatus(url, 'http://evil.example')).toBe(403);
+    expect(await upgradeStatus(url, `http://evil.example:${server.port}`)).toBe(403);
+    expect(await upgradeStatus(url, `https://127.0.0.1:${server.port}`)).toBe(403);
+    expect(await upgradeStatus(url)).toBe(403);
+    expect(await upgradeStatus(url, origin)).toBe(101);
+  });
+
+  it('refuses another path', async () => {
+    expect(
+      await upgradeStatus(`ws://127.0.0.1:${server.port}/x?token=${server.token}`, origin),
+    ).toBe(404);
+  });
+
+  it('answers session.snapshot with the (empty) engine state', async () => {
+    const client = await Client.open(server);
+    expect(await client.call(1, 'session.snapshot', {})).toEqual({
+      ok: true,
+      value: { endpoints: [] },
+    });
+    await client.close();
+  });
+
+  it('answers a malformed frame with a typed error and keeps the socket working', async () => {
+    const client = await Client.open(server);
+
+    client.ws.send('{ not json');
+    expect(await client.result(-1)).toEqual({
+      t: 'result',
+      id: -1,
+      result: { ok: false, error: { code: 'INVALID_INPUT', message: expect.any(String) } },
+    });
+
+    client.ws.send(JSON.stringify({ t: 'nope', id: 7 }));
+    const wrongKind = await client.result(7);
+    expect(wrongKind.t === 'result' && wrongKind.result).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_INPUT' },
+    });
+
+    client.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    expect(await client.result(-1)).toMatchObject({ result: { error: { code: 'INVALID_INPUT' } } });
+
+    client.ws.send('[]');
+    expect(await client.result(-1)).toMatchObject({ result: { error: { code: 'INVALID_INPUT' } } });
+
+    expect(await client.call(8, 'session.snapshot', {})).toEqual({
+      ok: true,
+      value: { endpoints: [] },
+    });
+    await client.close();
+  });
+
+  it('answers an unknown command with UNKNOWN_COMMAND and bad input with a typed error', async () => {
+    const client = await Client.open(server);
+    expect(await client.call(1, 'shell.exec', { cmd: 'id' })).toMatchObject({
+      ok: false,
+      error: { code: 'UNKNOWN_COMMAND' },
+    });
+    expect(await client.call(2, 'tcp.listen', { host: '127.0.0.1', port: 70000 })).toMatchObject({
+      ok: false,
+      error: { code: 'PORT_OUT_OF_RANGE' },
+    });
+    expect(await client.call(3, 'session.snapshot', {})).toMatchObject({ ok: true });
+    await client.close();
+  });
+});
+
+describe('shared engine', () => {
+  let own: RunningServer;
+  beforeAll(async () => {
+    own = await startServer({ port: 0, rendererDir });
+  });
+  afterAll(async () => {
+    await own?.close();
+  });
+
+  it('pushes engine events to every page and shows a reloaded page the same state', async () => {
+    const first = await Client.open(own);
+    const second = await Client.open(own);
+    const listened = (await first.call(1, 'tcp.listen', { host: '127.0.0.1', port: 0 })) as {
+      ok: boolean;
+      value: { id: string };
+    };
+    expect(listened.ok).toBe(true);
+    const { id } = listened.value;
+    for (const client of [first, second]) {
+      const added = await client.nextEvent((m) => m.t === 'event' && m.event === 'endpoint.added');
+      expect(added).toMatchObject({ t: 'event', event: 'endpoint.added', payload: { id } });
+    }
+    await first.close();
+
+    // A reload is a new socket: it starts from the snapshot of the one engine.
+    const reloaded = await Client.open(own);
+    expect(await reloaded.call(1, 'session.snapshot', {})).toMatchObject({
+      ok: true,
+      value: { endpoints: [{ id, state: 'listening' }] },
+    });
+    await reloaded.close();
+    await second.close();
+  });
+
+  it('gives each page its own view: live data only for the endpoints it watches', async () => {
+    const watching = await Client.open(own);
+    const idle = await Client.open(own);
+    const listened = (await watching.call(1, 'tcp.listen', { host: '127.0.0.1', port: 0 })) as {
+      value: { id: string; local: { port: number } };
+    };
+    const peer = connect(listened.value.local.port, '127.0.0.1');
+    await once(peer, 'connect');
+    const accepted = (await watching.nextEvent(
+      (m) =>
+        m.t === 'event' &&
+        m.event === 'endpoint.added' &&
+        m.payload.id !== listened.value.id &&
+        'parentId' in m.payload &&
+        m.payload.parentId === listened.value.id,
+    )) as { payload: { id: string } };
+    const id = accepted.payload.id;
+    expect(await watching.call(2, 'view.watch', { ids: [id] })).toMatchObject({
+      ok: true,
+      value: { positions: { [id]: 0 } },
+    });
+
+    peer.write('hello workbench');
+    const data = await watching.nextEvent((m) => m.t === 'event' && m.event === 'endpoint.data');
+    expect(data).toMatchObject({ payload: { id } });
+    const bytes = data.t === 'event' && data.event === 'endpoint.data' ? data.payload.chunks : [];
+    expect(Buffer.from(bytes[0]?.bytes ?? []).toString()).toBe('hello workbench');
+    expect(await watching.call(3, 'view.ack', { id, bytes: 15 })).toMatchObject({ ok: true });
+    expect(idle.events.some((m) => m.t === 'event' && m.event === 'endpoint.data')).toBe(false);
+
+    peer.destroy();
+    await watching.close();
+    await idle.close();
+  });
+});
+
+const hasIpv6Loopback = Object.values(networkInterfaces()).some((addresses) =>
+  (addresses ?? []).some((a) => a.address === '::1'),
+);
+
+describe.skipIf(!hasIpv6Loopback)('IPv6 loopback', () => {
+  it('brackets the host in the URL and accepts that Host header and Origin', async () => {
+    const v6 = await startServer({ host: '::1', port: 0, rendererDir, token: 'fixed-token' });
+    try {
+      expect(v6.url).toBe(`http://[::1]:${v6.port}/?token=fixed-token`);
+      const res = await new Promise<number>((resolve, reject) => {
+        httpRequest({ host: '::1', port: v6.port, path: '/?token=fixed-token' }, (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end();
+      });
+      expect(res).toBe(200);
+      const ws = `ws://[::1]:${v6.port}/ws?token=fixed-token`;
+      expect(await upgradeStatus(ws, `http://[::1]:${v6.port}`)).toBe(101);
+      expect(await upgradeStatus(ws, `http://127.0.0.1:${v6.port}`)).toBe(403);
+    } finally {
+      await v6.close();
+    }
+  });
+});
