@@ -72,8 +72,9 @@ class ChunkIndex {
 /** The memory budget shared by every endpoint's recent chunks. */
 export class CaptureMemory {
   private used = 0;
-  private readonly order: CaptureStore[] = [];
+  private order: CaptureStore[] = [];
   private orderHead = 0;
+  private releasedStores = 0;
   private pressure = false;
   private readonly pressureListeners = new Set<(pressure: boolean) => void>();
 
@@ -107,6 +108,15 @@ export class CaptureMemory {
 
   release(cost: number): void {
     this.used -= cost;
+    // A forgotten store stays reachable through `order` until traffic trims past it, which may
+    // never happen on quiet connections (each one keeps its ~3.5 KB index alive). Drop such
+    // entries once releases reach an eighth of the queue: at most 8 steps per release.
+    this.releasedStores += 1;
+    if (this.releasedStores * 8 > this.order.length - this.orderHead) {
+      this.order = this.order.slice(this.orderHead).filter((store) => !store.isReleased);
+      this.orderHead = 0;
+      this.releasedStores = 0;
+    }
   }
 
   private trim(): void {
@@ -149,6 +159,10 @@ export class CaptureStore {
 
   get chunkCount(): number {
     return this.index.length;
+  }
+
+  get isReleased(): boolean {
+    return this.released;
   }
 
   /** Bytes this endpoint holds in memory (recent chunks), for tests and diagnostics. */

@@ -1,0 +1,107 @@
+/**
+ * A stand-in for the renderer's live view: a flow-controlled subscription that watches the
+ * connections a listener accepts and acknowledges bytes slowly, as a terminal that parses
+ * 64 KiB per frame would. It makes the engine do everything a real view makes it do (batch,
+ * count credit, skip ahead, announce skips) without a browser in the measurement.
+ */
+import type { Engine } from '../../src/main/engine/engine';
+import type { Subscription } from '../../src/main/engine/event-hub';
+import type { EndpointInfo } from '../../src/shared/contract';
+import { KiB } from './util';
+
+export const ACK_BYTES = 64 * KiB;
+export const ACK_EVERY_MS = 16;
+
+export class SlowView {
+  readonly subscription: Subscription;
+  /** Live bytes the view was sent, and bytes the engine told it it skipped. */
+  received = 0;
+  skipped = 0;
+  skipNotices = 0;
+  private readonly unacked = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly updateListeners = new Set<(info: EndpointInfo) => void>();
+  private readonly addedListeners = new Set<(info: EndpointInfo) => void>();
+
+  constructor(private readonly engine: Engine) {
+    this.subscription = engine.subscribe(
+      (event) => {
+        switch (event.event) {
+          case 'endpoint.added':
+            for (const listener of this.addedListeners) listener(event.payload);
+            break;
+          case 'endpoint.updated':
+            for (const listener of this.updateListeners) listener(event.payload);
+            break;
+          case 'endpoint.data': {
+            let bytes = 0;
+            for (const chunk of event.payload.chunks) bytes += chunk.bytes.byteLength;
+            this.received += bytes;
+            const id = event.payload.id;
+            this.unacked.set(id, (this.unacked.get(id) ?? 0) + bytes);
+            break;
+          }
+          case 'endpoint.skipped':
+            this.skipped += event.payload.bytes;
+            this.skipNotices += 1;
+            break;
+          default:
+            break;
+        }
+      },
+      { flowControl: true },
+    );
+    this.timer = setInterval(() => this.tick(), ACK_EVERY_MS);
+  }
+
+  /** Watches every connection `listenerId` accepts from now on. */
+  followListener(listenerId: string): void {
+    this.onAdded((info) => {
+      if (info.parentId !== listenerId) return;
+      const watched = new Set(this.unacked.keys());
+      watched.add(info.id);
+      this.unacked.set(info.id, this.unacked.get(info.id) ?? 0);
+      this.subscription.watch([...watched]);
+    });
+  }
+
+  onAdded(listener: (info: EndpointInfo) => void): void {
+    this.addedListeners.add(listener);
+  }
+
+  onUpdated(listener: (info: EndpointInfo) => void): void {
+    this.updateListeners.add(listener);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.subscription.unsubscribe();
+  }
+
+  private tick(): void {
+    for (const [id, pending] of this.unacked) {
+      if (pending === 0) continue;
+      const bytes = Math.min(pending, ACK_BYTES);
+      this.unacked.set(id, pending - bytes);
+      this.subscription.ack(id, bytes);
+    }
+  }
+
+  /**
+   * Resolves with the time at which `id`'s counters showed `bytesIn` bytes received. The engine
+   * pushes counters with every lifecycle transition, so the peer's FIN after its last byte is
+   * seen at once; the coalesced counter updates (every 250 ms) only matter if no FIN comes.
+   */
+  whenBytesIn(id: string, bytesIn: number): Promise<number> {
+    return new Promise((resolve) => {
+      const check = (info: EndpointInfo) => {
+        if (info.id === id && info.counters.bytesIn >= bytesIn) {
+          this.updateListeners.delete(check);
+          resolve(performance.now());
+        }
+      };
+      this.updateListeners.add(check);
+      check(this.engine.info(id));
+    });
+  }
+}

@@ -1,0 +1,320 @@
+/**
+ * `npm run bench [-- --json] [-- --only throughput,scale] [-- --quick]`
+ *
+ * Runs each part in a fresh child process (bench/part.ts) and prints its figures beside a
+ * baseline measured in the same run. With --json, stdout carries exactly one JSON object and
+ * everything else (progress, peers' complaints) goes to stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { RESULT_PREFIX, partNames, type PartName } from './part';
+import { benchDir, GiB, log, machine, MiB, nodeCommand, repoRoot, round } from './lib/util';
+
+type Json = Record<string, unknown>;
+
+interface Job {
+  part: PartName;
+  options: Json;
+  timeoutMs: number;
+  /** Descriptors the child needs: more than the default limit means `ulimit -n` first. */
+  fds?: number;
+}
+
+const USAGE = `usage: npm run bench -- [--json] [--only ${partNames.join(',')}] [--quick]
+  --json   print one JSON object on stdout (progress goes to stderr)
+  --only   run only these parts, comma-separated
+  --quick  smaller sizes, for trying the benchmarks out (not for the figures in docs)`;
+
+function parseCommandLine() {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const only =
+    values.only
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) ?? partNames;
+  const unknown = only.filter((name) => !(partNames as string[]).includes(name));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown part ${unknown.join(', ')}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return { json: values.json, only: new Set(only as PartName[]), quick: values.quick };
+}
+
+function jobsFor(part: PartName, quick: boolean): Job[] {
+  switch (part) {
+    case 'throughput':
+      return [
+        {
+          part,
+          options: quick ? { bytes: 256 * MiB, rounds: 2 } : { bytes: GiB, rounds: 3 },
+          timeoutMs: 120_000,
+        },
+      ];
+    case 'scale': {
+      const connections = quick ? 2000 : 10_000;
+      return [
+        {
+          part,
+          options: { connections, cycles: quick ? 4000 : 20_000, batch: 500 },
+          timeoutMs: 150_000,
+          fds: connections + 1000,
+        },
+      ];
+    }
+    case 'memory': {
+      const bytes = quick ? 512 * MiB : 2 * GiB;
+      return (['engine', 'baseline'] as const).map((mode) => ({
+        part,
+        options: { mode, bytes },
+        timeoutMs: 90_000,
+      }));
+    }
+    case 'ui':
+      return [{ part, options: { quick }, timeoutMs: 150_000, fds: 12_000 }];
+  }
+}
+
+/** Runs one part in a child process; resolves with its result, rejects with why it failed. */
+function runJob(job: Job): Promise<Json> {
+  const script = path.join(benchDir, 'part.ts');
+  const { command, args } = nodeCommand(
+    ['--import', 'tsx', '--expose-gc', script, job.part, JSON.stringify(job.options)],
+    job.fds,
+  );
+  // Its own process group, so that a timeout ends the part and every peer it started.
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  running.add(child);
+  return new Promise((resolve, reject) => {
+    let result: Json | undefined;
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith(RESULT_PREFIX)) result = JSON.parse(line.slice(RESULT_PREFIX.length));
+      else process.stderr.write(`${line}\n`);
+    });
+    const timer = setTimeout(() => {
+      log(`  ${job.part}: no result after ${job.timeoutMs / 1000} s; stopping it`);
+      killGroup(child);
+    }, job.timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      if (result) resolve(result);
+      else reject(new Error(`${job.part} exited with ${signal ?? code} before reporting`));
+    });
+  });
+}
+
+const running = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const child of running) killGroup(child);
+    process.exit(130);
+  });
+}
+
+/** The fields every consumer may rely on, null where a part could not measure them. */
+const requiredFields: Record<PartName, string[]> = {
+  throughput: ['ratio', 'mbPerSec', 'baselineMbPerSec'],
+  scale: ['connections', 'acceptSeconds', 'bytesPerConnection', 'leakedHandles'],
+  memory: ['rssGrowthMB'],
+  ui: ['p95FrameMs', 'keystrokeMs', 'lagSeconds', 'listScrollP95FrameMs'],
+};
+
+function failed(part: PartName, error: unknown): Json {
+  const section: Json = { error: error instanceof Error ? error.message : String(error) };
+  for (const field of requiredFields[part]) section[field] = null;
+  return section;
+}
+
+function combineMemory(engine: Json, baseline: Json | undefined): Json {
+  const growth = engine['rssGrowthMB'] as number;
+  return {
+    rssGrowthMB: growth,
+    rssBeforeMB: engine['rssBeforeMB'],
+    rssPeakMB: engine['rssPeakMB'],
+    rssStartMB: engine['rssStartMB'],
+    rssGrowthFromStartMB: engine['rssGrowthFromStartMB'],
+    /** Peak RSS over the RSS after warm-up, same process. */
+    ratio: round((engine['rssPeakMB'] as number) / (engine['rssBeforeMB'] as number), 3),
+    baselineRssGrowthMB: baseline?.['rssGrowthMB'] ?? null,
+    baselineRssBeforeMB: baseline?.['rssBeforeMB'] ?? null,
+    baselineRssPeakMB: baseline?.['rssPeakMB'] ?? null,
+    baselineRssStartMB: baseline?.['rssStartMB'] ?? null,
+    baselineRssGrowthFromStartMB: baseline?.['rssGrowthFromStartMB'] ?? null,
+    bytes: engine['bytes'],
+    seconds: engine['seconds'],
+    baselineSeconds: baseline?.['seconds'] ?? null,
+    samples: engine['samples'],
+    capturePeakInMemoryMB: engine['capturePeakInMemoryMB'],
+    rssAfterGcMB: engine['rssAfterGcMB'],
+    engine,
+    baseline: baseline ?? null,
+  };
+}
+
+const fmt = (value: unknown, digits = 0): string =>
+  typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+
+function describe(results: Partial<Record<PartName, Json>>): string {
+  const out: string[] = [];
+  const t = results.throughput;
+  if (t) {
+    out.push('Throughput: peer process -> engine capture, slow flow-controlled view attached');
+    if (t['error']) out.push(`  failed: ${t['error']}`);
+    else {
+      out.push(
+        `  engine ${fmt(t['mbPerSec'])} MB/s, plain node:net ${fmt(t['baselineMbPerSec'])} MB/s, ` +
+          `ratio ${fmt(t['ratio'], 3)} (goal >= 0.90; median of ${t['rounds']} alternating rounds of ` +
+          `${fmt((t['bytes'] as number) / GiB, 2)} GiB)`,
+        `  engine/baseline per adjacent pair of rounds: median ${fmt(t['pairRatioMedian'], 3)}; ` +
+          `by CPU time per GiB: ${fmt(t['cpuRatio'], 3)}`,
+        `  plain node:net that also appends every byte to a file: ${fmt(t['fileBaselineMbPerSec'])} MB/s; ` +
+          `engine / that = ${fmt(t['fileRatio'], 3)}`,
+        `  rounds: engine ${(t['engineRoundsMbPerSec'] as number[]).join(', ')}; ` +
+          `baseline ${(t['baselineRoundsMbPerSec'] as number[]).join(', ')}; ` +
+          `baseline + file ${(t['fileBaselineRoundsMbPerSec'] as number[]).join(', ')} MB/s`,
+        `  CPU of the receiving process: engine ${fmt(t['cpuSecondsPerGiB'], 2)} s/GiB, ` +
+          `plain ${fmt(t['baselineCpuSecondsPerGiB'], 2)} s/GiB, plain + file ` +
+          `${fmt(t['fileBaselineCpuSecondsPerGiB'], 2)} s/GiB`,
+        `  view received ${fmt(t['viewReceivedMBMedian'], 2)} MB live, ` +
+          `${fmt(t['skipNoticesMedian'])} skip notices; capture on disk ${fmt(t['flushMsMedian'])} ms after the last byte`,
+      );
+    }
+  }
+  const s = results.scale;
+  if (s) {
+    out.push(`Scale: ${fmt(s['connections'])} concurrent connections from a peer process`);
+    if (s['error']) out.push(`  failed: ${s['error']}`);
+    else {
+      out.push(
+        `  accept all: engine ${fmt(s['acceptSeconds'], 2)} s, plain node:net ` +
+          `${fmt(s['baselineAcceptSeconds'], 2)} s (rate ratio ${fmt(s['acceptRatio'], 2)}); CPU ` +
+          `${fmt(s['acceptCpuMicrosPerConnection'])} us vs ${fmt(s['baselineAcceptCpuMicrosPerConnection'])} us per connection`,
+        `  handshakes dropped for a full accept queue (backlog 511): engine ` +
+          `${fmt(s['acceptQueueDrops'])}, plain ${fmt(s['baselineAcceptQueueDrops'])}; longest event-loop ` +
+          `stall ${fmt(s['acceptStallMaxMs'])} ms vs ${fmt(s['baselineAcceptStallMaxMs'])} ms`,
+        `  per connection (heapUsed+external after GC): engine ${fmt(s['bytesPerConnection'])} B, ` +
+          `plain ${fmt(s['baselineBytesPerConnection'])} B (x${fmt(s['bytesPerConnectionRatio'], 2)}); ` +
+          `RSS delta ${fmt(s['rssBytesPerConnection'])} B vs ${fmt(s['baselineRssBytesPerConnection'])} B`,
+        `  ${fmt(s['cycles'])} connect/close cycles: ${fmt(s['cycleSeconds'], 1)} s ` +
+          `(${fmt(s['cyclesPerSecond'])}/s), closed endpoints forgotten as they close`,
+        `  after all closed and forgotten: fds ${fmt(s['fdsBefore'])} -> ${fmt(s['fdsAfter'])} ` +
+          `(leaked ${fmt(s['leakedHandles'])}), heap+external ${fmt(s['heapPlusExternalGrowthMB'], 1)} MB, ` +
+          `RSS ${fmt(s['rssGrowthMB'], 1)} MB over before; endpoints left ${fmt(s['endpointsLeft'])}`,
+        `  closed but not yet forgotten: heap+external ${fmt(s['notForgottenHeapPlusExternalGrowthMB'], 1)} MB over before`,
+      );
+    }
+  }
+  const m = results.memory;
+  if (m) {
+    out.push('Memory: engine process RSS while data flows through the capture');
+    if (m['error']) out.push(`  failed: ${m['error']}`);
+    else {
+      out.push(
+        `  ${fmt((m['bytes'] as number) / GiB, 2)} GiB: RSS ${fmt(m['rssBeforeMB'], 1)} MB after warm-up, ` +
+          `peak ${fmt(m['rssPeakMB'], 1)} MB, growth ${fmt(m['rssGrowthMB'], 1)} MB (goal < 64 MB; ` +
+          `ratio ${fmt(m['ratio'], 2)})`,
+        `  from a fresh process (before warm-up, ${fmt(m['rssStartMB'], 1)} MB): growth ` +
+          `${fmt(m['rssGrowthFromStartMB'], 1)} MB`,
+        `  plain node:net server, same flow: growth ${fmt(m['baselineRssGrowthMB'], 1)} MB ` +
+          `(from ${fmt(m['baselineRssBeforeMB'], 1)} MB; ${fmt(m['baselineRssGrowthFromStartMB'], 1)} MB ` +
+          `from a fresh process at ${fmt(m['baselineRssStartMB'], 1)} MB)`,
+      );
+    }
+  }
+  const u = results.ui;
+  if (u) {
+    out.push('UI: browser mode in Chromium');
+    if (u['error']) out.push(`  failed: ${u['error']}`);
+    if (u['reason']) out.push(`  not measured: ${u['reason']}`);
+    out.push(
+      `  flood in hex view: rAF p50 ${fmt(u['p50FrameMs'], 1)} ms, p95 ${fmt(u['p95FrameMs'], 1)} ms ` +
+        `(idle baseline p95 ${fmt(u['baselineP95FrameMs'], 1)} ms); keystroke-to-paint ` +
+        `${fmt(u['keystrokeMs'], 1)} ms (idle ${fmt(u['baselineKeystrokeMs'], 1)} ms); ` +
+        `lag ${fmt(u['lagSeconds'], 2)} s (${u['lagSource'] ?? 'n/a'}); renderer heap ` +
+        `${fmt(u['heapBeforeMB'], 1)} MB idle, ${fmt(u['heapMB'], 1)} MB peak during the flood`,
+      `  peer sent ${fmt(u['floodMB'])} MB in ${fmt(u['floodSeconds'])} s; keystroke p95 ` +
+        `${fmt(u['keystrokeP95Ms'], 1)} ms`,
+      `  ${fmt(u['listConnections'])} connections in the list (shown after ` +
+        `${fmt(u['listLoadSeconds'], 1)} s, ${fmt(u['listDomRows'])} rows in the DOM): scroll rAF ` +
+        `p50 ${fmt(u['listScrollP50FrameMs'], 1)} ms, p95 ${fmt(u['listScrollP95FrameMs'], 1)} ms ` +
+        `(scrolled ${fmt(u['listScrolledPx'])} px)`,
+    );
+    for (const note of (u['notes'] as string[] | undefined) ?? []) out.push(`  note: ${note}`);
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { json, only, quick } = parseCommandLine();
+  const started = performance.now();
+  const results: Partial<Record<PartName, Json>> = {};
+  let failures = 0;
+  for (const part of partNames) {
+    if (!only.has(part)) continue;
+    log(`[${part}]`);
+    const outcomes: (Json | Error)[] = [];
+    for (const job of jobsFor(part, quick)) {
+      outcomes.push(await runJob(job).catch((error: unknown) => error as Error));
+    }
+    const error = outcomes.find((o) => o instanceof Error);
+    if (part === 'memory' && !(outcomes[0] instanceof Error)) {
+      results.memory = combineMemory(outcomes[0] as Json, outcomes[1] as Json | undefined);
+      if (outcomes[1] instanceof Error) results.memory['baselineError'] = outcomes[1].message;
+    } else if (error) {
+      results[part] = failed(part, error);
+    } else {
+      results[part] = outcomes[0] as Json;
+    }
+    if (error) {
+      failures += 1;
+      log(`  ${part} failed: ${(error as Error).message}`);
+    }
+  }
+  const report = {
+    machine: machine(),
+    quick,
+    seconds: round((performance.now() - started) / 1000, 1),
+    ...results,
+  };
+  if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const m = report.machine;
+    process.stdout.write(
+      `Socket Workbench benchmarks (${m['cpus']} cores, ${m['cpuModel']}, ${m['memoryGiB']} GiB, ` +
+        `Node ${m['node']}${quick ? ', --quick sizes' : ''}); ${report.seconds} s in all\n` +
+        `${describe(results)}\n`,
+    );
+  }
+  process.exitCode = failures > 0 ? 1 : 0;
+}
+
+void main();
