@@ -1,0 +1,37 @@
+import { defineConfig } from '@playwright/test';
+
+/**
+ * Browser-mode end-to-end tests run the real renderer and engine (`out/main/serve.js`) in
+ * Debian's Chromium; never `npx playwright install` (no internet on these machines).
+ * The Electron suite (test/electron) needs the Electron binary and skips itself without it.
+ */
+export default defineConfig({
+  globalSetup: './test/e2e/global-setup.ts',
+  fullyParallel: true,
+  workers: process.env.CI ? 2 : undefined,
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  reporter: process.env.CI ? 'line' : 'list',
+  use: {
+    browserName: 'chromium',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    },
+    locale: 'en-US',
+    viewport: { width: 1400, height: 900 },
+    trace: 'retain-on-failure',
+  },
+  projects: [
+    { name: 'browser', testDir: 'test/e2e' },
+    { name: 'electron', testDir: 'test/electron' },
+  ],
+});

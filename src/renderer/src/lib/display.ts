@@ -1,0 +1,69 @@
+/** Small, pure formatting helpers shared by the views. */
+import type { Address, EndpointInfo } from '../../../shared/contract';
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** Local wall-clock time as HH:MM:SS.mmm: the precision a timeline of segments needs. */
+export function formatClock(at: number): string {
+  const date = new Date(at);
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(
+    date.getMilliseconds(),
+    3,
+  )}`;
+}
+
+export function formatAddress(address: Address | null): string {
+  if (!address) return '—';
+  if ('path' in address) return address.path;
+  return address.family === 'IPv6'
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** Compact sizes for narrow places (the sidebar); counters elsewhere show exact bytes. */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${value.toFixed(digits)} ${units[unit]}`;
+}
+
+/** Thousands grouping that reads the same in every locale the UI supports. */
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/**
+ * Splits "host:port", "[v6]:port" into its parts; null when it is not one. Used by the UDP
+ * destination field, which takes one address the way people write it.
+ */
+export function parseHostPort(text: string): { host: string; port: number } | null {
+  const trimmed = text.trim();
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(trimmed);
+  const plain = /^([^:\s]+):(\d+)$/.exec(trimmed);
+  const match = bracketed ?? plain;
+  if (!match) return null;
+  return { host: match[1] as string, port: Number(match[2]) };
+}
+
+/**
+ * The address that names an endpoint: the peer for a connection, the local address for a
+ * listener or UDP socket. An endpoint that failed before it had one is named by what was asked
+ * for, which the engine records as the first transition's detail.
+ */
+export function endpointAddress(endpoint: EndpointInfo): string {
+  const peer = endpoint.role === 'client' || endpoint.role === 'accepted';
+  const address = peer ? endpoint.remote : endpoint.local;
+  if (address) return formatAddress(address);
+  return endpoint.timeline.find((t) => t.detail !== undefined)?.detail ?? '—';
+}

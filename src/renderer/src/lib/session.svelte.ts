@@ -1,0 +1,180 @@
+/**
+ * What the UI knows about the engine: every endpoint, which one is selected, and whether the
+ * transport is up. Endpoint records arrive as whole snapshots (`endpoint.updated`), so they are
+ * kept in `$state.raw` and replaced, never mutated. Traffic bytes bypass reactive state
+ * entirely: a view subscribes with `watchLive` and writes straight into its terminal.
+ */
+import { getContext, setContext } from 'svelte';
+import type {
+  CaptureChunk,
+  CommandInput,
+  CommandName,
+  CommandResult,
+  EndpointInfo,
+  EngineStatus,
+} from '../../../shared/contract';
+import type { Transport, TransportStatus } from './transport';
+
+/** Live traffic for one endpoint, as the flow-controlled view receives it. */
+export interface LiveListener {
+  data(chunks: CaptureChunk[]): void;
+  /** The engine skipped [offset, offset + bytes) because the view fell behind. */
+  skipped(offset: number, bytes: number): void;
+}
+
+/** Reactive list updates are coalesced to one per frame: counters change on every flush. */
+const PUBLISH_DELAY_MS = 16;
+
+export class Session {
+  endpoints = $state.raw<EndpointInfo[]>([]);
+  selectedId = $state<string | null>(null);
+  status = $state.raw<TransportStatus>({ state: 'connecting' });
+  /** True once the first snapshot has arrived, so an empty list means "nothing open". */
+  ready = $state(false);
+  /**
+   * Increases every time state was rebuilt from a snapshot (first load, reconnect). Live data may
+   * have been missed in between, so open views re-read their capture when it changes.
+   */
+  epoch = $state(0);
+  lastError = $state.raw<string | null>(null);
+  engineStatus = $state.raw<EngineStatus | null>(null);
+
+  readonly selected = $derived(this.endpoints.find((e) => e.id === this.selectedId) ?? null);
+
+  // Plain collections on purpose: `endpoints` is what the UI reacts to, published once a frame;
+  // data listeners are plumbing that must never trigger a render.
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  private readonly byId = new Map<string, EndpointInfo>();
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  private readonly liveListeners = new Map<string, Set<LiveListener>>();
+  private publishTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(readonly api: Transport) {
+    // The session lives as long as the page, so these subscriptions are never undone.
+    api.on('endpoint.added', (info) => this.upsert(info));
+    api.on('endpoint.updated', (info) => this.upsert(info));
+    api.on('endpoint.removed', ({ id }) => this.remove(id));
+    api.on('endpoint.data', ({ id, chunks }) => {
+      for (const listener of this.listenersOf(id)) listener.data(chunks);
+    });
+    api.on('endpoint.skipped', ({ id, offset, bytes }) => {
+      for (const listener of this.listenersOf(id)) listener.skipped(offset, bytes);
+    });
+    api.on('engine.status', (status) => (this.engineStatus = status));
+    api.onStatus((status) => {
+      this.status = status;
+      if (status.state === 'open') void this.resync();
+    });
+  }
+
+  invoke<C extends CommandName>(command: C, input: CommandInput<C>): Promise<CommandResult<C>> {
+    return this.api.invoke(command, input);
+  }
+
+  select(id: string | null): void {
+    this.selectedId = id;
+  }
+
+  /** Commands that create an endpoint answer with it; show it before its event arrives. */
+  adopt(info: EndpointInfo): void {
+    // Over IPC, results and events take different channels: an event already seen is newer.
+    if (this.byId.has(info.id)) return;
+    this.upsert(info);
+    this.publishNow();
+  }
+
+  /**
+   * Subscribes to an endpoint's live traffic and tells the engine this view watches it (the
+   * engine sends live data only for watched endpoints). Resolves to the capture offset where live
+   * data starts: everything before it is read with capture.read.
+   */
+  async watchLive(
+    id: string,
+    listener: LiveListener,
+  ): Promise<{ start: number; stop: () => void }> {
+    let set = this.liveListeners.get(id);
+    if (!set) {
+      // eslint-disable-next-line svelte/prefer-svelte-reactivity
+      set = new Set();
+      this.liveListeners.set(id, set);
+    }
+    set.add(listener);
+    const stop = (): void => {
+      set.delete(listener);
+      if (set.size === 0) this.liveListeners.delete(id);
+      void this.updateWatch();
+    };
+    const positions = await this.updateWatch();
+    return { start: positions?.[id] ?? 0, stop };
+  }
+
+  /** Credit back to the engine: the terminal has parsed this many live bytes. */
+  ack(id: string, bytes: number): void {
+    if (bytes > 0) void this.api.invoke('view.ack', { id, bytes });
+  }
+
+  private async updateWatch(): Promise<Record<string, number> | null> {
+    const result = await this.api.invoke('view.watch', { ids: [...this.liveListeners.keys()] });
+    return result.ok ? result.value.positions : null;
+  }
+
+  /** Accepted connections of a listener, oldest first. */
+  childrenOf(listenerId: string): EndpointInfo[] {
+    return this.endpoints.filter((e) => e.parentId === listenerId);
+  }
+
+  async resync(): Promise<void> {
+    const result = await this.api.invoke('session.snapshot', {});
+    if (!result.ok) {
+      this.lastError = result.error.message;
+      return;
+    }
+    this.lastError = null;
+    const status = await this.api.invoke('engine.status', {});
+    if (status.ok) this.engineStatus = status.value;
+    this.byId.clear();
+    for (const info of result.value.endpoints) this.byId.set(info.id, info);
+    this.publishNow();
+    if (this.selectedId !== null && !this.byId.has(this.selectedId)) this.selectedId = null;
+    this.ready = true;
+    this.epoch += 1;
+  }
+
+  private upsert(info: EndpointInfo): void {
+    this.byId.set(info.id, info);
+    this.schedulePublish();
+  }
+
+  private remove(id: string): void {
+    this.byId.delete(id);
+    if (this.selectedId === id) this.selectedId = null;
+    this.schedulePublish();
+  }
+
+  private listenersOf(id: string): LiveListener[] {
+    const set = this.liveListeners.get(id);
+    return set ? [...set] : [];
+  }
+
+  private schedulePublish(): void {
+    this.publishTimer ??= setTimeout(() => this.publishNow(), PUBLISH_DELAY_MS);
+  }
+
+  private publishNow(): void {
+    clearTimeout(this.publishTimer);
+    this.publishTimer = undefined;
+    this.endpoints = [...this.byId.values()].sort((a, b) => a.createdAt - b.createdAt);
+  }
+}
+
+const KEY = Symbol('session');
+
+export function provideSession(session: Session): void {
+  setContext(KEY, session);
+}
+
+export function useSession(): Session {
+  const session = getContext<Session | undefined>(KEY);
+  if (!session) throw new Error('useSession() outside <App>');
+  return session;
+}

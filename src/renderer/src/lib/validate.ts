@@ -1,0 +1,47 @@
+/**
+ * Form checks that mirror the contract's schemas, so a mistake is pointed at the field before the
+ * command is sent. The router still validates everything; these only make the UI faster to use.
+ * Each check returns a catalog key (or null when the value is fine).
+ */
+import type { MessageKey } from '../i18n/en';
+
+const hostPattern = /^[A-Za-z0-9.:%_[\]-]+$/;
+
+export function checkHost(host: string): MessageKey | null {
+  if (host.trim().length === 0) return 'validate.hostEmpty';
+  if (host.length > 253) return 'validate.hostTooLong';
+  if (!hostPattern.test(host)) return 'validate.hostChars';
+  return null;
+}
+
+function wholeNumber(text: string): number | null {
+  if (!/^\s*\d+\s*$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Listeners may ask for port 0 (any free port); a destination may not. */
+export function checkPort(text: string, allowZero: boolean): MessageKey | null {
+  const n = wholeNumber(text);
+  const min = allowZero ? 0 : 1;
+  if (n === null || n < min || n > 65535)
+    return allowZero ? 'validate.portRangeListen' : 'validate.portRangeConnect';
+  return null;
+}
+
+export function checkBacklog(text: string): MessageKey | null {
+  const n = wholeNumber(text);
+  return n === null || n > 65535 ? 'validate.backlog' : null;
+}
+
+export function checkTimeout(text: string): MessageKey | null {
+  const n = wholeNumber(text);
+  return n === null || n < 1 || n > 600_000 ? 'validate.timeout' : null;
+}
+
+export function checkPath(path: string): MessageKey | null {
+  if (path.length === 0) return 'validate.pathEmpty';
+  if (path.length > 1024) return 'validate.pathTooLong';
+  if (path.includes('\0')) return 'validate.pathNul';
+  return null;
+}

@@ -1,0 +1,86 @@
+import {
+  connectTcp,
+  expect,
+  openTab,
+  openTcpListener,
+  pane,
+  row,
+  terminal,
+  test,
+} from './fixtures';
+
+test('the composer previews the exact bytes and blocks a bad payload', async ({ app }) => {
+  const port = await openTcpListener(app);
+  await connectTcp(app, port);
+  const preview = pane(app).getByRole('status', { name: 'Preview' });
+  const sendButton = app.getByRole('button', { name: 'Send', exact: true });
+
+  await app.getByLabel('Payload').fill('A\\x00\\r\\n');
+  await expect(preview).toContainText('4 bytes');
+  await expect(preview).toContainText('41 00 0d 0a');
+
+  await app.getByLabel('Format').selectOption('hex');
+  await app.getByLabel('Payload').fill('de ad zz');
+  await expect(preview).toContainText('Invalid hex digit "z" at position 6');
+  await expect(sendButton).toBeDisabled();
+
+  await app.getByLabel('Payload').fill('de ad be ef');
+  await expect(preview).toContainText('4 bytes');
+  await app.getByLabel('Payload').press('Control+Enter');
+  await expect(pane(app).getByRole('status').filter({ hasText: 'Sent 4 bytes' })).toBeVisible();
+
+  // The history brings the payload back with its format.
+  await app.getByLabel('Format').selectOption('text');
+  await app.getByLabel('Payload').fill('');
+  await app.getByLabel('History').selectOption({ index: 1 });
+  await expect(app.getByLabel('Payload')).toHaveValue('de ad be ef');
+  await expect(app.getByLabel('Format')).toHaveValue('hex');
+});
+
+test('a legacy encoding is previewed by the engine', async ({ app }) => {
+  const port = await openTcpListener(app);
+  await connectTcp(app, port);
+  await app.getByLabel('Encoding').selectOption('gbk');
+  await app.getByLabel('Payload').fill('你好');
+  await expect(pane(app).getByRole('status', { name: 'Preview' })).toContainText('c4 e3 ba c3');
+});
+
+test('a listener broadcasts to every connection it accepted', async ({ app }) => {
+  const port = await openTcpListener(app);
+  await connectTcp(app, port);
+  await connectTcp(app, port);
+  await row(app, /TCP listener/).click();
+  await expect(pane(app).getByRole('heading', { name: 'Accepted connections' })).toBeVisible();
+
+  await app.getByLabel('Payload').fill('to everyone\\n');
+  await app.getByRole('button', { name: 'Broadcast to all 2 connections' }).click();
+  await expect(pane(app)).toContainText('Sent 12 bytes to each of 2 connections');
+
+  // Both clients received it: their rows name the listener's port as their peer.
+  const clients = row(app, new RegExp(`^TCP 127\\.0\\.0\\.1:${port} open`));
+  await expect(clients).toHaveCount(2);
+  for (const client of await clients.all()) {
+    await client.click();
+    await expect(terminal(app)).toContainText('to everyone');
+    await expect(pane(app).getByRole('group', { name: 'Counters' })).toContainText('Bytes in 12');
+  }
+});
+
+test('a UDP datagram arrives with the address of its sender', async ({ app }) => {
+  await openTab(app, 'UDP socket');
+  await app.getByRole('button', { name: 'Bind' }).click();
+  const title = pane(app).getByRole('heading', { level: 2 });
+  await expect(title).toContainText(/127\.0\.0\.1:[1-9]/);
+  const receiver = /127\.0\.0\.1:\d+/.exec(await title.innerText())?.[0] ?? '';
+
+  await app.getByRole('button', { name: 'Bind' }).click();
+  await expect(title).not.toContainText(receiver);
+  const sender = /127\.0\.0\.1:\d+/.exec(await title.innerText())?.[0] ?? '';
+  await app.getByLabel('Destination').fill(receiver);
+  await app.getByLabel('Payload').fill('ping');
+  await app.getByRole('button', { name: 'Send', exact: true }).click();
+  await expect(pane(app).getByRole('status').filter({ hasText: 'Sent 4 bytes' })).toBeVisible();
+
+  await row(app, new RegExp(`UDP ${receiver.replaceAll('.', '\\.')}`)).click();
+  await expect(terminal(app)).toContainText(`← received ${sender} 4 bytes ping`);
+});
