@@ -17,6 +17,25 @@ export default tseslint.config(
     },
   },
   {
+    // Everything the workbench shows can come from a peer on the network; handing such a string
+    // to the OS's "open" (a URL handler, an executable) would let that peer run things here.
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...[
+          'MemberExpression[property.name=/^(openExternal|openPath)$/]',
+          'MemberExpression[property.value=/^(openExternal|openPath)$/]',
+          'ObjectPattern > Property[key.name=/^(openExternal|openPath)$/]',
+        ].map((selector) => ({
+          selector,
+          message:
+            'shell.openExternal / shell.openPath are not used in Socket Workbench (docs/security.md): ' +
+            'untrusted text must never reach the OS open handler.',
+        })),
+      ],
+    },
+  },
+  {
     files: ['src/renderer/**/*.{ts,svelte}', 'src/renderer/**/*.svelte.ts'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {

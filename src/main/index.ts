@@ -6,16 +6,28 @@ import {
   app,
   BrowserWindow,
   ipcMain,
+  protocol,
   session,
   type IpcMainInvokeEvent,
   type WebContents,
 } from 'electron';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandName, CommandResult } from '../shared/contract';
 import { Engine } from './engine/engine';
 import { createRouter, type ViewSession } from './router';
-import { appPageUrl, contentSecurityPolicy, isAppUrl } from './security';
+import {
+  APP_PAGE_URL,
+  APP_SCHEME,
+  appAsset,
+  appPageUrl,
+  contentSecurityPolicy,
+  isAppUrl,
+  isTrustedSender,
+  type ExpectedSender,
+  type IpcSender,
+} from './security';
 import { windowOptions } from './window-options';
 
 const INVOKE_CHANNEL = 'workbench:invoke';
@@ -23,10 +35,12 @@ const EVENT_CHANNEL = 'workbench:event';
 
 const outDir = fileURLToPath(new URL('..', import.meta.url));
 const preloadPath = join(outDir, 'preload', 'index.cjs');
-const rendererIndex = join(outDir, 'renderer', 'index.html');
+const rendererDir = join(outDir, 'renderer');
 // The dev server only while developing: a packaged app never trusts an environment variable.
 const devServerUrl = app.isPackaged ? undefined : process.env.ELECTRON_RENDERER_URL;
-const appPage = appPageUrl(rendererIndex, devServerUrl);
+const appPage = devServerUrl
+  ? appPageUrl(join(rendererDir, 'index.html'), devServerUrl)
+  : APP_PAGE_URL;
 const csp = contentSecurityPolicy();
 
 const untrusted: CommandResult<CommandName> = {
@@ -39,15 +53,51 @@ const router = createRouter(engine);
 let mainWindow: BrowserWindow | null = null;
 let mainView: ViewSession | null = null;
 
-/** Only our window's top frame, showing our own page, may drive the engine. */
-function isTrustedSender(event: IpcMainInvokeEvent): boolean {
+/** The sending frame as plain values, for isTrustedSender (security.ts, unit-tested). */
+function senderOf(event: IpcMainInvokeEvent): IpcSender | null {
+  try {
+    const frame = event.senderFrame;
+    if (!frame || frame.detached) return null;
+    const main = event.sender.mainFrame;
+    return {
+      webContentsId: event.sender.id,
+      frameUrl: frame.url,
+      isMainFrame:
+        frame.parent === null &&
+        frame.processId === main.processId &&
+        frame.routingId === main.routingId,
+    };
+  } catch {
+    // A frame disposed while the message was in flight throws on access: nobody to trust.
+    return null;
+  }
+}
+
+function expectedSender(): ExpectedSender | null {
   const win = mainWindow;
-  if (!win || win.isDestroyed() || event.sender !== win.webContents) return false;
-  const frame = event.senderFrame;
-  const main = win.webContents.mainFrame;
-  if (!frame || frame.parent !== null) return false;
-  if (frame.processId !== main.processId || frame.routingId !== main.routingId) return false;
-  return isAppUrl(frame.url, appPage);
+  if (!win || win.isDestroyed()) return null;
+  return { webContentsId: win.webContents.id, appPage };
+}
+
+/** The built renderer over APP_SCHEME, with the CSP as a header (see security.ts). */
+function serveRenderer(): void {
+  protocol.handle(APP_SCHEME, async (request) => {
+    const asset = appAsset(rendererDir, request.url);
+    if (asset) {
+      try {
+        return new Response(await readFile(asset.file), {
+          headers: {
+            'Content-Type': asset.contentType,
+            'Content-Security-Policy': csp,
+            'X-Content-Type-Options': 'nosniff',
+          },
+        });
+      } catch {
+        // Missing file: the same answer as a refused path.
+      }
+    }
+    return new Response('Not found', { status: 404, headers: { 'Content-Type': 'text/plain' } });
+  });
 }
 
 /** Applied to every WebContents, including any we did not create ourselves. */
@@ -70,7 +120,7 @@ function hardenSession(): void {
   ses.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
   ses.setPermissionCheckHandler(() => false);
   ses.setDevicePermissionHandler(() => false);
-  // The header covers the dev server; a file:// page relies on the meta tag in index.html.
+  // The header covers the dev server; serveRenderer() sets it on the app scheme's responses.
   ses.webRequest.onHeadersReceived((details, callback) => {
     const responseHeaders = { ...details.responseHeaders };
     for (const name of Object.keys(responseHeaders)) {
@@ -105,8 +155,7 @@ function createWindow(): void {
     mainView = null;
     mainWindow = null;
   });
-  if (devServerUrl) void win.loadURL(devServerUrl);
-  else void win.loadFile(rendererIndex);
+  void win.loadURL(devServerUrl ?? APP_PAGE_URL);
 }
 
 if (!app.requestSingleInstanceLock()) {
@@ -114,6 +163,10 @@ if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   app.enableSandbox();
+  // Before 'ready', as Electron requires. Not corsEnabled: no other origin may read the files.
+  protocol.registerSchemesAsPrivileged([
+    { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
+  ]);
 
   app.on('second-instance', () => {
     if (!mainWindow) return;
@@ -124,7 +177,9 @@ if (!app.requestSingleInstanceLock()) {
   app.on('web-contents-created', (_event, contents) => hardenWebContents(contents));
 
   ipcMain.handle(INVOKE_CHANNEL, (event, command: unknown, input: unknown) =>
-    isTrustedSender(event) && mainView ? router.invoke(command, input, mainView) : untrusted,
+    isTrustedSender(senderOf(event), expectedSender()) && mainView
+      ? router.invoke(command, input, mainView)
+      : untrusted,
   );
 
   app.on('window-all-closed', () => {
@@ -152,6 +207,7 @@ if (!app.requestSingleInstanceLock()) {
 
   void app.whenReady().then(() => {
     hardenSession();
+    serveRenderer();
     createWindow();
   });
 }

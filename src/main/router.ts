@@ -122,6 +122,8 @@ function describeIssue(command: CommandName, error: z.ZodError): UserError {
 }
 
 function describe(value: unknown): string {
-  const text = typeof value === 'string' ? JSON.stringify(value) : typeof value;
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  if (typeof value !== 'string') return typeof value;
+  // Shorten first: an attacker's 50 MB name must not cost a 50 MB JSON.stringify per call.
+  const text = JSON.stringify(value.length > 80 ? value.slice(0, 80) : value);
+  return text.length > 80 || value.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

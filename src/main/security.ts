@@ -2,7 +2,18 @@
  * Security decisions as pure functions of plain values, so they are unit-tested without the
  * Electron binary. index.ts (Electron) and serve.ts (browser mode) apply them.
  */
+import { extname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+
+/**
+ * The packaged app serves its renderer from this privileged scheme instead of file://: the
+ * GrantFileProtocolExtraPrivileges fuse is off (electron-builder.yml), and without it Chromium
+ * refuses module scripts from file:// pages. The page also gets a real origin, so the CSP's
+ * 'self' means the renderer's own files and nothing else on disk.
+ */
+export const APP_SCHEME = 'app';
+export const APP_HOST = 'workbench';
+export const APP_PAGE_URL = `${APP_SCHEME}://${APP_HOST}/index.html`;
 
 /**
  * The Content-Security-Policy for the renderer. Browser mode adds the WebSocket origin to
@@ -46,9 +57,9 @@ export function isAppUrl(url: string, appPage: string): boolean {
   } catch {
     return false;
   }
-  if (expected.protocol === 'file:') {
+  if (expected.protocol === 'file:' || expected.protocol === `${APP_SCHEME}:`) {
     return (
-      candidate.protocol === 'file:' &&
+      candidate.protocol === expected.protocol &&
       candidate.host === expected.host &&
       candidate.pathname === expected.pathname
     );
@@ -57,4 +68,97 @@ export function isAppUrl(url: string, appPage: string): boolean {
     return candidate.origin === expected.origin;
   }
   return false;
+}
+
+/** What index.ts knows about the frame behind an IPC message, as plain values. */
+export interface IpcSender {
+  /** The id of the WebContents that sent it. */
+  webContentsId: number;
+  /** The sending frame's URL; undefined when the frame is gone or could not be read. */
+  frameUrl: string | undefined;
+  /** Whether the sender is the top-level frame of that WebContents (not an iframe). */
+  isMainFrame: boolean;
+}
+
+/** Who may drive the engine: our window's WebContents, showing our own page. */
+export interface ExpectedSender {
+  webContentsId: number;
+  appPage: string;
+}
+
+/**
+ * Whether an IPC message comes from the app's own page. A frame inside the page (an iframe
+ * showing anything, even our own URL), a page that navigated elsewhere, another window, or
+ * any message while there is no window is refused: only the preload of the top frame of the
+ * app page holds the API, and the engine can open sockets on the user's behalf.
+ */
+export function isTrustedSender(
+  sender: IpcSender | null | undefined,
+  expected: ExpectedSender | null | undefined,
+): boolean {
+  if (!sender || !expected) return false;
+  if (!Number.isInteger(sender.webContentsId) || sender.webContentsId !== expected.webContentsId) {
+    return false;
+  }
+  if (sender.isMainFrame !== true) return false;
+  if (typeof sender.frameUrl !== 'string') return false;
+  return isAppUrl(sender.frameUrl, expected.appPage);
+}
+
+const ASSET_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff': 'font/woff',
+  '.woff2': 'font/woff2',
+  '.ttf': 'font/ttf',
+  '.wasm': 'application/wasm',
+};
+
+/**
+ * The file under `rendererDir` that an APP_SCHEME request names, with its Content-Type (module
+ * scripts are refused without a JavaScript type), or null for anything else: another scheme or
+ * host, or a path that tries to leave the directory. Each segment is decoded before it is
+ * checked, so `%2e%2e` and `..%2f` are caught as well as a literal `..`.
+ */
+export function appAsset(
+  rendererDir: string,
+  requestUrl: string,
+): { file: string; contentType: string } | null {
+  let url: URL;
+  try {
+    url = new URL(requestUrl);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== `${APP_SCHEME}:` || url.host !== APP_HOST) return null;
+  const segments: string[] = [];
+  for (const raw of url.pathname.split('/').slice(1)) {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(raw);
+    } catch {
+      return null;
+    }
+    if (segment === '.' || segment === '..' || /[/\\\0:]/.test(segment)) return null;
+    segments.push(segment);
+  }
+  if (segments.length === 0 || segments[segments.length - 1] === '') {
+    segments[Math.max(segments.length - 1, 0)] = 'index.html';
+  }
+  if (segments.some((s) => s === '')) return null;
+  const root = resolve(rendererDir);
+  const file = resolve(root, ...segments);
+  const inside = relative(root, file);
+  if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
+    return null;
+  }
+  const contentType = ASSET_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+  return { file, contentType };
 }

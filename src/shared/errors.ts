@@ -37,6 +37,13 @@ export const errorCodes = [
   'EMFILE',
   'ENAMETOOLONG',
   'EINVAL',
+  'EMSGSIZE',
+  'ENOSPC',
+  'EDQUOT',
+  'EFBIG',
+  'EROFS',
+  'EIO',
+  'EPERM',
   'INTERNAL',
 ] as const;
 
@@ -105,6 +112,13 @@ export function describeSystemError(
     EMFILE: `The process has run out of file descriptors`,
     ENAMETOOLONG: `The socket path is too long for this system`,
     EINVAL: `The operating system rejected the arguments for ${where}`,
+    EMSGSIZE: `The datagram is too large to send to ${where}`,
+    ENOSPC: `The disk holding ${where} is full`,
+    EDQUOT: `The disk quota for ${where} is used up`,
+    EFBIG: `${where} has reached the largest file size allowed`,
+    EROFS: `The file system holding ${where} is read-only`,
+    EIO: `The disk reported an input/output error for ${where}`,
+    EPERM: `The operating system does not permit this on ${where}`,
   };
   if (errno && isErrorCode(errno)) {
     const sentence = sentences[errno];

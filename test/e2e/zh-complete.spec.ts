@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The Simplified Chinese UI leaves no English behind: every visible string, accessible name,
  * placeholder and tooltip on the main screens comes from the zh-CN catalog. Socket and protocol

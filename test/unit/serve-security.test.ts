@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { decodeWire, encodeWire, type ServerMessage } from '../../src/shared/wire';
-import { startServer, type RunningServer } from '../../src/main/serve';
+import {
+  DEFAULT_HOST,
+  isLoopbackHost,
+  MAX_FRAME_BYTES,
+  startServer,
+  type RunningServer,
+} from '../../src/main/serve';
 
 interface Response {
   status: number;
@@ -438,6 +444,130 @@ describe.skipIf(!hasIpv6Loopback)('IPv6 loopback', () => {
       expect(await upgradeStatus(ws, `http://127.0.0.1:${v6.port}`)).toBe(403);
     } finally {
       await v6.close();
+    }
+  });
+});
+
+/** Sends one raw request (any headers, or none) and resolves with the status the server answers. */
+function rawStatus(port: number, request: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(data);
+      if (status) {
+        resolve(Number(status[1]));
+        socket.destroy();
+      }
+    });
+    socket.on('error', reject);
+    socket.on('end', () => reject(new Error(`no status line in ${JSON.stringify(data)}`)));
+    socket.write(request);
+  });
+}
+
+function upgradeRequest(path: string, headers: Record<string, string>): string {
+  const lines = [
+    `GET ${path} HTTP/1.1`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+    'Sec-WebSocket-Version: 13',
+  ];
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+describe('DNS rebinding and foreign pages, on the WebSocket', () => {
+  it('refuses an upgrade whose Host is not this server, even with the token and its own Origin', async () => {
+    // A rebinding page at http://evil.example:PORT resolves to 127.0.0.1: its Origin then
+    // matches its Host, so the Host check is what stops it.
+    const path = `/ws?token=${server.token}`;
+    const p = server.port;
+    for (const host of [`evil.example:${p}`, `127.0.0.1.evil.example:${p}`, '127.0.0.1:1']) {
+      const status = await rawStatus(
+        p,
+        upgradeRequest(path, { Host: host, Origin: `http://${host}` }),
+      );
+      expect(status, host).toBe(421);
+    }
+    // The same request naming this server is accepted: the refusals above are the Host's doing.
+    for (const host of [`127.0.0.1:${p}`, `localhost:${p}`]) {
+      const status = await rawStatus(
+        p,
+        upgradeRequest(path, { Host: host, Origin: `http://${host}` }),
+      );
+      expect(status, host).toBe(101);
+    }
+  });
+
+  it('refuses an upgrade or a page request with no Host header at all', async () => {
+    const p = server.port;
+    const noHost = await rawStatus(
+      p,
+      upgradeRequest(`/ws?token=${server.token}`, { Origin: origin }),
+    );
+    expect(noHost).toBeGreaterThanOrEqual(400);
+    // HTTP/1.0 may leave Host out; the server still does not answer to a name it cannot check.
+    const page = await rawStatus(p, `GET /?token=${server.token} HTTP/1.0\r\n\r\n`);
+    expect(page).toBe(421);
+  });
+
+  it('refuses a sandboxed iframe or a file:// page (Origin: null) even with the token', async () => {
+    const url = `ws://127.0.0.1:${server.port}/ws?token=${server.token}`;
+    expect(await upgradeStatus(url, 'null')).toBe(403);
+    expect(await upgradeStatus(url, 'file://')).toBe(403);
+  });
+
+  it('closes the socket on a frame over the size limit instead of buffering it', async () => {
+    const client = await Client.open(server);
+    const closed = new Promise<number>((resolve) =>
+      client.ws.once('close', (code) => resolve(code)),
+    );
+    // Writing may fail half-way once the server has hung up; the close code is the answer.
+    client.ws.on('error', () => {});
+    client.ws.send(Buffer.alloc(MAX_FRAME_BYTES + 1, 0x20), { binary: false });
+    expect(await closed).toBe(1009);
+    // Nothing else was affected.
+    const other = await Client.open(server);
+    expect(await other.call(1, 'session.snapshot', {})).toMatchObject({ ok: true });
+    await other.close();
+  });
+
+  it('sends the CSP even with its refusals, so an error page cannot run anything either', async () => {
+    const refused = await get(server, '/');
+    expect(refused.status).toBe(401);
+    expect(refused.headers['content-security-policy']).toMatch(/script-src 'self'/);
+  });
+});
+
+describe('default bind', () => {
+  it('listens on 127.0.0.1 unless told otherwise, never on every interface', async () => {
+    expect(DEFAULT_HOST).toBe('127.0.0.1');
+    expect(isLoopbackHost(DEFAULT_HOST)).toBe(true);
+    for (const wildcard of ['0.0.0.0', '::', '192.0.2.1'])
+      expect(isLoopbackHost(wildcard)).toBe(false);
+
+    const plain = await startServer({ port: 0, rendererDir });
+    try {
+      expect(plain.host).toBe('127.0.0.1');
+      expect(plain.url).toBe(`http://127.0.0.1:${plain.port}/?token=${plain.token}`);
+      if (hasIpv6Loopback) {
+        // Bound to the IPv4 loopback address only: the same port on ::1 has nobody listening.
+        const refused = await new Promise<string>((resolve) => {
+          const socket = connect(plain.port, '::1');
+          socket.once('connect', () => {
+            socket.destroy();
+            resolve('connected');
+          });
+          socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+        });
+        expect(refused).toBe('ECONNREFUSED');
+      }
+    } finally {
+      await plain.close();
     }
   });
 });

@@ -28,11 +28,14 @@ export class CaptureLog {
   private timer: NodeJS.Timeout | undefined;
   private failure: UserError | null = null;
   private readonly persistedListeners = new Set<() => void>();
+  /** flush() and close() waiting for the write in flight to end, however it ends. */
+  private settledWaiters: Array<() => void> = [];
   private closed = false;
 
+  /** `onFailure` hears when writing starts failing, and hears null when it works again. */
   constructor(
     directory: string | undefined,
-    private readonly onFailure: (error: UserError) => void = () => undefined,
+    private readonly onFailure: (error: UserError | null) => void = () => undefined,
   ) {
     this.ownsDirectory = directory === undefined;
     this.directory = directory ?? fs.mkdtempSync(path.join(os.tmpdir(), 'socket-workbench-'));
@@ -96,12 +99,8 @@ export class CaptureLog {
   async flush(): Promise<void> {
     while (!this.failure && !this.closed && this.persisted < this.appended) {
       this.writeSoon(0);
-      await new Promise<void>((resolve) => {
-        const off = this.onPersisted(() => {
-          off();
-          resolve();
-        });
-      });
+      // Waiting for "persisted" alone would hang forever when this very write fails.
+      await this.writeSettled();
     }
   }
 
@@ -109,12 +108,23 @@ export class CaptureLog {
     await this.flush();
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    // A retry may be in flight on a full disk; its descriptor must outlive it.
+    if (this.writing) await this.writeSettled();
     fs.closeSync(this.fd);
     if (this.ownsDirectory) fs.rmSync(this.directory, { recursive: true, force: true });
   }
 
+  private writeSettled(): Promise<void> {
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  private settle(): void {
+    for (const waiter of this.settledWaiters.splice(0)) waiter();
+  }
+
   private writeSoon(delayMs: number): void {
-    if (this.writing || (this.failure && this.timer)) return;
+    if (this.closed || this.writing || (this.failure && this.timer)) return;
     if (delayMs === 0) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
@@ -142,30 +152,60 @@ export class CaptureLog {
         this.pending = [...batch, ...this.pending];
         this.pendingBytes += batchBytes;
         if (!this.failure) {
-          this.failure = describeSystemError(error.code, error.message, {
-            address: this.file,
-            operation: 'write',
-          });
+          this.failure = describeWriteFailure(error, this.file);
           this.onFailure(this.failure);
         }
-        this.timer ??= setTimeout(() => {
-          this.timer = undefined;
-          this.writeBatch();
-        }, RETRY_MS);
+        if (!this.closed) {
+          this.timer ??= setTimeout(() => {
+            this.timer = undefined;
+            this.writeBatch();
+          }, RETRY_MS);
+        }
+        this.settle();
         return;
       }
-      this.failure = null;
       this.persisted += written;
       if (written < batchBytes) {
         this.pending = [...remainderOf(batch, written), ...this.pending];
         this.pendingBytes += batchBytes - written;
       }
+      if (this.failure) {
+        this.failure = null;
+        this.onFailure(null);
+      }
       for (const listener of [...this.persistedListeners]) listener();
+      this.settle();
       if (this.pending.length > 0) {
         this.writeSoon(this.pendingBytes >= WRITE_BATCH_BYTES ? 0 : WRITE_DELAY_MS);
       }
     });
   }
+}
+
+/** What a failed write means for the user: the errno alone does not say what to do about it. */
+const writeFailureReasons = new Map([
+  ['ENOSPC', 'the disk is full'],
+  ['EDQUOT', 'the disk quota is used up'],
+  ['EFBIG', 'the file has reached the largest size allowed'],
+  ['EROFS', 'the file system has become read-only'],
+  ['EIO', 'the disk reported an input/output error'],
+  ['EACCES', 'permission was denied'],
+  ['EPERM', 'permission was denied'],
+]);
+
+function describeWriteFailure(error: NodeJS.ErrnoException, file: string): UserError {
+  const { code } = describeSystemError(error.code, error.message, {
+    address: file,
+    operation: 'write',
+  });
+  const reason = (error.code && writeFailureReasons.get(error.code)) || error.message;
+  return {
+    code,
+    message:
+      `Cannot write the capture file ${file}: ${reason} (${error.code ?? 'no errno'}). ` +
+      'Captured bytes stay in memory, and reading pauses while memory is full, until the ' +
+      'file can be written again.',
+  };
 }
 
 /** What is left of a batch after the first `written` bytes went to disk. */

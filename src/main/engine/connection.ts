@@ -19,6 +19,8 @@ export interface ConnectOptions {
   allowHalfOpen: boolean;
 }
 
+const NOTHING = new Uint8Array(0);
+
 export function describeTarget(target: ConnectTarget): string {
   if (target.kind === 'unix') return target.path;
   return target.host.includes(':')
@@ -158,12 +160,27 @@ export class Connection extends Endpoint {
   /** Abortive close: SO_LINGER 0, the kernel sends RST and drops unsent data. */
   reset(): void {
     if (this.isFinished) return;
+    // Node's resetAndDestroy() throws for a pipe, after the timeline would already say "reset".
+    if (this.kind === 'unix-connection') {
+      throw new WorkbenchError(
+        'WRONG_ENDPOINT_KIND',
+        `${this.id} is a unix-connection; a reset (RST) needs a TCP connection, so close it instead`,
+      );
+    }
     if (this.state === 'connecting') {
       this.close();
       return;
     }
+    const socket = this.socket;
+    // While a FIN is being handed to the kernel, libuv refuses to reset (EINVAL) and Node then
+    // drops the socket without closing it: no RST goes out and the descriptor leaks. That lasts
+    // one turn of the event loop (a half-close just before), so reset right after it instead.
+    if (socket.writableEnded && socket.writableLength === 0 && !socket.writableFinished) {
+      socket.once('finish', () => this.reset());
+      return;
+    }
     this.record('rst-sent', 'reset', { by: 'local' });
-    this.socket.resetAndDestroy();
+    socket.resetAndDestroy();
   }
 
   setReadingPaused(paused: boolean): void {
@@ -246,6 +263,20 @@ export class Connection extends Endpoint {
     this.finReceived = true;
     this.closedBy ??= 'remote';
     this.record('fin-received', this.finSent ? this.state : 'half-closed-remote', { by: 'remote' });
+    this.probeForReset();
+  }
+
+  /**
+   * libuv reports end-of-stream instead of ECONNRESET when a peer's RST arrives in the same poll
+   * as its last bytes (it takes POLLHUP after a short read for EOF), which would leave a dead
+   * connection shown as half-closed. A zero-byte send asks the kernel: on a reset TCP socket it
+   * fails with the pending ECONNRESET, on a half-closed one it sends nothing. Not on Unix
+   * sockets, where a peer's ordinary close makes any send fail with EPIPE.
+   */
+  private probeForReset(): void {
+    if (this.kind !== 'tcp-connection' || this.finSent) return;
+    if (this.socket.writableEnded || this.socket.destroyed) return;
+    this.socket.write(NOTHING);
   }
 
   private onFinSent(): void {

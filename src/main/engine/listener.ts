@@ -131,13 +131,17 @@ export class Listener extends Endpoint {
 
   private onError(error: NodeJS.ErrnoException): void {
     if (this.isFinished) return;
-    this.record('error', 'error', {
-      error: describeSystemError(error.code, error.message, {
-        address: this.where(),
-        operation: 'listen',
-      }),
-      detail: error.code,
+    const described = describeSystemError(error.code, error.message, {
+      address: this.where(),
+      operation: 'listen',
     });
+    // A failed accept() (EMFILE, ENFILE, ENOBUFS) leaves the socket listening, and the next
+    // accept may well succeed: say what happened without declaring the listener dead.
+    if (this.state === 'listening' && this.server.listening) {
+      this.record('error', 'listening', { error: described, detail: error.code });
+      return;
+    }
+    this.record('error', 'error', { error: described, detail: error.code });
   }
 
   private failure(): WorkbenchError {

@@ -8,8 +8,13 @@ import type { EndpointInfo } from '../../shared/contract';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Endpoint, type EngineContext } from './endpoint';
 
+/** 65,535 less the UDP header, and for IPv4 the IP header too. */
+const MAX_DATAGRAM_IPV4 = 65_507;
+const MAX_DATAGRAM_IPV6 = 65_527;
+
 export class UdpEndpoint extends Endpoint {
   private readonly socket: dgram.Socket;
+  private closing = false;
 
   constructor(
     id: string,
@@ -56,8 +61,19 @@ export class UdpEndpoint extends Endpoint {
 
   /** sendto(): one datagram; resolves when the kernel has taken it. */
   send(bytes: Uint8Array, host: string, port: number): Promise<number> {
-    if (this.state !== 'bound') {
-      return Promise.reject(new WorkbenchError('NOT_OPEN', `${this.id} is ${this.state}`));
+    if (this.state !== 'bound' || this.closing) {
+      const state = this.closing ? 'closing' : this.state;
+      return Promise.reject(new WorkbenchError('NOT_OPEN', `${this.id} is ${state}`));
+    }
+    // dgram's own answer is "send EMSGSIZE", which reached the user as INTERNAL.
+    const limit = net.isIPv6(this.host) ? MAX_DATAGRAM_IPV6 : MAX_DATAGRAM_IPV4;
+    if (bytes.byteLength > limit) {
+      return Promise.reject(
+        new WorkbenchError(
+          'PAYLOAD_TOO_LARGE',
+          `A UDP datagram carries at most ${limit} bytes; this payload is ${bytes.byteLength} (EMSGSIZE)`,
+        ),
+      );
     }
     return new Promise((resolve, reject) => {
       this.socket.send(bytes, port, host, (error) => {
@@ -77,13 +93,18 @@ export class UdpEndpoint extends Endpoint {
   }
 
   close(): void {
-    if (this.isFinished) return;
+    // dgram throws ERR_SOCKET_DGRAM_NOT_RUNNING on a second close() before 'close' arrives.
+    if (this.isFinished || this.closing) return;
+    this.closing = true;
     this.socket.close();
   }
 
   override dispose(): Promise<void> {
     if (this.isFinished) return Promise.resolve();
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+    return new Promise((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.close();
+    });
   }
 
   protected override options(): EndpointInfo['options'] {
@@ -95,9 +116,12 @@ export class UdpEndpoint extends Endpoint {
       address: `${this.host}:${this.port}`,
       operation: this.state === 'opening' ? 'bind' : 'read',
     });
-    if (this.state === 'opening')
+    if (this.state === 'opening') {
       this.record('error', 'error', { error: described, detail: error.code });
-    else this.lastError = described; // e.g. ICMP port unreachable: the socket itself lives on
+      // A failed bind() leaves dgram's socket open, and with it a file descriptor.
+      this.closing = true;
+      this.socket.close();
+    } else this.lastError = described; // e.g. ICMP port unreachable: the socket itself lives on
     this.hub.touch(this.id);
   }
 }

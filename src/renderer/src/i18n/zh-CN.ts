@@ -279,5 +279,12 @@ export const zhCNErrors: Record<ErrorCode, string> = {
   EMFILE: '进程的文件描述符已用尽',
   ENAMETOOLONG: '套接字路径对本系统来说太长',
   EINVAL: '操作系统拒绝了这些参数',
+  EMSGSIZE: '数据报太大，无法发送',
+  ENOSPC: '磁盘已满，无法写入捕获文件；已捕获的数据暂存在内存中',
+  EDQUOT: '磁盘配额已用完，无法写入捕获文件',
+  EFBIG: '捕获文件已达到允许的最大大小',
+  EROFS: '文件系统已变为只读，无法写入捕获文件',
+  EIO: '磁盘报告了输入/输出错误',
+  EPERM: '操作系统不允许此操作',
   INTERNAL: '内部错误',
 };

@@ -1,0 +1,323 @@
+/**
+ * Inputs for fuzzing the router (test/unit/fuzz-router.test.ts): valid inputs for every command,
+ * near-valid ones with one thing wrong, and hostile values of every kind.
+ */
+import fc from 'fast-check';
+import type { z } from 'zod';
+import {
+  MAX_CAPTURE_READ,
+  MAX_PAYLOAD_BYTES,
+  MAX_PAYLOAD_TEXT,
+  commands,
+  textEncodings,
+  type CommandName,
+} from '../../src/shared/contract';
+
+// ---------------------------------------------------------------------------------------------
+// Hostile values
+// ---------------------------------------------------------------------------------------------
+
+export const PROTOTYPE_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'isPrototypeOf',
+  '__defineGetter__',
+  'then',
+  'toJSON',
+];
+
+function nest(depth: number, wrap: (inner: unknown) => unknown): unknown {
+  let value: unknown = 'bottom';
+  for (let i = 0; i < depth; i++) value = wrap(value);
+  return value;
+}
+
+/** Built once: generating these per run would cost more than the router does. */
+const huge = [
+  'a'.repeat(254),
+  'x'.repeat(1 << 20),
+  'conn-1'.repeat(100_000),
+  '0'.repeat(MAX_PAYLOAD_TEXT + 1),
+  nest(10_000, (inner) => ({ a: inner })),
+  nest(10_000, (inner) => [inner]),
+  nest(2_000, (inner) => ({ id: inner, payload: inner, host: inner, port: inner })),
+  Array.from({ length: 100_000 }, (_, i) => `conn-${i}`),
+];
+
+/** An own property, even for "__proto__", the way JSON.parse makes one. */
+export function withOwnKey(target: object, key: string, value: unknown): Record<string, unknown> {
+  const copy = { ...target } as Record<string, unknown>;
+  Object.defineProperty(copy, key, { value, enumerable: true, writable: true, configurable: true });
+  return copy;
+}
+
+const numbers = fc.oneof(
+  fc.constantFrom(
+    Number.NaN,
+    Infinity,
+    -Infinity,
+    -0,
+    0.5,
+    -1,
+    1.5,
+    65535.5,
+    65536,
+    -65536,
+    2 ** 31,
+    2 ** 32,
+    2 ** 53,
+    2 ** 53 + 2,
+    1e308,
+    Number.MIN_VALUE,
+    Number.EPSILON,
+    MAX_CAPTURE_READ + 1,
+  ),
+  fc.double(),
+  fc.integer({ min: -100_000, max: 100_000 }),
+);
+
+const strings = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.constantFrom(
+    '',
+    ' ',
+    '\0',
+    '127.0.0.1\0',
+    '127.0.0.1 ',
+    '[::1]',
+    '../../etc/passwd',
+    'conn-1 ',
+    'CONN-1',
+    'conn--1',
+    'conn-1\n',
+    ...PROTOTYPE_KEYS,
+  ),
+  fc.stringMatching(/^[a-z]{1,16}-[0-9]{1,12}$/),
+);
+
+/** Objects whose keys are prototype names, built as JSON.parse builds them (own properties). */
+const prototypeKeyed = fc
+  .array(fc.tuple(fc.constantFrom(...PROTOTYPE_KEYS), fc.jsonValue({ maxDepth: 2 })), {
+    minLength: 1,
+    maxLength: 3,
+  })
+  .map((entries) => entries.reduce<object>((o, [k, v]) => withOwnKey(o, k, v), {}));
+
+/** Hostile values short of huge ones (cheap to generate and to reject). */
+export const hostileSmall: fc.Arbitrary<unknown> = fc.oneof(
+  { arbitrary: numbers, weight: 24 },
+  { arbitrary: strings, weight: 24 },
+  { arbitrary: prototypeKeyed, weight: 12 },
+  {
+    arbitrary: fc.anything({
+      maxDepth: 2,
+      maxKeys: 4,
+      key: fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom(...PROTOTYPE_KEYS)),
+      withBigInt: true,
+      withBoxedValues: true,
+      withDate: true,
+      withMap: true,
+      withSet: true,
+      withTypedArray: true,
+      withSparseArray: true,
+      withNullPrototype: true,
+      withObjectString: true,
+    }),
+    weight: 24,
+  },
+  {
+    arbitrary: fc.constantFrom<unknown>(
+      null,
+      undefined,
+      true,
+      false,
+      [],
+      {},
+      Symbol('hostile'),
+      () => 1,
+      new Uint8Array(4),
+      new Date(Number.NaN),
+      { [Symbol('key')]: 1 },
+      Object.create(null),
+    ),
+    weight: 12,
+  },
+);
+
+export const hostile: fc.Arbitrary<unknown> = fc.oneof(
+  { arbitrary: hostileSmall, weight: 96 },
+  { arbitrary: fc.constantFrom(...huge), weight: 1 },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Valid inputs, and near-valid ones with one thing wrong
+// ---------------------------------------------------------------------------------------------
+
+function validPayload() {
+  return fc.oneof(
+    { arbitrary: smallPayload(), weight: 1000 },
+    // Rarely, the largest payloads: a MiB to send, and one just over the decoded limit.
+    {
+      arbitrary: fc.constantFrom(
+        { format: 'hex' as const, data: 'ab'.repeat(1 << 20) },
+        { format: 'base64' as const, data: 'A'.repeat((4 * (MAX_PAYLOAD_BYTES + 2)) / 3) },
+      ),
+      weight: 1,
+    },
+  );
+}
+
+function smallPayload() {
+  return fc.oneof(
+    fc.record(
+      {
+        format: fc.constant('text' as const),
+        data: fc.oneof(
+          fc.string({ maxLength: 30 }),
+          fc.constantFrom('hello\\r\\n', '\\x00\\xff', '\\q', '\\', 'é', '你好', '😀'),
+        ),
+        encoding: fc.constantFrom(...textEncodings),
+      },
+      { requiredKeys: ['format', 'data'] },
+    ),
+    fc.record({
+      format: fc.constant('hex' as const),
+      data: fc
+        .tuple(fc.uint8Array({ maxLength: 24 }), fc.constantFrom('', ' ', ':', ', 0x'))
+        .map(([bytes, separator]) =>
+          [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(separator),
+        ),
+    }),
+    fc.record({
+      format: fc.constant('base64' as const),
+      data: fc.uint8Array({ maxLength: 24 }).map((bytes) => Buffer.from(bytes).toString('base64')),
+    }),
+  );
+}
+
+/**
+ * A valid input for each command. Ids are drawn from `ids` (endpoints that exist), `placeholder`
+ * (for the test to replace), or ones that exist nowhere.
+ */
+export function validInput(
+  command: CommandName,
+  ids: string[],
+  placeholder: string,
+): fc.Arbitrary<Record<string, unknown>> {
+  const id = fc.oneof(
+    fc.constantFrom(...ids),
+    fc.constant(placeholder),
+    fc.stringMatching(/^[a-z]{1,16}-[0-9]{9,12}$/),
+  );
+  const host = fc.oneof(
+    fc.constantFrom('127.0.0.1', '::1', 'localhost', 'example.com', '0.0.0.0'),
+    fc.stringMatching(/^[A-Za-z0-9.:%_-]{1,20}$/),
+  );
+  const port = fc.integer({ min: 0, max: 65535 });
+  const remotePort = fc.integer({ min: 1, max: 65535 });
+  const socketPath = fc.stringMatching(/^[a-z/._-]{1,40}$/);
+  const flag = fc.boolean();
+  const shapes: { [C in CommandName]: Record<string, fc.Arbitrary<unknown>> } = {
+    'session.snapshot': {},
+    'engine.status': {},
+    'tcp.listen': { host, port, backlog: port, allowHalfOpen: flag },
+    'tcp.connect': {
+      host,
+      port: remotePort,
+      timeoutMs: fc.integer({ min: 1, max: 600_000 }),
+      noDelay: flag,
+      keepAlive: flag,
+      allowHalfOpen: flag,
+    },
+    'unix.listen': { path: socketPath, backlog: port, allowHalfOpen: flag, removeStale: flag },
+    'unix.connect': {
+      path: socketPath,
+      timeoutMs: fc.integer({ min: 1, max: 600_000 }),
+      allowHalfOpen: flag,
+    },
+    'udp.bind': { host, port },
+    'udp.send': { id, host, port: remotePort, payload: validPayload() },
+    'connection.send': { id, payload: validPayload() },
+    'connection.halfClose': { id },
+    'connection.close': { id },
+    'connection.reset': { id },
+    'connection.pauseReading': { id },
+    'connection.resumeReading': { id },
+    'connection.setOptions': { id, noDelay: flag, keepAlive: flag, allowHalfOpen: flag },
+    'listener.broadcast': { id, payload: validPayload() },
+    'listener.stop': { id, closeConnections: flag },
+    'udp.close': { id },
+    'endpoint.forget': { id },
+    'capture.read': {
+      id,
+      offset: fc.oneof(fc.nat(1000), fc.constant(Number.MAX_SAFE_INTEGER)),
+      length: fc.integer({ min: 1, max: MAX_CAPTURE_READ }),
+    },
+    'view.watch': { ids: fc.array(id, { maxLength: 64 }) },
+    'view.ack': { id, bytes: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)) },
+    'payload.encode': { payload: validPayload() },
+  };
+  const shape = shapes[command];
+  // Fields with a default (or optional ones) may be left out; the others are required.
+  const fields = (commands[command].input as unknown as { shape: Record<string, z.ZodType> }).shape;
+  const required = Object.keys(shape).filter((key) => !fields[key]?.safeParse(undefined).success);
+  return fc.record(shape, { requiredKeys: required }) as fc.Arbitrary<Record<string, unknown>>;
+}
+
+/** Paths to every field, and to every field of a nested payload. */
+function pathsOf(value: Record<string, unknown>): string[][] {
+  return Object.entries(value).flatMap(([key, field]) =>
+    field !== null && typeof field === 'object' && !Array.isArray(field)
+      ? [[key], ...Object.keys(field).map((inner) => [key, inner])]
+      : [[key]],
+  );
+}
+
+function setPath(value: Record<string, unknown>, at: string[], to: unknown, remove = false) {
+  const [head, ...rest] = at as [string, ...string[]];
+  const copy = { ...value };
+  if (rest.length === 0) {
+    if (remove) delete copy[head];
+    else
+      Object.defineProperty(copy, head, {
+        value: to,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    return copy;
+  }
+  copy[head] = setPath(copy[head] as Record<string, unknown>, rest, to, remove);
+  return copy;
+}
+
+/** One thing wrong with an otherwise valid input. */
+export function nearValid(valid: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<unknown> {
+  return valid.chain((input) => {
+    const paths = pathsOf(input);
+    const options: fc.Arbitrary<unknown>[] = [
+      fc
+        .tuple(fc.oneof(fc.constantFrom(...PROTOTYPE_KEYS), fc.string({ maxLength: 8 })), hostile)
+        .map(([key, extra]) => withOwnKey(input, key, extra)),
+      fc.constantFrom<unknown>(
+        JSON.stringify(input),
+        [input],
+        Object.assign(Object.create(null), input),
+        Object.assign(Object.create({ inherited: true }), input),
+        // What JSON.parse makes of {"__proto__": ...}: an own property, not a prototype.
+        withOwnKey(input, '__proto__', { polluted: true }),
+      ),
+    ];
+    if (paths.length > 0) {
+      options.push(
+        fc.tuple(fc.constantFrom(...paths), hostile).map(([at, to]) => setPath(input, at, to)),
+        fc.constantFrom(...paths).map((at) => setPath(input, at, undefined, true)),
+      );
+    }
+    return fc.oneof(...options);
+  });
+}
