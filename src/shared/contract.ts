@@ -6,7 +6,7 @@
  * inferred from a schema, so main, preload and renderer cannot drift apart.
  */
 import { z } from 'zod';
-import type { ErrorCode } from './errors';
+import { userErrorSchema, type ErrorCode, type UserError } from './errors';
 
 /** Largest payload one send may carry, after decoding (bytes). */
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
@@ -42,7 +42,8 @@ export const remotePortSchema = z
     coded('PORT_OUT_OF_RANGE', 'Port must be a whole number from 1 to 65535'),
   );
 
-const hostPattern = /^[A-Za-z0-9.:%_[\]-]+$/;
+// No brackets: node:net wants a bare IPv6 address ("::1"), and "[::1]" fails as a host name.
+const hostPattern = /^[A-Za-z0-9.:%_-]+$/;
 export const hostSchema = z
   .string()
   .refine(
@@ -173,12 +174,6 @@ export const transitionEvents = [
   'option', // setNoDelay / setKeepAlive / allowHalfOpen changed
   'error', // an operation failed
 ] as const;
-
-export const userErrorSchema = z.object({
-  code: z.string() as z.ZodType<ErrorCode>,
-  message: z.string(),
-  position: z.number().optional(),
-});
 
 export const addressSchema = z.union([
   z.object({ host: z.string(), port: z.number(), family: z.enum(['IPv4', 'IPv6']) }),
@@ -456,7 +451,7 @@ export type EventName = keyof Events;
 export type EventPayload<E extends EventName> = z.infer<Events[E]>;
 
 export type CommandResult<C extends CommandName> =
-  { ok: true; value: CommandOutput<C> } | { ok: false; error: import('./errors').UserError };
+  { ok: true; value: CommandOutput<C> } | { ok: false; error: UserError };
 
 export const commandNames = Object.keys(commands) as CommandName[];
 export const eventNames = Object.keys(events) as EventName[];

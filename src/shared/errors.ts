@@ -3,6 +3,8 @@
  * programs and tests, a sentence for people. The engine throws `WorkbenchError`; the router turns
  * it (or any Node system error) into a `UserError`.
  */
+import { z } from 'zod';
+
 export const errorCodes = [
   // Input rejected by the router before it reaches the engine.
   'UNKNOWN_COMMAND',
@@ -49,12 +51,13 @@ export const errorCodes = [
 
 export type ErrorCode = (typeof errorCodes)[number];
 
-export interface UserError {
-  code: ErrorCode;
-  message: string;
+export const userErrorSchema = z.object({
+  code: z.enum(errorCodes),
+  message: z.string(),
   /** Where in the user's input the problem is (0-based character index), for payload errors. */
-  position?: number;
-}
+  position: z.number().optional(),
+});
+export type UserError = z.infer<typeof userErrorSchema>;
 
 export class WorkbenchError extends Error {
   readonly code: ErrorCode;

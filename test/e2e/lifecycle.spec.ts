@@ -35,8 +35,15 @@ test('pausing reading stalls the peer’s writes until reading resumes', async (
   const port = await openTcpListener(app);
   const python = spawn('python3', ['-c', writer, String(port)]);
   const exited = once(python, 'exit');
+  // Whole lines only: a pipe may split one line across two reads.
+  let output = '';
   const lines: string[] = [];
-  python.stdout.on('data', (data: Buffer) => lines.push(...data.toString().trim().split('\n')));
+  python.stdout.on('data', (data: Buffer) => {
+    output += data.toString();
+    const complete = output.split('\n');
+    output = complete.pop() ?? '';
+    lines.push(...complete.map((line) => line.trim()).filter(Boolean));
+  });
 
   await app.getByRole('treeitem', { level: 2 }).click();
   await app.getByRole('button', { name: 'Pause reading' }).click();

@@ -551,7 +551,8 @@ class Soak {
       this.act(pair, 'connection.pauseReading', { id }, 'engine paused reading');
     } else if (r < 0.4) {
       this.act(pair, 'connection.resumeReading', { id }, 'engine resumed reading');
-    } else if (r < 0.41) {
+    } else if (r < 0.41 && !pair.label.startsWith('unix')) {
+      // TCP_NODELAY and SO_KEEPALIVE are TCP options; a Unix connection refuses them.
       this.act(
         pair,
         'connection.setOptions',

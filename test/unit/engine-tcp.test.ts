@@ -347,3 +347,43 @@ describe('TCP connection', () => {
     await waitForState(engine, accepted.id, 'closed');
   });
 });
+
+describe('actions racing the lifecycle', () => {
+  it('after close, send is refused and reset records no RST', async () => {
+    const { port } = await listen();
+    const { peer, accepted } = await acceptOne(port);
+    engine.close(accepted.id);
+    // The socket is gone before its 'close' event: nothing may be captured as sent.
+    expect(() => engine.send(accepted.id, text('late'))).toThrow(/Cannot send/);
+    engine.reset(accepted.id);
+    const info = await waitForState(engine, accepted.id, 'closed');
+    expect(info.counters.bytesOut).toBe(0);
+    expect(info.timeline.map((t) => t.event)).toEqual(['accepted', 'closed']);
+    peer.socket.destroy();
+  });
+
+  it('stopping a listener while it resolves its host name leaves nothing listening', async () => {
+    const opening = engine.listenTcp({
+      host: 'localhost',
+      port: 0,
+      backlog: 511,
+      allowHalfOpen: true,
+    });
+    const listener = engine.list().find((e) => e.role === 'listener');
+    if (!listener) throw new Error('no listener');
+    await engine.stopListener(listener.id, false);
+    await expect(opening).rejects.toMatchObject({ code: 'NOT_OPEN' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const info = engine.info(listener.id);
+    expect(info.state).toBe('closed');
+    expect(info.timeline.map((t) => t.event)).toEqual(['socket', 'stopped']);
+  });
+
+  it('closing a UDP socket while it resolves its host name settles the bind', async () => {
+    const binding = engine.bindUdp({ host: 'localhost', port: 0 });
+    const udp = engine.list().find((e) => e.role === 'udp');
+    if (!udp) throw new Error('no UDP socket');
+    engine.closeUdp(udp.id);
+    await expect(binding).rejects.toMatchObject({ code: 'NOT_OPEN' });
+  });
+});

@@ -36,6 +36,7 @@ export class Connection extends Endpoint {
   private noDelay = false;
   private keepAlive = false;
   private closedBy: 'local' | 'remote' | undefined;
+  private discardedOnClose = 0;
 
   private constructor(
     id: string,
@@ -133,7 +134,14 @@ export class Connection extends Endpoint {
   }
 
   get isWritable(): boolean {
-    return (this.state === 'open' || this.state === 'half-closed-remote') && !this.finSent;
+    // The socket can be gone before its 'close' event changes the state: never capture as
+    // "sent" what cannot be sent.
+    return (
+      (this.state === 'open' || this.state === 'half-closed-remote') &&
+      !this.finSent &&
+      !this.socket.destroyed &&
+      !this.socket.writableEnded
+    );
   }
 
   send(bytes: Uint8Array): number {
@@ -150,16 +158,20 @@ export class Connection extends Endpoint {
     this.socket.end();
   }
 
-  /** close(): release the socket. */
+  /**
+   * close(): release the socket. The kernel sends FIN (or RST if unread bytes remain); bytes
+   * still queued in this process are dropped, and the timeline says how many.
+   */
   close(): void {
-    if (this.isFinished) return;
+    if (this.isFinished || this.socket.destroyed) return;
     this.closedBy ??= 'local';
+    this.discardedOnClose = this.socket.writableLength;
     this.socket.destroy();
   }
 
   /** Abortive close: SO_LINGER 0, the kernel sends RST and drops unsent data. */
   reset(): void {
-    if (this.isFinished) return;
+    if (this.isFinished || this.socket.destroyed) return;
     // Node's resetAndDestroy() throws for a pipe, after the timeline would already say "reset".
     if (this.kind === 'unix-connection') {
       throw new WorkbenchError(
@@ -205,6 +217,15 @@ export class Connection extends Endpoint {
   setOptions(options: { noDelay?: boolean; keepAlive?: boolean; allowHalfOpen?: boolean }): void {
     if (this.isFinished) throw this.notOpen();
     const changed: string[] = [];
+    if (
+      this.kind !== 'tcp-connection' &&
+      (options.noDelay !== undefined || options.keepAlive !== undefined)
+    ) {
+      throw new WorkbenchError(
+        'WRONG_ENDPOINT_KIND',
+        `${this.id} is a ${this.kind}; TCP_NODELAY and SO_KEEPALIVE are TCP options`,
+      );
+    }
     if (options.noDelay !== undefined && options.noDelay !== this.noDelay) {
       this.noDelay = options.noDelay;
       if (this.kind === 'tcp-connection') this.socket.setNoDelay(options.noDelay);
@@ -306,7 +327,12 @@ export class Connection extends Endpoint {
       this.record('closed', 'closed', { by: 'local' });
       return;
     }
-    this.record('closed', 'closed', this.closedBy ? { by: this.closedBy } : {});
+    this.record('closed', 'closed', {
+      ...(this.closedBy ? { by: this.closedBy } : {}),
+      ...(this.discardedOnClose > 0
+        ? { detail: `${this.discardedOnClose} queued bytes were not sent` }
+        : {}),
+    });
   }
 
   private notWritable(): WorkbenchError {

@@ -23,6 +23,8 @@ export class Listener extends Endpoint {
   private readonly server: net.Server;
   private readonly backlog: number;
   private readonly allowHalfOpen: boolean;
+  /** Rejects a pending open() when the listener is stopped before it is listening. */
+  private abortOpen: ((error: WorkbenchError) => void) | null = null;
 
   constructor(
     id: string,
@@ -55,8 +57,13 @@ export class Listener extends Endpoint {
   /** bind() + listen(backlog); resolves when listening, rejects with a readable error. */
   async open(): Promise<void> {
     if (this.target.kind === 'unix') await this.clearStaleSocketFile(this.target);
+    if (this.isFinished) throw stoppedWhileOpening();
     await new Promise<void>((resolve, reject) => {
       const onError = () => reject(this.failure());
+      this.abortOpen = (error) => {
+        this.server.off('error', onError);
+        reject(error);
+      };
       this.server.once('error', onError);
       const listenOptions =
         this.target.kind === 'tcp'
@@ -64,6 +71,12 @@ export class Listener extends Endpoint {
           : { path: this.target.path, backlog: this.backlog };
       this.server.listen(listenOptions, () => {
         this.server.off('error', onError);
+        this.abortOpen = null;
+        if (this.isFinished) {
+          // Stopped during the name lookup: Node binds anyway, so undo it.
+          this.server.close();
+          return;
+        }
         const address = this.server.address();
         if (address && typeof address === 'object') {
           this.local = {
@@ -93,6 +106,8 @@ export class Listener extends Endpoint {
     if (closeConnections) for (const connection of this.connections) connection.close();
     if (this.isFinished) return;
     this.record('stopped', 'closed', { by: 'local' });
+    this.abortOpen?.(stoppedWhileOpening());
+    this.abortOpen = null;
     // close()'s callback waits for every accepted connection to end; the listening socket itself
     // is released at once, which is all "stop listening" promises.
     this.server.close();
@@ -104,7 +119,8 @@ export class Listener extends Endpoint {
 
   override async dispose(): Promise<void> {
     await Promise.all([...this.connections].map((connection) => connection.dispose()));
-    if (this.server.listening) this.server.close();
+    if (!this.isFinished) await this.stop(false);
+    else if (this.server.listening) this.server.close();
   }
 
   protected override options(): EndpointInfo['options'] {
@@ -177,8 +193,16 @@ export class Listener extends Endpoint {
         `${target.path} exists and is not a socket; it was left untouched (EADDRINUSE)`,
       );
     }
-    if (await someoneListensOn(target.path)) {
+    const probe = await probeSocketFile(target.path);
+    if (probe === 'listening') {
       fail('EADDRINUSE', `Another process is listening on ${target.path} (EADDRINUSE)`);
+    }
+    if (probe !== 'refused') {
+      // EACCES, or EAGAIN from a full backlog: someone may well be there; never delete it.
+      fail(
+        'EADDRINUSE',
+        `Cannot tell whether ${target.path} is in use (${probe}); it was left untouched (EADDRINUSE)`,
+      );
     }
     if (!target.removeStale) {
       fail(
@@ -186,17 +210,33 @@ export class Listener extends Endpoint {
         `A stale socket file is left at ${target.path} and nothing listens on it; choose "remove stale socket file" to replace it`,
       );
     }
-    await fs.promises.unlink(target.path);
+    try {
+      await fs.promises.unlink(target.path);
+    } catch (error) {
+      const errno = (error as NodeJS.ErrnoException).code;
+      const described = describeSystemError(errno, (error as Error).message, {
+        address: target.path,
+        operation: 'listen',
+      });
+      fail('EADDRINUSE', `Cannot remove the stale socket file: ${described.message}`);
+    }
   }
 }
 
-function someoneListensOn(path: string): Promise<boolean> {
+function stoppedWhileOpening(): WorkbenchError {
+  return new WorkbenchError('NOT_OPEN', 'The listener was stopped before it was listening');
+}
+
+/** Connects to a socket file: only ECONNREFUSED proves that nobody listens there. */
+function probeSocketFile(path: string): Promise<'listening' | 'refused' | string> {
   return new Promise((resolve) => {
     const probe = net.connect({ path });
     probe.once('connect', () => {
       probe.destroy();
-      resolve(true);
+      resolve('listening');
     });
-    probe.once('error', () => resolve(false));
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      resolve(error.code === 'ECONNREFUSED' ? 'refused' : (error.code ?? 'unknown error')),
+    );
   });
 }

@@ -44,9 +44,14 @@ export class UdpEndpoint extends Endpoint {
             this.lastError?.message ?? 'bind failed',
           ),
         );
+      // Closed during the address lookup: dgram drops the bind callback, so settle here.
+      const onClose = () =>
+        reject(new WorkbenchError('NOT_OPEN', 'The UDP socket was closed before it was bound'));
       this.socket.once('error', onError);
+      this.socket.once('close', onClose);
       this.socket.bind({ address: this.host, port: this.port, exclusive: true }, () => {
         this.socket.off('error', onError);
+        this.socket.off('close', onClose);
         const address = this.socket.address();
         this.local = {
           host: address.address,

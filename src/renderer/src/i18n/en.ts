@@ -133,6 +133,23 @@ export const en = {
   'view.decoding': 'Decoding',
   'view.timestamps': 'Timestamps',
   'view.clear': 'Clear',
+  'view.history': 'History',
+
+  'traffic.skipped': '{count} bytes skipped in live view (kept in capture): bytes {from}–{to}',
+  'traffic.showSkipped': 'Show skipped bytes',
+
+  'history.region': 'Capture history',
+  'history.close': 'Close history',
+  'history.offset': 'Offset',
+  'history.pageSize': 'Page size',
+  'history.showAs': 'Show as',
+  'history.first': 'First page',
+  'history.previous': 'Previous page',
+  'history.next': 'Next page',
+  'history.last': 'Last page',
+  'history.range': 'Bytes {from}–{to} of {total}',
+  'history.empty': 'No bytes at offset {offset} (the capture holds {total})',
+  'history.loading': 'Reading the capture…',
 
   'search.input': 'Search',
   'search.placeholder': 'Find in capture',

@@ -128,6 +128,23 @@ export const zhCN: { [K in MessageKey]: string } = {
   'view.decoding': '解码',
   'view.timestamps': '时间戳',
   'view.clear': '清屏',
+  'view.history': '历史',
+
+  'traffic.skipped': '实时视图跳过了 {count} 字节（仍保留在抓包中）：第 {from}–{to} 字节',
+  'traffic.showSkipped': '查看跳过的字节',
+
+  'history.region': '抓包历史',
+  'history.close': '关闭历史',
+  'history.offset': '偏移',
+  'history.pageSize': '每页大小',
+  'history.showAs': '显示为',
+  'history.first': '第一页',
+  'history.previous': '上一页',
+  'history.next': '下一页',
+  'history.last': '最后一页',
+  'history.range': '第 {from}–{to} 字节，共 {total} 字节',
+  'history.empty': '偏移 {offset} 处没有数据（抓包共 {total} 字节）',
+  'history.loading': '正在读取抓包…',
 
   'search.input': '搜索',
   'search.placeholder': '在抓包中查找',

@@ -99,6 +99,8 @@ export class CaptureView {
     private readonly term: Terminal,
     private readonly session: Session,
     private readonly texts: () => ViewTexts,
+    /** Told of every range the engine skipped, so the UI can offer to show it. */
+    private readonly onSkipped: (offset: number, bytes: number) => void = () => {},
   ) {}
 
   /** Shows an endpoint from scratch (also after a mode change or a reconnect). */
@@ -116,8 +118,10 @@ export class CaptureView {
     // that (replay, live data, catching up after a skip) runs in order through one queue.
     const live = await this.session.watchLive(id, {
       data: (chunks) => this.enqueue(generation, () => this.renderChunks(chunks, true)),
-      skipped: (offset, bytes) =>
-        this.enqueue(generation, () => this.fill(generation, offset, offset + bytes, 'gap')),
+      skipped: (offset, bytes) => {
+        this.onSkipped(offset, bytes);
+        this.enqueue(generation, () => this.fill(generation, offset, offset + bytes, 'gap'));
+      },
     });
     if (generation !== this.generation) {
       live.stop();

@@ -130,14 +130,16 @@ export class Session {
       return;
     }
     this.lastError = null;
-    const status = await this.api.invoke('engine.status', {});
-    if (status.ok) this.engineStatus = status.value;
+    // Apply the snapshot before awaiting anything else: events that arrive after it are newer
+    // and must not be overwritten by it.
     this.byId.clear();
     for (const info of result.value.endpoints) this.byId.set(info.id, info);
     this.publishNow();
     if (this.selectedId !== null && !this.byId.has(this.selectedId)) this.selectedId = null;
     this.ready = true;
     this.epoch += 1;
+    const status = await this.api.invoke('engine.status', {});
+    if (status.ok) this.engineStatus = status.value;
   }
 
   private upsert(info: EndpointInfo): void {

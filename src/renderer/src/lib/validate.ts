@@ -3,14 +3,14 @@
  * command is sent. The router still validates everything; these only make the UI faster to use.
  * Each check returns a catalog key (or null when the value is fine).
  */
+import { hostSchema } from '../../../shared/contract';
 import type { MessageKey } from '../i18n/en';
 
-const hostPattern = /^[A-Za-z0-9.:%_[\]-]+$/;
-
+/** The contract decides what a host is; this only picks the sentence that says why not. */
 export function checkHost(host: string): MessageKey | null {
   if (host.trim().length === 0) return 'validate.hostEmpty';
   if (host.length > 253) return 'validate.hostTooLong';
-  if (!hostPattern.test(host)) return 'validate.hostChars';
+  if (!hostSchema.safeParse(host).success) return 'validate.hostChars';
   return null;
 }
 
