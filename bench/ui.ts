@@ -34,22 +34,13 @@ import {
   waitForExit,
   type Flood,
 } from './lib/util';
+import { chromiumArgs, chromiumExecutable } from '../scripts/chromium';
 
 export interface UiOptions {
   quick?: boolean;
   floodSeconds?: number;
   connections?: number;
 }
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /**
  * Runs in the page before the app: a requestAnimationFrame recorder, and a keystroke probe that
@@ -202,7 +193,7 @@ export async function run(options: UiOptions = {}) {
   const outDir = process.env.BENCH_OUT_DIR ?? path.join(repoRoot, 'out');
   const serveJs = path.join(outDir, 'main/serve.js');
   const indexHtml = path.join(outDir, 'renderer/index.html');
-  const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  const chromiumPath = chromiumExecutable;
 
   const result: Record<string, unknown> = {
     p50FrameMs: null,
@@ -245,7 +236,7 @@ export async function run(options: UiOptions = {}) {
   try {
     const started = await startServe(serveJs, connections + 2000);
     serve = started.child;
-    browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.setDefaultTimeout(15_000);
     await page.addInitScript({ content: RECORDER });

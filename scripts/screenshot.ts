@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { chromium } from '@playwright/test';
+import { chromiumArgs, chromiumExecutable } from './chromium';
 
 const output = path.resolve(process.argv[2] ?? 'docs/screenshot.png');
 const colorScheme = process.env.SCREENSHOT_THEME === 'dark' ? 'dark' : 'light';
@@ -29,16 +30,8 @@ async function startServe(): Promise<{ url: string; stop: () => void }> {
 
 const server = await startServe();
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-dev-shm-usage',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
+  executablePath: chromiumExecutable,
+  args: chromiumArgs,
 });
 const peers: net.Socket[] = [];
 try {

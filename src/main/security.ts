@@ -2,8 +2,9 @@
  * Security decisions as pure functions of plain values, so they are unit-tested without the
  * Electron binary. index.ts (Electron) and serve.ts (browser mode) apply them.
  */
-import { extname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { contentTypeOf } from './content-types';
 
 /**
  * The packaged app serves its renderer from this privileged scheme instead of file://: the
@@ -105,22 +106,6 @@ export function isTrustedSender(
   return isAppUrl(sender.frameUrl, expected.appPage);
 }
 
-const ASSET_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.wasm': 'application/wasm',
-};
-
 /**
  * The file under `rendererDir` that an APP_SCHEME request names, with its Content-Type (module
  * scripts are refused without a JavaScript type), or null for anything else: another scheme or
@@ -159,6 +144,6 @@ export function appAsset(
   if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
     return null;
   }
-  const contentType = ASSET_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+  const contentType = contentTypeOf(file);
   return { file, contentType };
 }

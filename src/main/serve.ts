@@ -17,7 +17,7 @@ import {
 } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { extname, resolve, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,6 +27,7 @@ import { decodeWire, encodeWire, type ServerMessage } from '../shared/wire';
 import { Engine } from './engine/engine';
 import { createRouter, type Router } from './router';
 import { contentSecurityPolicy } from './security';
+import { contentTypeOf } from './content-types';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7357;
@@ -57,28 +58,6 @@ export interface RunningServer {
   token: string;
   close(): Promise<void>;
 }
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.otf': 'font/otf',
-  '.wasm': 'application/wasm',
-};
 
 export function generateToken(): string {
   return randomBytes(32).toString('base64url');
@@ -362,7 +341,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       sendText(res, 404, 'Socket Workbench: not found.', headers);
       return;
     }
-    const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+    const type = contentTypeOf(file);
     const responseHeaders: OutgoingHttpHeaders = {
       ...headers,
       'Content-Type': type,
