@@ -1,5 +1,6 @@
 import type { Engine } from '../../src/main/engine/engine';
 import type { EndpointInfo } from '../../src/shared/contract';
+import { WorkbenchError } from '../../src/shared/errors';
 
 /** Polls until `check` returns a value (not undefined/false), or fails after `timeoutMs`. */
 export async function waitUntil<T>(
@@ -51,4 +52,15 @@ export function capturedBytes(engine: Engine, id: string, dir: 'in' | 'out'): Bu
     }
   }
   return Buffer.concat(parts);
+}
+
+/** The WorkbenchError a promise rejects with (anything else fails the test). */
+export async function rejection(promise: Promise<unknown>): Promise<WorkbenchError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof WorkbenchError) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
 }

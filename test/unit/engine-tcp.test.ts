@@ -2,9 +2,14 @@ import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import type { EndpointInfo } from '../../src/shared/contract';
-import { WorkbenchError } from '../../src/shared/errors';
 import { connectPeer, isRoot, startPython } from '../support/peers';
-import { capturedBytes, waitForEndpoint, waitForState, waitUntil } from '../support/wait';
+import {
+  capturedBytes,
+  waitForEndpoint,
+  waitForState,
+  waitUntil,
+  rejection,
+} from '../support/wait';
 
 let engine: Engine;
 beforeEach(() => {
@@ -35,16 +40,6 @@ async function acceptOne(port: number, host = '127.0.0.1', allowHalfOpen = false
     (e) => e.role === 'accepted' && !!e.remote && 'port' in e.remote && e.remote.port === localPort,
   );
   return { peer, accepted };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<WorkbenchError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof WorkbenchError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('TCP listener', () => {

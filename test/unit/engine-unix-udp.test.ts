@@ -3,9 +3,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
-import { WorkbenchError } from '../../src/shared/errors';
 import { connectPeer, startPython, tempDir } from '../support/peers';
-import { capturedBytes, waitForEndpoint, waitForState, waitUntil } from '../support/wait';
+import {
+  capturedBytes,
+  waitForEndpoint,
+  waitForState,
+  waitUntil,
+  rejection,
+} from '../support/wait';
 
 let engine: Engine;
 let dir: string;
@@ -19,16 +24,6 @@ afterEach(async () => {
 });
 
 const text = (s: string) => ({ format: 'text' as const, data: s, encoding: 'utf-8' as const });
-
-async function rejection(promise: Promise<unknown>): Promise<WorkbenchError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof WorkbenchError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function listenUnix(socketPath: string, removeStale = false) {
   return engine.listenUnix({ path: socketPath, backlog: 16, allowHalfOpen: true, removeStale });

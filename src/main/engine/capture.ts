@@ -165,15 +165,6 @@ export class CaptureStore {
     return this.released;
   }
 
-  /** Bytes this endpoint holds in memory (recent chunks), for tests and diagnostics. */
-  get bytesInMemory(): number {
-    let total = 0;
-    for (let i = this.tailHead; i < this.tail.length; i++) {
-      total += (this.tail[i] as CaptureChunk).bytes.byteLength;
-    }
-    return total;
-  }
-
   append(dir: Direction, data: Uint8Array, peer?: Peer): CaptureChunk {
     // A small read can be a view into a large pooled allocation: copy it, or the budget lies.
     const bytes =

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import type { Address, EndpointInfo } from '../../shared/contract';
-import { describeSystemError, WorkbenchError, type UserError } from '../../shared/errors';
+import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Endpoint, type EndpointKind, type EngineContext } from './endpoint';
 
 export type ConnectTarget =
@@ -21,11 +21,13 @@ export interface ConnectOptions {
 
 const NOTHING = new Uint8Array(0);
 
+/** How an address reads in messages and the timeline: 127.0.0.1:80, [::1]:80. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 export function describeTarget(target: ConnectTarget): string {
-  if (target.kind === 'unix') return target.path;
-  return target.host.includes(':')
-    ? `[${target.host}]:${target.port}`
-    : `${target.host}:${target.port}`;
+  return target.kind === 'unix' ? target.path : hostPort(target.host, target.port);
 }
 
 export class Connection extends Endpoint {
@@ -346,11 +348,6 @@ export class Connection extends Endpoint {
 
   private notOpen(): WorkbenchError {
     return new WorkbenchError('NOT_OPEN', `${this.id} is ${this.state}`);
-  }
-
-  /** The user error behind the last failure, if any. */
-  get failure(): UserError | null {
-    return this.lastError;
   }
 }
 

@@ -54,7 +54,7 @@ export class Subscription {
     }
     for (const id of keep) {
       if (!this.watched.has(id)) this.watched.set(id, { inFlight: 0, skippingFrom: null });
-      positions[id] = this.hub.capturedBytes(id) + this.pendingFor(id);
+      positions[id] = this.hub.capturedBytes(id) - this.pendingBytesOf(id);
     }
     return positions;
   }
@@ -123,10 +123,11 @@ export class Subscription {
     this.dropPending(id);
   }
 
-  private pendingFor(id: string): number {
+  /** Bytes queued for this view but not yet delivered: the view's stream resumes before them. */
+  private pendingBytesOf(id: string): number {
     let bytes = 0;
     for (const chunk of this.pending.get(id) ?? []) bytes += chunk.bytes.byteLength;
-    return -bytes;
+    return bytes;
   }
 
   private dropPending(id: string): void {

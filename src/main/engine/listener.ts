@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { EndpointInfo } from '../../shared/contract';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
-import { Connection } from './connection';
+import { Connection, describeTarget } from './connection';
 import { Endpoint, type EngineContext } from './endpoint';
 
 export type ListenTarget =
@@ -166,9 +166,7 @@ export class Listener extends Endpoint {
   }
 
   private where(): string {
-    if (this.target.kind === 'unix') return this.target.path;
-    const { host, port } = this.target;
-    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    return describeTarget(this.target);
   }
 
   /**

@@ -7,6 +7,7 @@ import net from 'node:net';
 import type { EndpointInfo } from '../../shared/contract';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Endpoint, type EngineContext } from './endpoint';
+import { hostPort } from './connection';
 
 /** 65,535 less the UDP header, and for IPv4 the IP header too. */
 const MAX_DATAGRAM_IPV4 = 65_507;
@@ -31,7 +32,7 @@ export class UdpEndpoint extends Endpoint {
     this.socket.on('close', () => {
       if (!this.isFinished) this.record('closed', 'closed', { by: 'local' });
     });
-    this.record('socket', 'opening', { detail: `${host}:${port}` });
+    this.record('socket', 'opening', { detail: hostPort(host, port) });
   }
 
   /** bind(); resolves when bound, rejects with a readable error. */
@@ -86,7 +87,7 @@ export class UdpEndpoint extends Endpoint {
           const described = describeSystemError(
             (error as NodeJS.ErrnoException).code,
             error.message,
-            { address: `${host}:${port}`, operation: 'send' },
+            { address: hostPort(host, port), operation: 'send' },
           );
           reject(new WorkbenchError(described.code, described.message));
           return;
@@ -118,7 +119,7 @@ export class UdpEndpoint extends Endpoint {
 
   private onError(error: NodeJS.ErrnoException): void {
     const described = describeSystemError(error.code, error.message, {
-      address: `${this.host}:${this.port}`,
+      address: hostPort(this.host, this.port),
       operation: this.state === 'opening' ? 'bind' : 'read',
     });
     if (this.state === 'opening') {

@@ -5,6 +5,7 @@
  * entirely: a view subscribes with `watchLive` and writes straight into its terminal.
  */
 import { getContext, setContext } from 'svelte';
+import type { UserError } from '../../../shared/errors';
 import type {
   CaptureChunk,
   CommandInput,
@@ -81,6 +82,14 @@ export class Session {
     if (this.byId.has(info.id)) return;
     this.upsert(info);
     this.publishNow();
+  }
+
+  /** The answer of a command that opens an endpoint: select the new one, or give back the error. */
+  showOpened(result: { ok: true; value: EndpointInfo } | { ok: false; error: UserError }) {
+    if (!result.ok) return result.error;
+    this.adopt(result.value);
+    this.select(result.value.id);
+    return null;
   }
 
   /**
