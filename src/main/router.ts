@@ -47,7 +47,9 @@ const handlers: { [C in CommandName]: Handler<C> } = {
   'endpoint.forget': (engine, input) => engine.forget(input.id),
   'capture.read': (engine, input) => engine.readCapture(input.id, input.offset, input.length),
   'payload.encode': (engine, input) => ({ bytes: engine.encodePayload(input.payload) }),
-  'view.watch': (_engine, input, view) => ({ positions: requireView(view).watch(input.ids) }),
+  'view.watch': (_engine, input, view) => ({
+    positions: requireView(view).watch(input.ids, input.windowBytes),
+  }),
   'view.ack': (_engine, input, view) => {
     requireView(view).ack(input.id, input.bytes);
     return { ok: true };

@@ -14,6 +14,10 @@ export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 export const MAX_PAYLOAD_TEXT = 3 * MAX_PAYLOAD_BYTES + 1024;
 /** Largest range one capture read returns. */
 export const MAX_CAPTURE_READ = 4 * 1024 * 1024;
+/** A flow-controlled view's credit window per watched endpoint: its default and bounds. */
+export const VIEW_WINDOW_DEFAULT = 512 * 1024;
+export const VIEW_WINDOW_MIN = 4 * 1024;
+export const VIEW_WINDOW_MAX = 8 * 1024 * 1024;
 
 /** A custom issue carries its contract error code, so the router can report it precisely. */
 /** Raw bytes: Uint8Array across Electron IPC, base64 inside JSON on the WebSocket (wire.ts). */
@@ -391,7 +395,24 @@ export const commands = {
    * the capture offset where each one's live data starts; earlier bytes come from capture.read.
    */
   'view.watch': command(
-    z.strictObject({ ids: z.array(endpointIdSchema).max(64) }),
+    z.strictObject({
+      ids: z.array(endpointIdSchema).max(64),
+      /**
+       * Unacknowledged live bytes this view takes per endpoint before the engine skips ahead
+       * (default VIEW_WINDOW_DEFAULT). A view that parses slowly asks for less, so that when a
+       * flood stops it is never more than a fraction of a second behind.
+       */
+      windowBytes: z
+        .number()
+        .refine(
+          (n) => Number.isInteger(n) && n >= VIEW_WINDOW_MIN && n <= VIEW_WINDOW_MAX,
+          coded(
+            'INVALID_INPUT',
+            `A view window must be a whole number of bytes from ${VIEW_WINDOW_MIN} to ${VIEW_WINDOW_MAX}`,
+          ),
+        )
+        .optional(),
+    }),
     z.object({ positions: z.record(z.string(), z.number()) }),
   ),
   /** The view has parsed this many more bytes of an endpoint's live data (credit returns). */

@@ -6,6 +6,8 @@ import fc from 'fast-check';
 import type { z } from 'zod';
 import {
   MAX_CAPTURE_READ,
+  VIEW_WINDOW_MAX,
+  VIEW_WINDOW_MIN,
   MAX_PAYLOAD_BYTES,
   MAX_PAYLOAD_TEXT,
   commands,
@@ -257,7 +259,10 @@ export function validInput(
       offset: fc.oneof(fc.nat(1000), fc.constant(Number.MAX_SAFE_INTEGER)),
       length: fc.integer({ min: 1, max: MAX_CAPTURE_READ }),
     },
-    'view.watch': { ids: fc.array(id, { maxLength: 64 }) },
+    'view.watch': {
+      ids: fc.array(id, { maxLength: 64 }),
+      windowBytes: fc.integer({ min: VIEW_WINDOW_MIN, max: VIEW_WINDOW_MAX }),
+    },
     'view.ack': { id, bytes: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)) },
     'payload.encode': { payload: validPayload() },
   };

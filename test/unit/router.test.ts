@@ -57,6 +57,12 @@ describe('router', () => {
     expect((await errorOf(command, input)).code).toBe(code);
   });
 
+  it.each([1024, 64 * 1024 * 1024, 5000.5])('rejects a view window of %d bytes', async (bytes) => {
+    const error = await errorOf('view.watch', { ids: [], windowBytes: bytes });
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toMatch(/view window must be a whole number of bytes from 4096/);
+  });
+
   it('rejects an unknown command', async () => {
     expect((await errorOf('fs.readFile', {})).code).toBe('UNKNOWN_COMMAND');
     expect((await errorOf(42, {})).code).toBe('UNKNOWN_COMMAND');

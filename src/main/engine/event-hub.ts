@@ -10,15 +10,13 @@
  *   skipped (they stay in the capture). Nothing here ever pauses a socket.
  */
 import type { AnyEvent } from '../../shared/api';
-import type { CaptureChunk, EndpointInfo } from '../../shared/contract';
+import { VIEW_WINDOW_DEFAULT, type CaptureChunk, type EndpointInfo } from '../../shared/contract';
 
 export const FLUSH_INTERVAL_MS = 16;
 export const FLUSH_BYTES = 256 * 1024;
 export const UPDATE_INTERVAL_MS = 250;
-/** Unacknowledged bytes a view may have per endpoint before the hub skips ahead. */
-export const VIEW_HIGH_WATER = 512 * 1024;
-/** Once the view has worked its backlog down to this, live data resumes. */
-export const VIEW_LOW_WATER = 128 * 1024;
+/** Once a skipping view has worked its backlog down to this part of its window, live data resumes. */
+const RESUME_FRACTION = 1 / 4;
 
 export interface HubSource {
   describe(id: string): EndpointInfo | undefined;
@@ -35,6 +33,8 @@ export class Subscription {
   private readonly watched = new Map<string, WatchState>();
   private readonly pending = new Map<string, CaptureChunk[]>();
   pendingBytes = 0;
+  /** Unacknowledged bytes this view may have per endpoint before the hub skips ahead. */
+  private window = VIEW_WINDOW_DEFAULT;
 
   constructor(
     private readonly hub: EventHub,
@@ -42,8 +42,12 @@ export class Subscription {
     readonly flowControl: boolean,
   ) {}
 
-  /** Sets the endpoints whose live data this view wants; returns where each one's data starts. */
-  watch(ids: readonly string[]): Record<string, number> {
+  /**
+   * Sets the endpoints whose live data this view wants, and optionally its window; returns
+   * where each one's data starts.
+   */
+  watch(ids: readonly string[], windowBytes?: number): Record<string, number> {
+    if (windowBytes !== undefined) this.window = windowBytes;
     const positions: Record<string, number> = {};
     const keep = new Set(ids);
     for (const id of [...this.watched.keys()]) {
@@ -64,7 +68,7 @@ export class Subscription {
     const state = this.watched.get(id);
     if (!state) return;
     state.inFlight = Math.max(0, state.inFlight - bytes);
-    if (state.skippingFrom !== null && state.inFlight <= VIEW_LOW_WATER) {
+    if (state.skippingFrom !== null && state.inFlight <= this.window * RESUME_FRACTION) {
       this.flush();
       const end = this.hub.capturedBytes(id);
       const skipped = end - state.skippingFrom;
@@ -85,11 +89,14 @@ export class Subscription {
     if (this.flowControl) {
       const state = this.watched.get(id);
       if (!state || state.skippingFrom !== null) return;
-      if (state.inFlight >= VIEW_HIGH_WATER) {
+      const size = chunk.bytes.byteLength;
+      // A chunk that does not fit is skipped whole (a datagram is never cut), unless nothing
+      // is in flight: a window smaller than one socket read must still show something.
+      if (state.inFlight > 0 && state.inFlight + size > this.window) {
         state.skippingFrom = chunk.offset;
         return;
       }
-      state.inFlight += chunk.bytes.byteLength;
+      state.inFlight += size;
     }
     const queue = this.pending.get(id);
     if (queue) queue.push(chunk);

@@ -8,7 +8,8 @@
  * so memory stays flat however long a connection runs.
  */
 import type { IMarker, Terminal } from '@xterm/xterm';
-import { MAX_CAPTURE_READ, type CaptureChunk } from '../../../shared/contract';
+import { MAX_CAPTURE_READ, VIEW_WINDOW_MIN, type CaptureChunk } from '../../../shared/contract';
+import { RateBudget } from '../../../shared/rate-budget';
 import {
   ChunkRenderer,
   hexDumpPosition,
@@ -51,6 +52,24 @@ const LIVE_BYTES_PER_SECOND: Record<RenderSettings['mode'], number> = {
   both: 128 * 1024,
 };
 
+/**
+ * The credit window the view asks the engine for: an eighth of a second of its live rate. When
+ * a flood stops, what the engine still counts as in flight drains within about that long, so
+ * the view is soon told what it skipped and shows the end of the stream.
+ */
+export function liveWindow(mode: RenderSettings['mode']): number {
+  return Math.max(VIEW_WINDOW_MIN, LIVE_BYTES_PER_SECOND[mode] / 8);
+}
+
+/**
+ * How much of a skipped range is filled in from the capture once the view catches up: the
+ * latest sixteenth of a second of live data. Another skip may follow at once in a flood, so
+ * catching up never costs more than that; the rest is a notice and the history browser.
+ */
+function gapFillBytes(mode: RenderSettings['mode']): number {
+  return LIVE_BYTES_PER_SECOND[mode] / 16;
+}
+
 /** Rendering work done in one go before the browser gets a turn (input, animation frames). */
 const WORK_BUDGET_MS = 8;
 
@@ -88,9 +107,11 @@ export class CaptureView {
   private lastSeq = -1;
   private marks: Mark[] = [];
   private unacked = 0;
-  /** Credit that may be returned now (a token bucket refilled at LIVE_BYTES_PER_SECOND). */
-  private ackAllowance = 0;
-  private ackRefilledAt = 0;
+  /**
+   * Paces credit returned to the engine at the mode's live rate. Filling in a skipped range is
+   * rendering work too, so it is charged here and delays the next acknowledgements.
+   */
+  private readonly liveBudget = new RateBudget(0, 0);
   private parsedEnd = 0;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly clearedAt = new Map<string, number>();
@@ -113,16 +134,22 @@ export class CaptureView {
     this.held = true;
     this.reset();
     if (id === null) return;
+    const rate = LIVE_BYTES_PER_SECOND[settings.mode];
+    this.liveBudget.reset(rate, rate / 4);
 
     // Watch first, so nothing falls between the replay and the live stream. Everything after
     // that (replay, live data, catching up after a skip) runs in order through one queue.
-    const live = await this.session.watchLive(id, {
-      data: (chunks) => this.enqueue(generation, () => this.renderChunks(chunks, true)),
-      skipped: (offset, bytes) => {
-        this.onSkipped(offset, bytes);
-        this.enqueue(generation, () => this.fill(generation, offset, offset + bytes, 'gap'));
+    const live = await this.session.watchLive(
+      id,
+      {
+        data: (chunks) => this.enqueue(generation, () => this.renderChunks(chunks, true)),
+        skipped: (offset, bytes) => {
+          this.onSkipped(offset, bytes);
+          this.enqueue(generation, () => this.fill(generation, offset, offset + bytes, 'gap'));
+        },
       },
-    });
+      liveWindow(settings.mode),
+    );
     if (generation !== this.generation) {
       live.stop();
       return;
@@ -238,13 +265,10 @@ export class CaptureView {
     reason: 'earlier' | 'gap',
   ): Promise<void> {
     if (!this.id || !this.settings) return;
-    // A gap comes from a flood, and another may follow at once: fill in only its latest part
-    // (what a quarter second of live data would be), so catching up never costs more than that.
     const budget =
-      reason === 'earlier'
-        ? REPLAY_BYTES[this.settings.mode]
-        : LIVE_BYTES_PER_SECOND[this.settings.mode] / 4;
+      reason === 'earlier' ? REPLAY_BYTES[this.settings.mode] : gapFillBytes(this.settings.mode);
     const start = Math.max(from, this.end, to - budget);
+    if (reason === 'gap') this.liveBudget.spend(Math.max(0, to - start));
     if (start > this.end) {
       const texts = this.texts();
       this.note(
@@ -348,17 +372,9 @@ export class CaptureView {
   private flushAcks(): void {
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
-    if (this.id !== null && this.unacked > 0 && this.settings) {
-      const rate = LIVE_BYTES_PER_SECOND[this.settings.mode];
-      const now = performance.now();
-      this.ackAllowance = Math.min(
-        rate / 4,
-        this.ackAllowance + ((now - this.ackRefilledAt) / 1000) * rate,
-      );
-      this.ackRefilledAt = now;
-      const credit = Math.min(this.unacked, Math.floor(this.ackAllowance));
+    if (this.id !== null && this.unacked > 0) {
+      const credit = this.liveBudget.take(this.unacked);
       if (credit > 0) this.session.ack(this.id, credit);
-      this.ackAllowance -= credit;
       this.unacked -= credit;
       if (this.unacked > 0) this.ackTimer = setTimeout(() => this.flushAcks(), ACK_DELAY_MS);
     }

@@ -48,6 +48,8 @@ export class Session {
   private readonly byId = new Map<string, EndpointInfo>();
   // eslint-disable-next-line svelte/prefer-svelte-reactivity
   private readonly liveListeners = new Map<string, Set<LiveListener>>();
+  /** The credit window the live view asked for; the engine's default until it asks. */
+  private liveWindow: number | undefined;
   private publishTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(readonly api: Transport) {
@@ -95,12 +97,15 @@ export class Session {
   /**
    * Subscribes to an endpoint's live traffic and tells the engine this view watches it (the
    * engine sends live data only for watched endpoints). Resolves to the capture offset where live
-   * data starts: everything before it is read with capture.read.
+   * data starts: everything before it is read with capture.read. `windowBytes` is how much
+   * unacknowledged live data the view takes per endpoint before the engine skips ahead.
    */
   async watchLive(
     id: string,
     listener: LiveListener,
+    windowBytes?: number,
   ): Promise<{ start: number; stop: () => void }> {
+    if (windowBytes !== undefined) this.liveWindow = windowBytes;
     let set = this.liveListeners.get(id);
     if (!set) {
       // eslint-disable-next-line svelte/prefer-svelte-reactivity
@@ -123,7 +128,10 @@ export class Session {
   }
 
   private async updateWatch(): Promise<Record<string, number> | null> {
-    const result = await this.api.invoke('view.watch', { ids: [...this.liveListeners.keys()] });
+    const result = await this.api.invoke('view.watch', {
+      ids: [...this.liveListeners.keys()],
+      windowBytes: this.liveWindow,
+    });
     return result.ok ? result.value.positions : null;
   }
 
