@@ -1,9 +1,11 @@
 /**
  * Browser mode: the built renderer over HTTP and the router over WebSocket, on one port.
  *
- * Any web page the user visits can try to reach a localhost port, so every request needs the
- * token printed at start (in the URL, or the cookie set from it), the Host header must name this
- * server (DNS rebinding), and the WebSocket additionally needs the page's own Origin.
+ * Any web page the user visits can try to reach a localhost port. Every request must name this
+ * server in its Host header (DNS rebinding); the page and the WebSocket need the token printed
+ * at start, in the URL (`?token=`); the WebSocket also needs the page's own Origin. The scripts
+ * and styles the page loads are the public build and need no token, so no cookie is ever set:
+ * cookies are not bound to a port, and any other service on this host would receive one.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { realpathSync } from 'node:fs';
@@ -31,7 +33,6 @@ import { contentTypeOf } from './content-types';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7357;
-export const TOKEN_COOKIE = 'swb_token';
 /** Largest WebSocket frame accepted: a maximal payload as hex text, plus framing. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 /**
@@ -90,20 +91,6 @@ function digest(value: string): Buffer {
 function tokenMatches(candidate: string | undefined, expected: Buffer): boolean {
   if (candidate === undefined || candidate.length === 0) return false;
   return timingSafeEqual(digest(candidate), expected);
-}
-
-function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    try {
-      return decodeURIComponent(part.slice(eq + 1).trim());
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
 }
 
 /**
@@ -272,6 +259,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const token = options.token && options.token.length > 0 ? options.token : generateToken();
   const expectedDigest = digest(token);
   const rendererDir = await realpath(resolve(options.rendererDir));
+  /** The app page needs the token; the scripts and styles it loads are the public build. */
+  const appPage = resolve(rendererDir, 'index.html');
   const ownsEngine = options.engine === undefined;
   const engine = options.engine ?? new Engine();
   const router = createRouter(engine);
@@ -285,12 +274,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return value !== undefined && allowedHosts.has(value) ? value : null;
   };
 
-  const requestToken = (req: IncomingMessage, url: URL): { token?: string; fromQuery: boolean } => {
-    const fromQuery = url.searchParams.get('token');
-    // An empty ?token= is what a page opened through the cookie alone passes on: not a guess.
-    if (fromQuery) return { token: fromQuery, fromQuery: true };
-    return { token: readCookie(req.headers.cookie, TOKEN_COOKIE), fromQuery: false };
-  };
+  const hasToken = (url: URL): boolean =>
+    tokenMatches(url.searchParams.get('token') ?? undefined, expectedDigest);
 
   const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const hostHeader = checkHost(req);
@@ -308,8 +293,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     const rawUrl = req.url ?? '/';
     const url = new URL(rawUrl, `http://${hostHeader}`);
-    const given = requestToken(req, url);
-    if (!tokenMatches(given.token, expectedDigest)) {
+    // The raw path, not url.pathname: the URL parser would already have folded away `..`.
+    const rawPath = rawUrl.split(/[?#]/, 1)[0] ?? '/';
+    const file = rawPath.startsWith('/') ? resolveRequestPath(rendererDir, rawPath) : null;
+    if (file === null) {
+      sendText(res, 400, 'Socket Workbench: that path is not allowed.', headers);
+      return;
+    }
+    if (file === appPage && !hasToken(url)) {
       sendText(
         res,
         401,
@@ -317,13 +308,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           'started (http://HOST:PORT/?token=...).',
         headers,
       );
-      return;
-    }
-    // The raw path, not url.pathname: the URL parser would already have folded away `..`.
-    const rawPath = rawUrl.split(/[?#]/, 1)[0] ?? '/';
-    const file = rawPath.startsWith('/') ? resolveRequestPath(rendererDir, rawPath) : null;
-    if (file === null) {
-      sendText(res, 400, 'Socket Workbench: that path is not allowed.', headers);
       return;
     }
     let body: Buffer;
@@ -348,11 +332,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       'Content-Length': body.length,
       'Cache-Control': 'no-cache',
     };
-    if (given.fromQuery) {
-      // Lets asset requests and reloads without ?token through; never sent cross-site.
-      responseHeaders['Set-Cookie'] =
-        `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`;
-    }
     res.writeHead(200, responseHeaders);
     res.end(req.method === 'HEAD' ? undefined : body);
   };
@@ -384,7 +363,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       refuseUpgrade(socket, 404, 'The WebSocket is at /ws.');
       return;
     }
-    if (!tokenMatches(requestToken(req, url).token, expectedDigest)) {
+    if (!hasToken(url)) {
       refuseUpgrade(socket, 401, 'Missing or wrong token.');
       return;
     }
