@@ -17,15 +17,21 @@ export type Peer = NonNullable<CaptureChunk['peer']>;
 /** Rough cost of a chunk object beyond its bytes, for the memory budget. */
 const CHUNK_OVERHEAD = 96;
 
+/**
+ * Rows an index starts with. Most of 10,000 connections carry a handful of chunks, so a small
+ * start keeps each one cheap; a busy one doubles its way up.
+ */
+const INITIAL_ROWS = 4;
+
 /** Columns grow by doubling; typed arrays keep the index small and out of the GC's way. */
 class ChunkIndex {
   length = 0;
-  streamOffset = new Float64Array(64);
-  fileOffset = new Float64Array(64);
-  at = new Float64Array(64);
-  size = new Uint32Array(64);
-  dir = new Uint8Array(64);
-  peer = new Int32Array(64);
+  streamOffset = new Float64Array(INITIAL_ROWS);
+  fileOffset = new Float64Array(INITIAL_ROWS);
+  at = new Float64Array(INITIAL_ROWS);
+  size = new Uint32Array(INITIAL_ROWS);
+  dir = new Uint8Array(INITIAL_ROWS);
+  peer = new Int32Array(INITIAL_ROWS);
 
   push(row: {
     streamOffset: number;
