@@ -14,6 +14,7 @@ import {
   cpuMsSince,
   GiB,
   log,
+  MiB,
   median,
   round,
   sleep,
@@ -28,6 +29,7 @@ export interface ThroughputOptions {
 }
 
 const MB = 1e6;
+const WARM_UP_BYTES = 128 * MiB;
 
 interface Round {
   seconds: number;
@@ -153,6 +155,13 @@ export async function run(options: ThroughputOptions = {}) {
     collectGarbage();
     await sleep(200);
   };
+  // The first flow in a fresh process is slow whoever receives it (JIT, allocator, TCP buffers
+  // growing); a short unmeasured flow through each receiver keeps that out of the rounds.
+  const warmUpBytes = Math.min(bytes, WARM_UP_BYTES);
+  await baselineRound(warmUpBytes, false);
+  await engineRound(warmUpBytes);
+  await baselineRound(warmUpBytes, true);
+  log(`  warm-up: ${warmUpBytes / MiB} MiB through each receiver, not counted`);
   for (let i = 0; i < rounds; i++) {
     await settle();
     const b = await baselineRound(bytes, false);
