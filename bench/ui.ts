@@ -49,8 +49,15 @@ export interface UiOptions {
  * A string, because the bench is type-checked against Node's globals, not the DOM's.
  */
 const RECORDER = `(() => {
-  const bench = { frames: [], recording: false, keyDown: null, keys: [] };
+  const bench = { frames: [], recording: false, keyDown: null, keys: [], viewEnds: [] };
   window.__swbBench = bench;
+  // When the view's caught-up offset changed, in wall-clock ms: the lag is read from this.
+  new MutationObserver((records) => {
+    const at = performance.timeOrigin + performance.now();
+    for (const record of records) {
+      bench.viewEnds.push([at, Number(record.target.getAttribute('data-view-end'))]);
+    }
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-view-end'] });
   const loop = (t) => {
     if (bench.recording) bench.frames.push(t);
     requestAnimationFrame(loop);
@@ -335,7 +342,14 @@ export async function run(options: UiOptions = {}) {
           60_000,
           20,
         );
-        result['lagSeconds'] = round((performance.now() - floodEnded) / 1000, 3);
+        // With the view's hook: from the peer's last write to the first moment the terminal had
+        // parsed every byte. Otherwise from when this process heard the flood had ended.
+        const viewEnds = (await page.evaluate('window.__swbBench.viewEnds')) as [number, number][];
+        const caughtUpAt = viewEnds.find(([, bytes]) => bytes >= sent.sent)?.[0];
+        result['lagSeconds'] =
+          probe.source === 'view' && caughtUpAt !== undefined
+            ? round(Math.max(0, caughtUpAt - sent.endedAt) / 1000, 3)
+            : round((performance.now() - floodEnded) / 1000, 3);
         result['lagSource'] = probe.source;
       } catch {
         const seen = (await page.evaluate(VIEW_END)) as { bytes: number };

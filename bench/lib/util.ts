@@ -139,7 +139,8 @@ export interface Flood {
   /** The peer's local port, once connected (only with `wait`). */
   connected: Promise<number>;
   /** Resolves when every byte is in the kernel's hands. */
-  finished: Promise<{ sent: number; ms: number }>;
+  /** Bytes written, for how long, and when the last write completed (wall-clock ms). */
+  finished: Promise<{ sent: number; ms: number; endedAt: number }>;
   /** Starts the flood of a peer started with `wait`. */
   go(): void;
   /** Lets a peer started with `hold` leave. */
@@ -175,7 +176,7 @@ export function startFlood(
       exited,
     ]);
   const connected = message<{ connected: number }>('connected').then((m) => m.connected);
-  const finished = message<{ sent: number; ms: number }>('sent');
+  const finished = message<{ sent: number; ms: number; endedAt: number }>('sent');
   connected.catch(() => undefined);
   finished.catch(() => undefined);
   return {

@@ -4,7 +4,7 @@
 //   node flood.mjs --port P --bytes N            write N bytes, FIN, leave when the peer closes
 //   node flood.mjs --port P --seconds S --wait --hold
 //       print {"connected":localPort}, wait for a line on stdin, write for S seconds, print
-//       {"sent","ms"}, keep the connection open until stdin closes (a view can then catch up)
+//       {"sent","ms","endedAt"}, keep the connection open until stdin closes (a view can then catch up)
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 
@@ -51,8 +51,14 @@ function flood(socket) {
         return;
       }
     }
-    // Report once the kernel has taken every byte (writes complete in order).
-    const report = () => say({ sent, ms: performance.now() - started });
+    // Report once the kernel has taken every byte (writes complete in order). `endedAt` is wall
+    // time in ms (sub-ms precision), comparable with the same clock in another process.
+    const report = () =>
+      say({
+        sent,
+        ms: performance.now() - started,
+        endedAt: performance.timeOrigin + performance.now(),
+      });
     if (values.hold) socket.write(Buffer.alloc(0), report);
     else socket.end(report);
   };
