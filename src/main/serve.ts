@@ -259,8 +259,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const token = options.token && options.token.length > 0 ? options.token : generateToken();
   const expectedDigest = digest(token);
   const rendererDir = await realpath(resolve(options.rendererDir));
-  /** The app page needs the token; the scripts and styles it loads are the public build. */
-  const appPage = resolve(rendererDir, 'index.html');
+  /**
+   * The scripts and styles the page loads (the build's assets folder) are public; everything
+   * else, the page above all, needs the token. An allowlist, because a name compared with the
+   * page's would miss other spellings of it (`/INDEX.HTML` on a case-insensitive disk).
+   */
+  const publicDir = resolve(rendererDir, 'assets') + sep;
   const ownsEngine = options.engine === undefined;
   const engine = options.engine ?? new Engine();
   const router = createRouter(engine);
@@ -300,7 +304,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       sendText(res, 400, 'Socket Workbench: that path is not allowed.', headers);
       return;
     }
-    if (file === appPage && !hasToken(url)) {
+    if (!file.startsWith(publicDir) && !hasToken(url)) {
       sendText(
         res,
         401,

@@ -2,7 +2,7 @@
  * Browser mode's defences, checked with real loopback sockets: a web page the user happens to
  * visit must not be able to read the workbench or drive its engine.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
@@ -153,6 +153,8 @@ beforeAll(async () => {
     '<!doctype html><title>Socket Workbench</title><script type="module" src="/assets/app.js"></script>',
   );
   await writeFile(join(rendererDir, 'assets', 'app.js'), 'console.log("app");');
+  await writeFile(join(rendererDir, 'notes.txt'), 'beside the page, outside the assets');
+  await symlink(join(dir, 'secret.txt'), join(rendererDir, 'assets', 'leak.txt'));
   server = await startServer({ host: '127.0.0.1', port: 0, rendererDir });
   origin = `http://127.0.0.1:${server.port}`;
 });
@@ -179,7 +181,8 @@ describe('HTTP', () => {
   });
 
   it('refuses a wrong or empty token, however the page is named', async () => {
-    for (const page of ['/', '/index.html', '/%69ndex.html']) {
+    // `/Index.html` is the page itself on a case-insensitive disk (macOS, Windows).
+    for (const page of ['/', '/index.html', '/%69ndex.html', '/Index.html', '/notes.txt']) {
       expect((await get(server, `${page}?token=wrong`)).status).toBe(401);
       expect((await get(server, `${page}?token=${server.token}x`)).status).toBe(401);
       expect((await get(server, `${page}?token=`)).status).toBe(401);
@@ -202,6 +205,10 @@ describe('HTTP', () => {
     expect(asset.headers['set-cookie']).toBeUndefined();
     // Still only under this server's own name.
     expect((await get(server, '/assets/app.js', { Host: 'evil.example' })).status).toBe(421);
+    // Public means the build's assets folder, not whatever a link in it points to.
+    const leak = await get(server, '/assets/leak.txt');
+    expect(leak.status).toBe(404);
+    expect(leak.body).not.toContain('TOP SECRET');
   });
 
   it('sends the CSP and hardening headers with the page', async () => {
@@ -249,11 +256,13 @@ describe('HTTP', () => {
     '/assets%2f..%2f..%2fsecret.txt',
     '/%00index.html',
     '/%zz',
-  ])('refuses path traversal %s', async (path) => {
+  ])('refuses path traversal %s, with or without the token', async (path) => {
     const separator = path.includes('?') ? '&' : '?';
-    const res = await get(server, `${path}${separator}token=${server.token}`);
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.body).not.toContain('TOP SECRET');
+    for (const url of [`${path}${separator}token=${server.token}`, path]) {
+      const res = await get(server, url);
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.body).not.toContain('TOP SECRET');
+    }
   });
 
   it('answers 404 for a file that is not there', async () => {
