@@ -261,7 +261,9 @@ export function validInput(
     },
     'view.watch': {
       ids: fc.array(id, { maxLength: 64 }),
-      windowBytes: fc.integer({ min: VIEW_WINDOW_MIN, max: VIEW_WINDOW_MAX }),
+      windowBytes: fc.option(fc.integer({ min: VIEW_WINDOW_MIN, max: VIEW_WINDOW_MAX }), {
+        nil: undefined,
+      }),
     },
     'view.ack': { id, bytes: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)) },
     'payload.encode': { payload: validPayload() },

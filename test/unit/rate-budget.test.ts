@@ -18,6 +18,14 @@ describe('RateBudget', () => {
     expect(budget.take(500)).toBe(150);
   });
 
+  it('grants whole units only, keeping the fraction for later', () => {
+    const { budget, advance } = clockedBudget(1000, 1000);
+    advance(2.5);
+    expect(budget.take(100)).toBe(2);
+    advance(0.5);
+    expect(budget.take(100)).toBe(1);
+  });
+
   it('saves up at most the burst while idle', () => {
     const { budget, advance } = clockedBudget(1000, 250);
     advance(10_000);

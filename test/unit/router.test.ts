@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import { createRouter, type Router } from '../../src/main/router';
-import { MAX_PAYLOAD_BYTES } from '../../src/shared/contract';
+import { MAX_PAYLOAD_BYTES, VIEW_WINDOW_MAX, VIEW_WINDOW_MIN } from '../../src/shared/contract';
 import { connectPeer } from '../support/peers';
 import { waitUntil } from '../support/wait';
 
@@ -57,10 +57,52 @@ describe('router', () => {
     expect((await errorOf(command, input)).code).toBe(code);
   });
 
-  it.each([1024, 64 * 1024 * 1024, 5000.5])('rejects a view window of %d bytes', async (bytes) => {
-    const error = await errorOf('view.watch', { ids: [], windowBytes: bytes });
-    expect(error.code).toBe('INVALID_INPUT');
-    expect(error.message).toMatch(/view window must be a whole number of bytes from 4096/);
+  it.each([VIEW_WINDOW_MIN - 1, VIEW_WINDOW_MAX + 1, 5000.5])(
+    'rejects a view window of %d bytes',
+    async (bytes) => {
+      const error = await errorOf('view.watch', { ids: [], windowBytes: bytes });
+      expect(error.code).toBe('INVALID_INPUT');
+      expect(error.message).toMatch(/view window must be a whole number of bytes from 4096/);
+    },
+  );
+
+  it('gives a view the window it asks for, at either bound', async () => {
+    const listened = await router.invoke('tcp.listen', { host: '127.0.0.1', port: 0 });
+    if (!listened.ok) throw new Error('listen failed');
+    const listener = listened.value as { id: string; local: { port: number } };
+    const peer = await connectPeer({ host: '127.0.0.1', port: listener.local.port });
+    const accepted = await waitUntil('accepted', () =>
+      engine.list().find((e) => e.parentId === listener.id),
+    );
+    const received = { small: 0, large: 0 };
+    const viewWith = (key: keyof typeof received) =>
+      router.subscribe(
+        (event) => {
+          if (event.event !== 'endpoint.data') return;
+          for (const chunk of event.payload.chunks) received[key] += chunk.bytes.byteLength;
+        },
+        { flowControl: true },
+      );
+    const small = viewWith('small');
+    const large = viewWith('large');
+    const watch = (view: typeof small, windowBytes: number) =>
+      router.invoke('view.watch', { ids: [accepted.id], windowBytes }, view);
+    expect((await watch(small, VIEW_WINDOW_MIN)).ok).toBe(true);
+    expect((await watch(large, VIEW_WINDOW_MAX)).ok).toBe(true);
+
+    const flood = Buffer.alloc(VIEW_WINDOW_MAX + 1024 * 1024, 7);
+    peer.socket.write(flood);
+    await waitUntil(
+      'every byte captured',
+      () => engine.info(accepted.id).counters.bytesIn === flood.length,
+      30_000,
+    );
+    engine.flushCapture();
+    await waitUntil('the large window full', () => received.large === VIEW_WINDOW_MAX);
+    expect(received.small).toBe(VIEW_WINDOW_MIN);
+    small.unsubscribe();
+    large.unsubscribe();
+    peer.socket.destroy();
   });
 
   it('rejects an unknown command', async () => {

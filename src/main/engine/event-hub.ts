@@ -57,8 +57,14 @@ export class Subscription {
       }
     }
     for (const id of keep) {
-      if (!this.watched.has(id)) this.watched.set(id, { inFlight: 0, skippingFrom: null });
+      let state = this.watched.get(id);
+      if (!state) {
+        state = { inFlight: 0, skippingFrom: null };
+        this.watched.set(id, state);
+      }
       positions[id] = this.hub.capturedBytes(id) - this.pendingBytesOf(id);
+      // A larger window may already cover what the view still has to parse.
+      this.resumeIfCaughtUp(id, state);
     }
     return positions;
   }
@@ -68,16 +74,7 @@ export class Subscription {
     const state = this.watched.get(id);
     if (!state) return;
     state.inFlight = Math.max(0, state.inFlight - bytes);
-    if (state.skippingFrom !== null && state.inFlight <= this.window * RESUME_FRACTION) {
-      this.flush();
-      const end = this.hub.capturedBytes(id);
-      const skipped = end - state.skippingFrom;
-      const from = state.skippingFrom;
-      state.skippingFrom = null;
-      if (skipped > 0) {
-        this.deliver({ event: 'endpoint.skipped', payload: { id, offset: from, bytes: skipped } });
-      }
-    }
+    this.resumeIfCaughtUp(id, state);
   }
 
   unsubscribe(): void {
@@ -89,19 +86,42 @@ export class Subscription {
     if (this.flowControl) {
       const state = this.watched.get(id);
       if (!state || state.skippingFrom !== null) return;
-      const size = chunk.bytes.byteLength;
-      // A chunk that does not fit is skipped whole (a datagram is never cut), unless nothing
-      // is in flight: a window smaller than one socket read must still show something.
-      if (state.inFlight > 0 && state.inFlight + size > this.window) {
-        state.skippingFrom = chunk.offset;
-        return;
+      const room = this.window - state.inFlight;
+      if (chunk.bytes.byteLength > room) {
+        // A stream chunk is cut to the window, so the view is never more than a window behind.
+        // A datagram is never cut: it is skipped whole, unless nothing is in flight (a window
+        // smaller than one datagram must still show something).
+        const datagram = chunk.peer !== undefined;
+        if (datagram ? state.inFlight > 0 : room <= 0) {
+          state.skippingFrom = chunk.offset;
+          return;
+        }
+        if (!datagram) {
+          state.skippingFrom = chunk.offset + room;
+          chunk = { ...chunk, bytes: chunk.bytes.subarray(0, room) };
+        }
       }
-      state.inFlight += size;
+      state.inFlight += chunk.bytes.byteLength;
     }
     const queue = this.pending.get(id);
     if (queue) queue.push(chunk);
     else this.pending.set(id, [chunk]);
     this.pendingBytes += chunk.bytes.byteLength;
+  }
+
+  /**
+   * Once a skipping view has worked its backlog down to a part of its window, live data resumes:
+   * what is queued goes first, then the notice of what was skipped since.
+   */
+  private resumeIfCaughtUp(id: string, state: WatchState): void {
+    if (state.skippingFrom === null || state.inFlight > this.window * RESUME_FRACTION) return;
+    this.flush();
+    const from = state.skippingFrom;
+    const skipped = this.hub.capturedBytes(id) - from;
+    state.skippingFrom = null;
+    if (skipped > 0) {
+      this.deliver({ event: 'endpoint.skipped', payload: { id, offset: from, bytes: skipped } });
+    }
   }
 
   /** @internal */

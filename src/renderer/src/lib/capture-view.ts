@@ -53,9 +53,10 @@ const LIVE_BYTES_PER_SECOND: Record<RenderSettings['mode'], number> = {
 };
 
 /**
- * The credit window the view asks the engine for: an eighth of a second of its live rate. When
- * a flood stops, what the engine still counts as in flight drains within about that long, so
- * the view is soon told what it skipped and shows the end of the stream.
+ * The credit window the view asks the engine for: an eighth of a second of its live rate. The
+ * engine never has more than that in flight to this view (it cuts stream chunks to fit; a
+ * datagram comes whole), so when a flood stops the view is told what it skipped within about
+ * that long, and shows the end of the stream.
  */
 export function liveWindow(mode: RenderSettings['mode']): number {
   return Math.max(VIEW_WINDOW_MIN, LIVE_BYTES_PER_SECOND[mode] / 8);
@@ -308,8 +309,9 @@ export class CaptureView {
     for (const original of chunks) {
       const size = original.bytes.length;
       const chunkEnd = original.offset + size;
-      // Sequence numbers tell duplicates apart even for empty UDP datagrams.
-      if (original.seq <= this.lastSeq || (size > 0 && chunkEnd <= this.end)) {
+      // Offsets tell what was shown; only an empty datagram needs its sequence number for that.
+      // (A chunk may come in parts: the live stream can stop mid-chunk and the rest be read back.)
+      if (size > 0 ? chunkEnd <= this.end : original.seq <= this.lastSeq) {
         duplicate += size;
         continue;
       }
