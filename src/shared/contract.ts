@@ -205,6 +205,11 @@ export const countersSchema = z.object({
   chunksOut: z.number(),
   /** Bytes handed to the socket but not yet written to the kernel (socket.writableLength). */
   bytesQueued: z.number(),
+  /**
+   * UDP datagrams dropped unread while the capture file was too far behind: a datagram socket
+   * cannot be paused, so past a memory ceiling the engine does what a full receive buffer does.
+   */
+  datagramsDropped: z.number(),
 });
 export type Counters = z.infer<typeof countersSchema>;
 

@@ -4,6 +4,7 @@
  * remounts it read-only (what a failing disk does). Both need mount privileges; without them the
  * tests say why and skip.
  */
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -178,6 +179,71 @@ describe('the capture directory fills up', () => {
     await waitUntil('every handle to be released', () => leftOver().length === 0).catch(() => {
       throw new Error(`still running: ${resourceDifference(before, activeResources()).join(', ')}`);
     });
+  });
+});
+
+describe('a UDP flood while the capture directory is full', () => {
+  it('takes datagrams up to a memory ceiling, then drops and counts them; captures again once there is room', async ({
+    skip,
+  }) => {
+    const disk = mountTmpfs(1 * MiB);
+    if (typeof disk === 'string') return skip(disk);
+    cleanups.push(() => disk.unmount());
+    const filler = path.join(disk.dir, 'someone-elses-file');
+    fs.writeFileSync(filler, Buffer.alloc(1 * MiB));
+    const budget = 64 * KiB;
+    const engine = new Engine({ captureDir: disk.dir, captureMemoryBytes: budget });
+    cleanups.push(() => engine.dispose());
+    const udp = await engine.bindUdp({ host: '127.0.0.1', port: 0 });
+    const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
+    const peer = dgram.createSocket('udp4');
+    cleanups.push(() => void peer.close());
+
+    // Datagram n is 1,000 bytes of (n mod 251): whichever ones were taken can be checked.
+    const datagram = (n: number) => Buffer.alloc(1000, n % 251);
+    let sent = 0;
+    const sendBatch = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        await new Promise<void>((done) =>
+          peer.send(datagram(sent++), port, '127.0.0.1', () => done()),
+        );
+        // Paced so that the kernel's own receive buffer never overflows: what is not captured
+        // is then exactly what the engine chose to drop.
+        if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    };
+    const counters = () => engine.info(udp.id).counters;
+    await sendBatch(400);
+    await waitUntil('every datagram taken or dropped', () => {
+      const c = counters();
+      return c.chunksIn + c.datagramsDropped === sent;
+    });
+
+    const full = counters();
+    expectClearError(engine.status().capture.error, 'ENOSPC', /full|space/i);
+    expect(full.datagramsDropped).toBeGreaterThan(0);
+    // Memory stopped at the ceiling (twice the budget) instead of growing with the flood.
+    expect(engine.status().capture.bytesInMemory).toBeLessThanOrEqual(2 * budget + 2 * KiB);
+    expect(full.bytesIn).toBe(full.chunksIn * 1000);
+    // The disk never recovered during the flood, so the datagrams taken are exactly the first
+    // ones sent, each whole, in order.
+    const taken = engine.readCapture(udp.id, 0, full.bytesIn).chunks;
+    expect(taken.map((chunk) => Buffer.from(chunk.bytes))).toEqual(
+      Array.from({ length: full.chunksIn }, (_, n) => datagram(n)),
+    );
+
+    fs.rmSync(filler);
+    await waitUntil('the capture file to recover', () => engine.status().capture.error === null);
+    await engine.flushCapture();
+    const before = counters();
+    await sendBatch(50);
+    await waitUntil(
+      'the new datagrams captured',
+      () => counters().chunksIn === before.chunksIn + 50,
+    );
+    expect(counters().datagramsDropped).toBe(before.datagramsDropped);
+    await engine.flushCapture();
+    expect(fs.statSync(engine.status().capture.file).size).toBe(counters().bytesIn);
   });
 });
 

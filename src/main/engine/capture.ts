@@ -18,6 +18,13 @@ export type Peer = NonNullable<CaptureChunk['peer']>;
 const CHUNK_OVERHEAD = 96;
 
 /**
+ * How far past its budget capture memory may grow while the file is behind. Connections stop
+ * reading at the budget; datagrams cannot be paused, so they are taken up to this and then
+ * dropped unread (and counted), as a full receive buffer would drop them.
+ */
+const DATAGRAM_CEILING_FACTOR = 2;
+
+/**
  * Rows an index starts with. Most of 10,000 connections carry a handful of chunks, so a small
  * start keeps each one cheap; a busy one doubles its way up.
  */
@@ -99,6 +106,11 @@ export class CaptureMemory {
   /** True while unpersisted bytes alone exceed the budget (the disk is slower than the wire). */
   get underPressure(): boolean {
     return this.pressure;
+  }
+
+  /** True when not even a datagram may be taken in: memory is at its hard ceiling. */
+  get atDatagramCeiling(): boolean {
+    return this.used >= this.budgetBytes * DATAGRAM_CEILING_FACTOR;
   }
 
   onPressure(listener: (pressure: boolean) => void): () => void {

@@ -35,12 +35,13 @@ export abstract class Endpoint {
   protected remote: Address | null = null;
   protected lastError: UserError | null = null;
   private readonly timeline: Transition[] = [];
-  private readonly counters: Counters = {
+  protected readonly counters: Counters = {
     bytesIn: 0,
     bytesOut: 0,
     chunksIn: 0,
     chunksOut: 0,
     bytesQueued: 0,
+    datagramsDropped: 0,
   };
 
   protected constructor(

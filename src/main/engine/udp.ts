@@ -25,9 +25,14 @@ export class UdpEndpoint extends Endpoint {
   ) {
     super(id, 'udp-socket', 'udp', null, context, 'opening');
     this.socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
-    this.socket.on('message', (message, rinfo) =>
-      this.captured('in', message, { host: rinfo.address, port: rinfo.port }),
-    );
+    this.socket.on('message', (message, rinfo) => {
+      if (context.memory.atDatagramCeiling) {
+        this.counters.datagramsDropped += 1;
+        this.hub.touch(this.id);
+        return;
+      }
+      this.captured('in', message, { host: rinfo.address, port: rinfo.port });
+    });
     this.socket.on('error', (error: NodeJS.ErrnoException) => this.onError(error));
     this.socket.on('close', () => {
       if (!this.isFinished) this.record('closed', 'closed', { by: 'local' });

@@ -13,7 +13,7 @@ export const en = {
   'status.reconnecting': 'Reconnecting to the workbench…',
   'status.lost': 'Connection to the workbench lost. Retrying in {seconds} s…',
   'status.capturePressure':
-    'The capture file is behind: reading is paused on every connection until it catches up.',
+    'The capture file is behind: reading is paused on every connection until it catches up; UDP sockets drop datagrams once memory is full.',
   'status.captureError': 'The capture file cannot be written: {message}',
 
   'open.heading': 'Open',
@@ -115,6 +115,7 @@ export const en = {
   'counters.datagramsIn': 'Datagrams in',
   'counters.datagramsOut': 'Datagrams out',
   'counters.queued': 'Queued',
+  'counters.datagramsDropped': 'Dropped (capture behind)',
 
   'traffic.heading': 'Traffic',
   'traffic.terminal': 'Traffic log',

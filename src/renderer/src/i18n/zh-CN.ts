@@ -11,7 +11,8 @@ export const zhCN: { [K in MessageKey]: string } = {
   'status.connecting': '正在连接工作台…',
   'status.reconnecting': '正在重新连接工作台…',
   'status.lost': '与工作台的连接已断开，{seconds} 秒后重试…',
-  'status.capturePressure': '抓包文件写入跟不上：所有连接暂停读取，直到写入赶上。',
+  'status.capturePressure':
+    '抓包文件写入跟不上：所有连接暂停读取，直到写入赶上；内存用满后，UDP 套接字会丢弃数据报。',
   'status.captureError': '无法写入抓包文件：{message}',
 
   'open.heading': '打开',
@@ -111,6 +112,7 @@ export const zhCN: { [K in MessageKey]: string } = {
   'counters.datagramsIn': '接收数据报',
   'counters.datagramsOut': '发送数据报',
   'counters.queued': '排队中',
+  'counters.datagramsDropped': '丢弃（抓包跟不上）',
 
   'traffic.heading': '流量',
   'traffic.terminal': '流量记录',
