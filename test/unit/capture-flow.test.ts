@@ -124,6 +124,46 @@ async function floodPastSilentView(payloadBytes: number, windowBytes?: number) {
   return { engine: current, payload, accepted, view, chunks, sent, skippedNotices };
 }
 
+describe('many small datagrams', () => {
+  it('reads back every datagram, with its peer and time, long after its index row left memory', async () => {
+    engine = new Engine({ captureMemoryBytes: 16 * 1024 });
+    const current = engine;
+    const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
+    const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
+    const peers = [dgram.createSocket('udp4'), dgram.createSocket('udp4')];
+    for (const peer of peers) await new Promise<void>((done) => peer.bind(0, '127.0.0.1', done));
+    const count = 3000;
+    const payloadOf = (n: number) => Buffer.from(`datagram ${n}`);
+    for (let n = 0; n < count; n++) {
+      const peer = peers[n % 2] as dgram.Socket;
+      await new Promise<void>((done) => peer.send(payloadOf(n), port, '127.0.0.1', () => done()));
+      if (n % 50 === 49) {
+        await waitUntil('no backlog', () => current.info(udp.id).counters.chunksIn === n + 1);
+      }
+    }
+    await waitUntil('every datagram', () => current.info(udp.id).counters.chunksIn === count);
+    await current.flushCapture();
+    const ports = peers.map((peer) => peer.address().port);
+    for (const peer of peers) peer.close();
+
+    const { chunks } = current.readCapture(udp.id, 0, current.info(udp.id).counters.bytesIn);
+    expect(chunks.map((c) => Buffer.from(c.bytes).toString())).toEqual(
+      Array.from({ length: count }, (_, n) => payloadOf(n).toString()),
+    );
+    expect(chunks.map((c) => c.peer?.port)).toEqual(
+      Array.from({ length: count }, (_, n) => ports[n % 2]),
+    );
+    expect(chunks.map((c) => c.seq)).toEqual(Array.from({ length: count }, (_, n) => n));
+    expect(chunks.every((c, i) => i === 0 || c.at >= (chunks[i - 1] as { at: number }).at)).toBe(
+      true,
+    );
+    // A range in the middle starts at the right datagram.
+    const middle = chunks[1234] as (typeof chunks)[number];
+    const [first] = current.readCapture(udp.id, middle.offset, 1).chunks;
+    expect(first?.seq).toBe(1234);
+  });
+});
+
 describe('live view flow control', () => {
   it('a view that does not keep up is skipped ahead, told how much, and can page it', async () => {
     const flood = await floodPastSilentView(32 * MiB);

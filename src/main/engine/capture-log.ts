@@ -36,13 +36,15 @@ export class CaptureLog {
   constructor(
     directory: string | undefined,
     private readonly onFailure: (error: UserError | null) => void = () => undefined,
+    /** What the file holds, as the start of its name. */
+    name = 'capture',
   ) {
     this.ownsDirectory = directory === undefined;
     this.directory = directory ?? fs.mkdtempSync(path.join(os.tmpdir(), 'socket-workbench-'));
     fs.mkdirSync(this.directory, { recursive: true });
     this.file = path.join(
       this.directory,
-      `capture-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.bin`,
+      `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.bin`,
     );
     this.fd = fs.openSync(this.file, 'a+');
   }

@@ -8,6 +8,7 @@
  * a compact index row (~30 bytes), not the bytes.
  */
 import type { CaptureChunk } from '../../shared/contract';
+import { ChunkIndex } from './capture-index';
 import type { CaptureLog } from './capture-log';
 import { nowMs } from './clock';
 
@@ -24,64 +25,6 @@ const CHUNK_OVERHEAD = 96;
  */
 const DATAGRAM_CEILING_FACTOR = 2;
 
-/**
- * Rows an index starts with. Most of 10,000 connections carry a handful of chunks, so a small
- * start keeps each one cheap; a busy one doubles its way up.
- */
-const INITIAL_ROWS = 4;
-
-/** Columns grow by doubling; typed arrays keep the index small and out of the GC's way. */
-class ChunkIndex {
-  length = 0;
-  streamOffset = new Float64Array(INITIAL_ROWS);
-  fileOffset = new Float64Array(INITIAL_ROWS);
-  at = new Float64Array(INITIAL_ROWS);
-  size = new Uint32Array(INITIAL_ROWS);
-  dir = new Uint8Array(INITIAL_ROWS);
-  peer = new Int32Array(INITIAL_ROWS);
-
-  push(row: {
-    streamOffset: number;
-    fileOffset: number;
-    at: number;
-    size: number;
-    dir: number;
-    peer: number;
-  }): number {
-    if (this.length === this.size.length) this.grow();
-    const i = this.length++;
-    this.streamOffset[i] = row.streamOffset;
-    this.fileOffset[i] = row.fileOffset;
-    this.at[i] = row.at;
-    this.size[i] = row.size;
-    this.dir[i] = row.dir;
-    this.peer[i] = row.peer;
-    return i;
-  }
-
-  get bytesUsed(): number {
-    return this.size.length * (8 * 3 + 4 + 1 + 4);
-  }
-
-  private grow(): void {
-    const capacity = this.size.length * 2;
-    const grown = <T extends Float64Array | Uint32Array | Uint8Array | Int32Array>(
-      old: T,
-      make: (n: number) => T,
-    ): T => {
-      const next = make(capacity);
-      next.set(old);
-      return next;
-    };
-    this.streamOffset = grown(this.streamOffset, (n) => new Float64Array(n));
-    this.fileOffset = grown(this.fileOffset, (n) => new Float64Array(n));
-    this.at = grown(this.at, (n) => new Float64Array(n));
-    this.size = grown(this.size, (n) => new Uint32Array(n));
-    this.dir = grown(this.dir, (n) => new Uint8Array(n));
-    this.peer = grown(this.peer, (n) => new Int32Array(n));
-  }
-}
-
 /** The memory budget shared by every endpoint's recent chunks. */
 export class CaptureMemory {
   private used = 0;
@@ -94,6 +37,8 @@ export class CaptureMemory {
   constructor(
     readonly budgetBytes: number,
     readonly log: CaptureLog,
+    /** Where the stores' older index rows go (see ChunkIndex). */
+    readonly indexLog: CaptureLog,
   ) {
     log.onPersisted(() => this.trim());
   }
@@ -159,9 +104,11 @@ export class CaptureMemory {
 }
 
 export class CaptureStore {
-  private readonly index = new ChunkIndex();
+  private readonly index: ChunkIndex;
   /** The most recent chunks, oldest first; `tail[tailHead]` has seq `tailSeq`. */
   private tail: CaptureChunk[] = [];
+  /** Where each tail chunk ends in the capture file (it may leave memory once that is on disk). */
+  private tailFileEnds: number[] = [];
   private tailHead = 0;
   private tailSeq = 0;
   private bytes = 0;
@@ -169,7 +116,9 @@ export class CaptureStore {
   private readonly peerIds = new Map<string, number>();
   private released = false;
 
-  constructor(private readonly memory: CaptureMemory) {}
+  constructor(private readonly memory: CaptureMemory) {
+    this.index = new ChunkIndex(memory.indexLog);
+  }
 
   get totalBytes(): number {
     return this.bytes;
@@ -210,6 +159,7 @@ export class CaptureStore {
     this.bytes += bytes.byteLength;
     if (!this.released) {
       this.tail.push(chunk);
+      this.tailFileEnds.push(fileOffset + bytes.byteLength);
       this.memory.admit(this, bytes.byteLength + CHUNK_OVERHEAD);
     }
     return chunk;
@@ -219,9 +169,8 @@ export class CaptureStore {
   read(offset: number, length: number): CaptureChunk[] {
     const end = Math.min(offset + length, this.bytes);
     const result: CaptureChunk[] = [];
-    for (let seq = this.firstChunkEndingAfter(offset); seq < this.index.length; seq++) {
-      const start = this.index.streamOffset[seq] as number;
-      const size = this.index.size[seq] as number;
+    for (let seq = this.index.firstEndingAfter(offset); seq < this.index.length; seq++) {
+      const { start, size } = this.span(seq);
       if (start >= end) break;
       const from = Math.max(offset, start) - start;
       const to = Math.min(end, start + size) - start;
@@ -234,9 +183,7 @@ export class CaptureStore {
   /** Called by CaptureMemory: the oldest in-memory chunk may go once it is on disk. */
   canEvictOldest(): boolean {
     if (this.tailHead >= this.tail.length) return true; // nothing left: a released store
-    const oldest = this.tail[this.tailHead] as CaptureChunk;
-    const fileEnd = (this.index.fileOffset[oldest.seq] as number) + oldest.bytes.byteLength;
-    return fileEnd <= this.memory.log.persistedSize;
+    return (this.tailFileEnds[this.tailHead] as number) <= this.memory.log.persistedSize;
   }
 
   /** Drops the oldest in-memory chunk; returns what it cost. */
@@ -248,6 +195,7 @@ export class CaptureStore {
     this.tailSeq += 1;
     if (this.tailHead > 1024 && this.tailHead * 2 > this.tail.length) {
       this.tail = this.tail.slice(this.tailHead);
+      this.tailFileEnds = this.tailFileEnds.slice(this.tailHead);
       this.tailHead = 0;
     }
     return oldest.bytes.byteLength + CHUNK_OVERHEAD;
@@ -263,27 +211,40 @@ export class CaptureStore {
     }
     // Unpersisted chunks are still referenced by the log's queue; only the accounting moves.
     this.tail = [];
+    this.tailFileEnds = [];
     this.tailHead = 0;
     this.memory.release(cost);
   }
 
+  /** Where chunk `seq` lies in the stream. */
+  private span(seq: number): { start: number; size: number } {
+    const inMemory = this.inMemory(seq);
+    if (inMemory) return { start: inMemory.offset, size: inMemory.bytes.byteLength };
+    const row = this.index.row(seq);
+    return { start: row.streamOffset, size: row.size };
+  }
+
+  /** The chunk itself while it is still in memory. */
+  private inMemory(seq: number): CaptureChunk | undefined {
+    if (seq < this.tailSeq || this.released) return undefined;
+    return this.tail[this.tailHead + (seq - this.tailSeq)];
+  }
+
   private chunkAt(seq: number, from: number, to: number): CaptureChunk {
-    const size = this.index.size[seq] as number;
-    let bytes: Uint8Array;
-    if (seq >= this.tailSeq && !this.released) {
-      const whole = (this.tail[this.tailHead + (seq - this.tailSeq)] as CaptureChunk).bytes;
-      bytes = from === 0 && to === size ? whole : whole.subarray(from, to);
-    } else {
-      bytes = this.memory.log.read((this.index.fileOffset[seq] as number) + from, to - from);
+    const inMemory = this.inMemory(seq);
+    if (inMemory) {
+      const whole = inMemory.bytes;
+      if (from === 0 && to === whole.byteLength) return inMemory;
+      return { ...inMemory, offset: inMemory.offset + from, bytes: whole.subarray(from, to) };
     }
-    const peerId = this.index.peer[seq] as number;
-    const peer = peerId >= 0 ? this.peers[peerId] : undefined;
+    const row = this.index.row(seq);
+    const peer = row.peer >= 0 ? this.peers[row.peer] : undefined;
     return {
       seq,
-      at: this.index.at[seq] as number,
-      dir: this.index.dir[seq] === 0 ? 'in' : 'out',
-      offset: (this.index.streamOffset[seq] as number) + from,
-      bytes,
+      at: row.at,
+      dir: row.dir === 0 ? 'in' : 'out',
+      offset: row.streamOffset + from,
+      bytes: this.memory.log.read(row.fileOffset + from, to - from),
       ...(peer ? { peer } : {}),
     };
   }
@@ -297,17 +258,5 @@ export class CaptureStore {
       this.peerIds.set(key, id);
     }
     return id;
-  }
-
-  private firstChunkEndingAfter(offset: number): number {
-    let low = 0;
-    let high = this.index.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      const end = (this.index.streamOffset[mid] as number) + (this.index.size[mid] as number);
-      if (end <= offset) low = mid + 1;
-      else high = mid;
-    }
-    return low;
   }
 }

@@ -3,6 +3,7 @@
  * subscribers what happened. Plain Node (never electron), driven through the router.
  */
 import type net from 'node:net';
+import path from 'node:path';
 import type { AnyEvent } from '../../shared/api';
 import {
   MAX_PAYLOAD_BYTES,
@@ -42,15 +43,23 @@ export class Engine {
     capturedBytes: (id) => this.endpoints.get(id)?.capture.totalBytes ?? 0,
   });
   private readonly log: CaptureLog;
+  private readonly indexLog: CaptureLog;
   private readonly memory: CaptureMemory;
   private readonly context: EngineContext;
   private nextId = 1;
 
   constructor(readonly options: EngineOptions = {}) {
     this.log = new CaptureLog(options.captureDir, () => this.publishStatus());
+    // Beside the capture file, and removed with it when the engine made the directory.
+    this.indexLog = new CaptureLog(
+      path.dirname(this.log.file),
+      () => this.publishStatus(),
+      'index',
+    );
     this.memory = new CaptureMemory(
       options.captureMemoryBytes ?? DEFAULT_CAPTURE_MEMORY_BYTES,
       this.log,
+      this.indexLog,
     );
     this.memory.onPressure((pressure) => this.onCapturePressure(pressure));
     this.context = { hub: this.hub, memory: this.memory };
@@ -71,14 +80,14 @@ export class Engine {
         bytesInMemory: this.memory.usedBytes,
         unpersistedBytes: this.log.unpersistedBytes,
         pressure: this.memory.underPressure,
-        error: this.log.error,
+        error: this.log.error ?? this.indexLog.error,
       },
     };
   }
 
-  /** Resolves once every captured byte so far is in the capture file. */
+  /** Resolves once every captured byte so far, and its index, is on disk. */
   flushCapture(): Promise<void> {
-    return this.log.flush();
+    return Promise.all([this.log.flush(), this.indexLog.flush()]).then(() => undefined);
   }
 
   list(): EndpointInfo[] {
@@ -215,6 +224,7 @@ export class Engine {
   async dispose(): Promise<void> {
     await Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.dispose()));
     this.hub.dispose();
+    await this.indexLog.close();
     await this.log.close();
   }
 
