@@ -10,6 +10,7 @@ const parts = {
   throughput: () => import('./throughput'),
   scale: () => import('./scale'),
   memory: () => import('./memory'),
+  datagrams: () => import('./datagrams'),
   ui: () => import('./ui'),
 } as const;
 

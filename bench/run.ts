@@ -83,6 +83,14 @@ function jobsFor(part: PartName, quick: boolean): Job[] {
         timeoutMs: 90_000,
       }));
     }
+    case 'datagrams': {
+      const count = quick ? 200_000 : 1_000_000;
+      return (['engine', 'baseline'] as const).map((mode) => ({
+        part,
+        options: { mode, count, warmupCount: quick ? 100_000 : 300_000 },
+        timeoutMs: 120_000,
+      }));
+    }
     case 'ui':
       return [{ part, options: { quick }, timeoutMs: 150_000, fds: 12_000 }];
   }
@@ -145,6 +153,7 @@ const requiredFields: Record<PartName, string[]> = {
   throughput: ['ratio', 'mbPerSec', 'baselineMbPerSec'],
   scale: ['connections', 'acceptSeconds', 'bytesPerConnection', 'leakedHandles'],
   memory: ['rssGrowthMB'],
+  datagrams: ['rssGrowthMB', 'retainedBytesPerDatagram'],
   ui: ['p95FrameMs', 'keystrokeMs', 'lagSeconds', 'listScrollP95FrameMs'],
 };
 
@@ -179,6 +188,32 @@ function combineMemory(engine: Json, baseline: Json | undefined): Json {
     baseline: baseline ?? null,
   };
 }
+
+function combineDatagrams(engine: Json, baseline: Json | undefined): Json {
+  return {
+    rssGrowthMB: engine['rssGrowthMB'],
+    retainedBytesPerDatagram: engine['retainedBytesPerDatagram'],
+    sent: engine['sent'],
+    received: engine['received'],
+    droppedByEngine: engine['droppedByReceiver'],
+    heapPlusExternalPeakGrowthMB: engine['heapPlusExternalPeakGrowthMB'],
+    capturePeakInMemoryMB: engine['capturePeakInMemoryMB'],
+    size: engine['size'],
+    seconds: engine['seconds'],
+    baselineRssGrowthMB: baseline?.['rssGrowthMB'] ?? null,
+    baselineRetainedBytesPerDatagram: baseline?.['retainedBytesPerDatagram'] ?? null,
+    baselineReceived: baseline?.['received'] ?? null,
+    baselineSeconds: baseline?.['seconds'] ?? null,
+    engine,
+    baseline: baseline ?? null,
+  };
+}
+
+/** Parts that run an engine process and a baseline process, and report them together. */
+const combinedParts: Partial<Record<PartName, (engine: Json, baseline?: Json) => Json>> = {
+  memory: combineMemory,
+  datagrams: combineDatagrams,
+};
 
 const fmt = (value: unknown, digits = 0): string =>
   typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
@@ -250,6 +285,25 @@ function describe(results: Partial<Record<PartName, Json>>): string {
       );
     }
   }
+  const d = results.datagrams;
+  if (d) {
+    out.push('Datagrams: engine process memory while small UDP datagrams flow into the capture');
+    if (d['error']) out.push(`  failed: ${d['error']}`);
+    else {
+      out.push(
+        `  ${fmt(d['received'])} of ${fmt(d['sent'])} datagrams of ${fmt(d['size'])} B taken in ` +
+          `${fmt(d['seconds'], 1)} s (${fmt(d['droppedByEngine'])} dropped at the capture ` +
+          `ceiling; the kernel dropped the rest): heap+external left per datagram after GC ` +
+          `${fmt(d['retainedBytesPerDatagram'], 2)} B`,
+        `  peaks during the flow: capture memory ${fmt(d['capturePeakInMemoryMB'], 1)} MB (the ` +
+          `budget), heap+external growth ${fmt(d['heapPlusExternalPeakGrowthMB'], 1)} MB, RSS ` +
+          `growth ${fmt(d['rssGrowthMB'], 1)} MB`,
+        `  plain node:dgram socket that counts, same flow: ${fmt(d['baselineReceived'])} received, ` +
+          `RSS growth ${fmt(d['baselineRssGrowthMB'], 1)} MB, heap+external left per datagram ` +
+          `${fmt(d['baselineRetainedBytesPerDatagram'], 2)} B`,
+      );
+    }
+  }
   const u = results.ui;
   if (u) {
     out.push('UI: browser mode in Chromium');
@@ -286,9 +340,11 @@ async function main(): Promise<void> {
       outcomes.push(await runJob(job).catch((error: unknown) => error as Error));
     }
     const error = outcomes.find((o) => o instanceof Error);
-    if (part === 'memory' && !(outcomes[0] instanceof Error)) {
-      results.memory = combineMemory(outcomes[0] as Json, outcomes[1] as Json | undefined);
-      if (outcomes[1] instanceof Error) results.memory['baselineError'] = outcomes[1].message;
+    const combine = combinedParts[part];
+    if (combine && !(outcomes[0] instanceof Error)) {
+      const baseline = outcomes[1] instanceof Error ? undefined : outcomes[1];
+      results[part] = combine(outcomes[0] as Json, baseline);
+      if (outcomes[1] instanceof Error) results[part]['baselineError'] = outcomes[1].message;
     } else if (error) {
       results[part] = failed(part, error);
     } else {

@@ -126,7 +126,7 @@ async function floodPastSilentView(payloadBytes: number, windowBytes?: number) {
 
 describe('many small datagrams', () => {
   it('reads back every datagram, with its peer and time, long after its index row left memory', async () => {
-    engine = new Engine({ captureMemoryBytes: 16 * 1024 });
+    engine = new Engine({ captureMemoryBytes: 256 * 1024 });
     const current = engine;
     const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
     const port = udp.local && 'port' in udp.local ? udp.local.port : 0;

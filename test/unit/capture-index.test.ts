@@ -16,7 +16,7 @@ afterEach(async () => {
 
 function openIndex() {
   const dir = tempDir();
-  const log = new CaptureLog(dir, undefined, 'index');
+  const log = new CaptureLog(dir, { name: 'index' });
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   cleanups.push(() => log.close());
   return { log, index: new ChunkIndex(log) };

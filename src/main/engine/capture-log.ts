@@ -11,7 +11,14 @@ import path from 'node:path';
 import type { UserError } from '../../shared/errors';
 import { describeSystemError } from '../../shared/errors';
 
+/** Pending bytes that start a write at once (otherwise writes wait WRITE_DELAY_MS to batch). */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Appends smaller than this are copied together into one buffer of STAGING_BYTES: a flood of
+ * small datagrams would otherwise hand the kernel thousands of tiny pieces per write.
+ */
+const SMALL_APPEND_BYTES = 4 * 1024;
+const STAGING_BYTES = 256 * 1024;
 const WRITE_DELAY_MS = 20;
 const RETRY_MS = 1000;
 
@@ -24,6 +31,9 @@ export class CaptureLog {
   private persisted = 0;
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
+  /** Small appends collected for the next write; its first `stagingUsed` bytes are in use. */
+  private staging: Uint8Array | null = null;
+  private stagingUsed = 0;
   private writing = false;
   private timer: NodeJS.Timeout | undefined;
   private failure: UserError | null = null;
@@ -32,13 +42,23 @@ export class CaptureLog {
   private settledWaiters: Array<() => void> = [];
   private closed = false;
 
-  /** `onFailure` hears when writing starts failing, and hears null when it works again. */
+  private readonly onFailure: (error: UserError | null) => void;
+  private readonly batchBytes: number;
+
   constructor(
     directory: string | undefined,
-    private readonly onFailure: (error: UserError | null) => void = () => undefined,
-    /** What the file holds, as the start of its name. */
-    name = 'capture',
+    options: {
+      /** Hears when writing starts failing, and hears null when it works again. */
+      onFailure?: (error: UserError | null) => void;
+      /** What the file holds, as the start of its name. */
+      name?: string;
+      /** Write at once past this many pending bytes (WRITE_BATCH_BYTES at most). */
+      batchBytes?: number;
+    } = {},
   ) {
+    this.onFailure = options.onFailure ?? (() => undefined);
+    this.batchBytes = Math.min(WRITE_BATCH_BYTES, options.batchBytes ?? WRITE_BATCH_BYTES);
+    const name = options.name ?? 'capture';
     this.ownsDirectory = directory === undefined;
     this.directory = directory ?? fs.mkdtempSync(path.join(os.tmpdir(), 'socket-workbench-'));
     fs.mkdirSync(this.directory, { recursive: true });
@@ -73,9 +93,13 @@ export class CaptureLog {
     const at = this.appended;
     this.appended += bytes.byteLength;
     if (this.closed) return at;
-    this.pending.push(bytes);
+    if (bytes.byteLength < SMALL_APPEND_BYTES) this.stage(bytes);
+    else {
+      this.closeStaging();
+      this.pending.push(bytes);
+    }
     this.pendingBytes += bytes.byteLength;
-    if (this.pendingBytes >= WRITE_BATCH_BYTES) this.writeSoon(0);
+    if (this.pendingBytes >= this.batchBytes) this.writeSoon(0);
     else this.writeSoon(WRITE_DELAY_MS);
     return at;
   }
@@ -139,7 +163,26 @@ export class CaptureLog {
     }, delayMs);
   }
 
+  private stage(bytes: Uint8Array): void {
+    if (this.staging && this.stagingUsed + bytes.byteLength > this.staging.byteLength) {
+      this.closeStaging();
+    }
+    this.staging ??= new Uint8Array(STAGING_BYTES);
+    this.staging.set(bytes, this.stagingUsed);
+    this.stagingUsed += bytes.byteLength;
+  }
+
+  /** Queues what was staged, in its place among the other appends. */
+  private closeStaging(): void {
+    if (this.staging && this.stagingUsed > 0) {
+      this.pending.push(this.staging.subarray(0, this.stagingUsed));
+    }
+    this.staging = null;
+    this.stagingUsed = 0;
+  }
+
   private writeBatch(): void {
+    this.closeStaging();
     if (this.writing || this.pending.length === 0 || this.closed) return;
     const batch = this.pending;
     const batchBytes = this.pendingBytes;
@@ -178,7 +221,7 @@ export class CaptureLog {
       for (const listener of [...this.persistedListeners]) listener();
       this.settle();
       if (this.pending.length > 0) {
-        this.writeSoon(this.pendingBytes >= WRITE_BATCH_BYTES ? 0 : WRITE_DELAY_MS);
+        this.writeSoon(this.pendingBytes >= this.batchBytes ? 0 : WRITE_DELAY_MS);
       }
     });
   }

@@ -15,8 +15,14 @@ import { nowMs } from './clock';
 export type Direction = CaptureChunk['dir'];
 export type Peer = NonNullable<CaptureChunk['peer']>;
 
-/** Rough cost of a chunk object beyond its bytes, for the memory budget. */
-const CHUNK_OVERHEAD = 96;
+/**
+ * What a chunk held in memory costs beyond its bytes, for the memory budget: the chunk object,
+ * its typed array and array buffer, its timestamp and the allocator's share. Measured with
+ * 100,000 64-byte datagrams on Node 20: about 310 bytes of heap and 30-90 of external memory
+ * each. Small datagrams cost far more than their bytes; a budget that did not count it would
+ * let memory grow several times past itself.
+ */
+const CHUNK_OVERHEAD = 384;
 
 /**
  * How far past its budget capture memory may grow while the file is behind. Connections stop
@@ -134,11 +140,13 @@ export class CaptureStore {
 
   append(dir: Direction, data: Uint8Array, peer?: Peer): CaptureChunk {
     // A small read can be a view into a large pooled allocation: copy it, or the budget lies.
+    // Either way a plain Uint8Array, not a Buffer: views serialise it as bytes, not as JSON.
     const bytes =
       data.buffer.byteLength > data.byteLength * 2 + 1024
         ? data.slice()
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const at = nowMs();
+    const peerId = peer ? this.peerId(peer) : -1;
     const fileOffset = this.memory.log.append(bytes);
     const seq = this.index.push({
       streamOffset: this.bytes,
@@ -146,15 +154,17 @@ export class CaptureStore {
       at,
       size: bytes.byteLength,
       dir: dir === 'in' ? 0 : 1,
-      peer: peer ? this.peerId(peer) : -1,
+      peer: peerId,
     });
+    // Every chunk from one peer shares one peer object.
+    const sharedPeer = peerId >= 0 ? this.peers[peerId] : undefined;
     const chunk: CaptureChunk = {
       seq,
       at,
       dir,
       offset: this.bytes,
       bytes,
-      ...(peer ? { peer } : {}),
+      ...(sharedPeer ? { peer: sharedPeer } : {}),
     };
     this.bytes += bytes.byteLength;
     if (!this.released) {

@@ -49,18 +49,13 @@ export class Engine {
   private nextId = 1;
 
   constructor(readonly options: EngineOptions = {}) {
-    this.log = new CaptureLog(options.captureDir, () => this.publishStatus());
+    const budget = options.captureMemoryBytes ?? DEFAULT_CAPTURE_MEMORY_BYTES;
+    const onFailure = () => this.publishStatus();
+    // A small budget must not wait for a large batch before bytes can leave memory.
+    this.log = new CaptureLog(options.captureDir, { onFailure, batchBytes: budget / 4 });
     // Beside the capture file, and removed with it when the engine made the directory.
-    this.indexLog = new CaptureLog(
-      path.dirname(this.log.file),
-      () => this.publishStatus(),
-      'index',
-    );
-    this.memory = new CaptureMemory(
-      options.captureMemoryBytes ?? DEFAULT_CAPTURE_MEMORY_BYTES,
-      this.log,
-      this.indexLog,
-    );
+    this.indexLog = new CaptureLog(path.dirname(this.log.file), { onFailure, name: 'index' });
+    this.memory = new CaptureMemory(budget, this.log, this.indexLog);
     this.memory.onPressure((pressure) => this.onCapturePressure(pressure));
     this.context = { hub: this.hub, memory: this.memory };
   }
