@@ -132,6 +132,29 @@ test('bytes the live view skipped are announced and shown exactly in the history
   peer.destroy();
 });
 
+test('clearing the view in the middle of a flood never stalls it: it still reaches the last byte', async ({
+  app,
+}) => {
+  test.setTimeout(120_000);
+  const piece = 512 * 1024;
+  const total = 64 * piece;
+  const data = pattern(0, total);
+  const peer = await acceptedPeer(app);
+  await app.getByLabel('Mode').selectOption('hex');
+  const clear = app.getByRole('button', { name: 'Clear', exact: true });
+  // Clears land while bytes are still arriving: between the pieces of the flood.
+  for (let from = 0; from < total; from += piece) {
+    await new Promise<void>((resolve, reject) =>
+      peer.write(data.subarray(from, from + piece), (error) => (error ? reject(error) : resolve())),
+    );
+    if ((from / piece) % 8 === 7 && from + piece < total) await clear.click();
+  }
+  await expect(app.locator(`.xterm[data-view-end="${total}"]`)).toBeAttached({ timeout: 90_000 });
+  const lastLine = hexDumpLines(data.subarray(total - 16), total - 16)[0] ?? '';
+  await expect(terminal(app)).toContainText(lastLine);
+  peer.destroy();
+});
+
 test('the history panel speaks Chinese in the zh-CN UI', async ({ app }) => {
   const peer = await acceptedPeer(app);
   peer.write('hello\r\n');
