@@ -23,6 +23,18 @@ async function errorOf(command: unknown, input: unknown) {
 
 const hex = (data: string) => ({ format: 'hex', data });
 
+/** A listener opened through the router, a peer connected to it, and the accepted connection. */
+async function acceptedThroughRouter() {
+  const listened = await router.invoke('tcp.listen', { host: '127.0.0.1', port: 0 });
+  if (!listened.ok) throw new Error('listen failed');
+  const listener = listened.value as { id: string; local: { port: number } };
+  const peer = await connectPeer({ host: '127.0.0.1', port: listener.local.port });
+  const accepted = await waitUntil('accepted', () =>
+    engine.list().find((e) => e.parentId === listener.id),
+  );
+  return { peer, accepted };
+}
+
 describe('router', () => {
   it('answers a valid command with its result, filling in defaults', async () => {
     const result = await router.invoke('tcp.listen', { host: '127.0.0.1', port: 0 });
@@ -67,13 +79,7 @@ describe('router', () => {
   );
 
   it('gives a view the window it asks for, at either bound', async () => {
-    const listened = await router.invoke('tcp.listen', { host: '127.0.0.1', port: 0 });
-    if (!listened.ok) throw new Error('listen failed');
-    const listener = listened.value as { id: string; local: { port: number } };
-    const peer = await connectPeer({ host: '127.0.0.1', port: listener.local.port });
-    const accepted = await waitUntil('accepted', () =>
-      engine.list().find((e) => e.parentId === listener.id),
-    );
+    const { peer, accepted } = await acceptedThroughRouter();
     const received = { small: 0, large: 0 };
     const viewWith = (key: keyof typeof received) =>
       router.subscribe(
@@ -139,13 +145,7 @@ describe('router', () => {
   });
 
   it('keeps serving every other connection after all of that', async () => {
-    const listened = await router.invoke('tcp.listen', { host: '127.0.0.1', port: 0 });
-    if (!listened.ok) throw new Error('listen failed');
-    const listener = listened.value as { id: string; local: { port: number } };
-    const peer = await connectPeer({ host: '127.0.0.1', port: listener.local.port });
-    const accepted = await waitUntil('accepted', () =>
-      engine.list().find((e) => e.parentId === listener.id),
-    );
+    const { peer, accepted } = await acceptedThroughRouter();
     await errorOf('connection.send', { id: accepted.id, payload: hex('zz') });
     await errorOf('connection.send', { id: accepted.id, payload: 'not an object' });
     const sent = await router.invoke('connection.send', { id: accepted.id, payload: hex('4f 4b') });
