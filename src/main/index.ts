@@ -48,7 +48,8 @@ const untrusted: CommandResult<CommandName> = {
   error: { code: 'INVALID_INPUT', message: 'IPC from an untrusted frame' },
 };
 
-const engine = new Engine();
+// Same variable as browser mode's --capture-dir: keep the capture where the user wants it.
+const engine = new Engine({ captureDir: process.env['SOCKET_WORKBENCH_CAPTURE_DIR'] || undefined });
 const router = createRouter(engine);
 let mainWindow: BrowserWindow | null = null;
 let mainView: ViewSession | null = null;

@@ -49,6 +49,8 @@ export interface ServerOptions {
   token?: string;
   /** Share an engine the caller owns; otherwise the server makes one and disposes it on close. */
   engine?: Engine;
+  /** Where the engine it makes keeps its capture (default: a private temporary directory). */
+  captureDir?: string;
 }
 
 export interface RunningServer {
@@ -266,7 +268,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
    */
   const publicDir = resolve(rendererDir, 'assets') + sep;
   const ownsEngine = options.engine === undefined;
-  const engine = options.engine ?? new Engine();
+  const engine = options.engine ?? new Engine({ captureDir: options.captureDir });
   const router = createRouter(engine);
 
   // Filled in once listening: with port 0 the port is only known then.
@@ -419,25 +421,32 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 }
 
 // ---------------------------------------------------------------------------------------------
-// Command line: node out/main/serve.js [--host H] [--port P]
+// Command line: node out/main/serve.js [--host H] [--port P] [--capture-dir DIR]
 // ---------------------------------------------------------------------------------------------
 
-const USAGE = `Usage: socket-workbench serve [--host HOST] [--port PORT]
+const USAGE = `Usage: socket-workbench serve [--host HOST] [--port PORT] [--capture-dir DIR]
 
 Serves Socket Workbench to a browser at http://HOST:PORT/?token=TOKEN.
-  --host HOST   address to listen on (default ${DEFAULT_HOST}; anything but loopback
-                exposes the workbench to your network)
-  --port PORT   port to listen on (default ${DEFAULT_PORT}; 0 picks a free port)
+  --host HOST         address to listen on (default ${DEFAULT_HOST}; anything but loopback
+                      exposes the workbench to your network)
+  --port PORT         port to listen on (default ${DEFAULT_PORT}; 0 picks a free port)
+  --capture-dir DIR   keep the capture files (every byte, and their index) in DIR, where they
+                      stay after the server stops (default: a private temporary directory,
+                      removed on exit; or SOCKET_WORKBENCH_CAPTURE_DIR)
 The token is random unless SOCKET_WORKBENCH_TOKEN is set.`;
 
-function parseCommandLine(argv: string[]): { host: string; port: number } | string {
-  let values: { host?: string; port?: string; help?: boolean };
+export function parseCommandLine(
+  argv: string[],
+  env: NodeJS.ProcessEnv = {},
+): { host: string; port: number; captureDir?: string } | string {
+  let values: { host?: string; port?: string; 'capture-dir'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         host: { type: 'string' },
         port: { type: 'string' },
+        'capture-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -454,7 +463,10 @@ function parseCommandLine(argv: string[]): { host: string; port: number } | stri
   if (!(port >= 0 && port <= 65535)) {
     return `--port must be a whole number from 0 to 65535, not "${portText}"\n\n${USAGE}`;
   }
-  return { host, port };
+  const captureDir = values['capture-dir'] ?? env['SOCKET_WORKBENCH_CAPTURE_DIR'];
+  if (captureDir === undefined) return { host, port };
+  if (captureDir.length === 0) return `--capture-dir is empty\n\n${USAGE}`;
+  return { host, port, captureDir: resolve(captureDir) };
 }
 
 /** out/renderer, beside the built out/main/serve.js. */
@@ -463,7 +475,7 @@ export function defaultRendererDir(): string {
 }
 
 async function main(): Promise<void> {
-  const parsed = parseCommandLine(process.argv.slice(2));
+  const parsed = parseCommandLine(process.argv.slice(2), process.env);
   if (typeof parsed === 'string') {
     const help = parsed === USAGE;
     (help ? process.stdout : process.stderr).write(`${parsed}\n`);
@@ -499,6 +511,7 @@ async function main(): Promise<void> {
       port: parsed.port,
       rendererDir,
       token: process.env.SOCKET_WORKBENCH_TOKEN,
+      captureDir: parsed.captureDir,
     });
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
@@ -510,9 +523,11 @@ async function main(): Promise<void> {
           ? `${parsed.host} is not an address of this machine.`
           : err.code === 'EACCES'
             ? `${where} needs elevated privileges; pick a port above 1023.`
-            : err.code === 'ENOENT'
-              ? `the built renderer is missing (${rendererDir}); run \`npm run build\`.`
-              : err.message;
+            : parsed.captureDir !== undefined && err.path?.startsWith(parsed.captureDir)
+              ? `the capture directory ${parsed.captureDir} cannot be used: ${err.message}`
+              : err.code === 'ENOENT'
+                ? `the built renderer is missing (${rendererDir}); run \`npm run build\`.`
+                : err.message;
     process.stderr.write(`Socket Workbench could not start: ${reason}\n`);
     process.exit(1);
   }

@@ -4,8 +4,9 @@
  *
  * A busy UDP socket takes millions of datagrams, so the rows cannot all stay in memory: the
  * recent ones do (typed arrays, out of the GC's way), and older ones are written to an
- * append-only index file in blocks of BLOCK_ROWS. Memory then holds 16 bytes per block, so it
- * stays flat however many chunks flow, and an old row costs one small read when asked for.
+ * append-only index file in blocks of BLOCK_ROWS. Memory then holds 16 bytes per written block
+ * (two typed-array entries), so it stays flat however many chunks flow, and an old row costs one
+ * small read when asked for.
  */
 
 /** Rows written to the index file together. */
@@ -35,13 +36,6 @@ export interface RowFile {
   readonly persistedSize: number;
 }
 
-interface Block {
-  fileOffset: number;
-  firstStreamOffset: number;
-  /** The block's rows until the file has them: reads come from here meanwhile. */
-  unpersisted: Uint8Array | null;
-}
-
 export class ChunkIndex {
   private rows = 0;
   /** Seq of the first row still in memory; every row before it is in a written block. */
@@ -52,7 +46,12 @@ export class ChunkIndex {
   private size = new Uint32Array(INITIAL_ROWS);
   private dir = new Uint8Array(INITIAL_ROWS);
   private peer = new Int32Array(INITIAL_ROWS);
-  private readonly blocks: Block[] = [];
+  /** Written blocks: where each lies in the file and the stream offset of its first row. */
+  private blocks = 0;
+  private blockFileOffset = new Float64Array(0);
+  private blockFirstStreamOffset = new Float64Array(0);
+  /** Blocks' rows until the file has them (reads come from here meanwhile), oldest first. */
+  private readonly unpersisted = new Map<number, Uint8Array>();
   /** The block read last: reading a range asks for its rows one after another. */
   private cached: { block: number; rows: DataView } | null = null;
 
@@ -97,7 +96,7 @@ export class ChunkIndex {
   /** The first chunk that ends after stream offset `offset` (the length if none does). */
   firstEndingAfter(offset: number): number {
     const hotRows = this.rows - this.hotStart;
-    if (this.blocks.length === 0 || (hotRows > 0 && offset >= (this.streamOffset[0] as number))) {
+    if (this.blocks === 0 || (hotRows > 0 && offset >= (this.streamOffset[0] as number))) {
       let low = 0;
       let high = hotRows;
       while (low < high) {
@@ -110,10 +109,10 @@ export class ChunkIndex {
     }
     // The last written block that starts at or before `offset` (or the first block).
     let low = 0;
-    let high = this.blocks.length - 1;
+    let high = this.blocks - 1;
     while (low < high) {
       const mid = (low + high + 1) >>> 1;
-      if ((this.blocks[mid] as Block).firstStreamOffset <= offset) low = mid;
+      if ((this.blockFirstStreamOffset[mid] as number) <= offset) low = mid;
       else high = mid - 1;
     }
     const rows = this.blockRows(low);
@@ -136,33 +135,35 @@ export class ChunkIndex {
       view.setUint8(at + 28, this.dir[i] as number);
       view.setInt32(at + 29, this.peer[i] as number, true);
     }
-    this.blocks.push({
-      fileOffset: this.file.append(bytes),
-      firstStreamOffset: this.streamOffset[0] as number,
-      unpersisted: bytes,
-    });
+    if (this.blocks === this.blockFileOffset.length) {
+      const capacity = Math.max(4, this.blocks * 2);
+      this.blockFileOffset = grownTo(this.blockFileOffset, capacity);
+      this.blockFirstStreamOffset = grownTo(this.blockFirstStreamOffset, capacity);
+    }
+    this.blockFileOffset[this.blocks] = this.file.append(bytes);
+    this.blockFirstStreamOffset[this.blocks] = this.streamOffset[0] as number;
+    this.unpersisted.set(this.blocks, bytes);
+    this.blocks += 1;
     for (const column of this.columns()) column.copyWithin(0, BLOCK_ROWS, 2 * BLOCK_ROWS);
     this.hotStart += BLOCK_ROWS;
     this.releasePersistedBlocks();
   }
 
-  /**
-   * Blocks the file has taken need not be held. A store's blocks lie in the file in order, so
-   * going back from the newest, the first one already let go means all before it were too.
-   */
+  /** Blocks the file has taken need not be held. They lie in the file in the order written. */
   private releasePersistedBlocks(): void {
     const persisted = this.file.persistedSize;
-    for (let b = this.blocks.length - 1; b >= 0; b--) {
-      const block = this.blocks[b] as Block;
-      if (!block.unpersisted) break;
-      if (block.fileOffset + block.unpersisted.byteLength <= persisted) block.unpersisted = null;
+    for (const block of this.unpersisted.keys()) {
+      if ((this.blockFileOffset[block] as number) + BLOCK_ROWS * ROW_BYTES > persisted) break;
+      this.unpersisted.delete(block);
     }
   }
 
   private blockRows(block: number): DataView {
     if (this.cached?.block === block) return this.cached.rows;
-    const { fileOffset, unpersisted } = this.blocks[block] as Block;
-    const bytes = unpersisted ?? this.file.read(fileOffset, BLOCK_ROWS * ROW_BYTES);
+    // Also here, so that a store that has gone quiet lets go of its last blocks.
+    this.releasePersistedBlocks();
+    const fileOffset = this.blockFileOffset[block] as number;
+    const bytes = this.unpersisted.get(block) ?? this.file.read(fileOffset, BLOCK_ROWS * ROW_BYTES);
     const rows = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.cached = { block, rows };
     return rows;
@@ -189,6 +190,12 @@ export class ChunkIndex {
     this.dir = grown(this.dir, (n) => new Uint8Array(n));
     this.peer = grown(this.peer, (n) => new Int32Array(n));
   }
+}
+
+function grownTo(old: Float64Array, capacity: number): Float64Array<ArrayBuffer> {
+  const next = new Float64Array(capacity);
+  next.set(old);
+  return next;
 }
 
 function decodeRow(rows: DataView, i: number): ChunkRow {

@@ -44,6 +44,7 @@ export class CaptureLog {
 
   private readonly onFailure: (error: UserError | null) => void;
   private readonly batchBytes: number;
+  private readonly failureWords: FailureWords;
 
   constructor(
     directory: string | undefined,
@@ -54,8 +55,11 @@ export class CaptureLog {
       name?: string;
       /** Write at once past this many pending bytes (WRITE_BATCH_BYTES at most). */
       batchBytes?: number;
+      /** How a write failure is told to the user: what the file is, what happens meanwhile. */
+      failureWords?: FailureWords;
     } = {},
   ) {
+    this.failureWords = options.failureWords ?? CAPTURE_FAILURE_WORDS;
     this.onFailure = options.onFailure ?? (() => undefined);
     this.batchBytes = Math.min(WRITE_BATCH_BYTES, options.batchBytes ?? WRITE_BATCH_BYTES);
     const name = options.name ?? 'capture';
@@ -66,7 +70,8 @@ export class CaptureLog {
       this.directory,
       `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.bin`,
     );
-    this.fd = fs.openSync(this.file, 'a+');
+    // Owner-only, also in a directory the user chose: captures hold whatever peers sent.
+    this.fd = fs.openSync(this.file, 'a+', 0o600);
   }
 
   /** Bytes appended so far (the file offset the next append gets). */
@@ -172,10 +177,15 @@ export class CaptureLog {
     this.stagingUsed += bytes.byteLength;
   }
 
-  /** Queues what was staged, in its place among the other appends. */
+  /**
+   * Queues what was staged, in its place among the other appends. A mostly empty buffer is
+   * copied down to its used part: while the disk fails, every retry closes one, and a view would
+   * keep all 256 KiB of each alive.
+   */
   private closeStaging(): void {
     if (this.staging && this.stagingUsed > 0) {
-      this.pending.push(this.staging.subarray(0, this.stagingUsed));
+      const used = this.staging.subarray(0, this.stagingUsed);
+      this.pending.push(this.stagingUsed * 2 < this.staging.byteLength ? used.slice() : used);
     }
     this.staging = null;
     this.stagingUsed = 0;
@@ -197,7 +207,7 @@ export class CaptureLog {
         this.pending = [...batch, ...this.pending];
         this.pendingBytes += batchBytes;
         if (!this.failure) {
-          this.failure = describeWriteFailure(error, this.file);
+          this.failure = describeWriteFailure(error, this.file, this.failureWords);
           this.onFailure(this.failure);
         }
         if (!this.closed) {
@@ -238,7 +248,23 @@ const writeFailureReasons = new Map([
   ['EPERM', 'permission was denied'],
 ]);
 
-function describeWriteFailure(error: NodeJS.ErrnoException, file: string): UserError {
+export interface FailureWords {
+  file: string;
+  meanwhile: string;
+}
+
+const CAPTURE_FAILURE_WORDS: FailureWords = {
+  file: 'the capture file',
+  meanwhile:
+    'Captured bytes stay in memory, and reading pauses while memory is full, until the file ' +
+    'can be written again.',
+};
+
+function describeWriteFailure(
+  error: NodeJS.ErrnoException,
+  file: string,
+  words: FailureWords,
+): UserError {
   const { code } = describeSystemError(error.code, error.message, {
     address: file,
     operation: 'write',
@@ -247,9 +273,8 @@ function describeWriteFailure(error: NodeJS.ErrnoException, file: string): UserE
   return {
     code,
     message:
-      `Cannot write the capture file ${file}: ${reason} (${error.code ?? 'no errno'}). ` +
-      'Captured bytes stay in memory, and reading pauses while memory is full, until the ' +
-      'file can be written again.',
+      `Cannot write ${words.file} ${file}: ${reason} (${error.code ?? 'no errno'}). ` +
+      words.meanwhile,
   };
 }
 

@@ -54,7 +54,14 @@ export class Engine {
     // A small budget must not wait for a large batch before bytes can leave memory.
     this.log = new CaptureLog(options.captureDir, { onFailure, batchBytes: budget / 4 });
     // Beside the capture file, and removed with it when the engine made the directory.
-    this.indexLog = new CaptureLog(path.dirname(this.log.file), { onFailure, name: 'index' });
+    this.indexLog = new CaptureLog(path.dirname(this.log.file), {
+      onFailure,
+      name: 'index',
+      failureWords: {
+        file: 'the capture index file',
+        meanwhile: 'The index rows of older chunks stay in memory until it can be written again.',
+      },
+    });
     this.memory = new CaptureMemory(budget, this.log, this.indexLog);
     this.memory.onPressure((pressure) => this.onCapturePressure(pressure));
     this.context = { hub: this.hub, memory: this.memory };
