@@ -46,12 +46,15 @@ export class ChunkIndex {
   private size = new Uint32Array(INITIAL_ROWS);
   private dir = new Uint8Array(INITIAL_ROWS);
   private peer = new Int32Array(INITIAL_ROWS);
-  /** Written blocks: where each lies in the file and the stream offset of its first row. */
+  /**
+   * Written blocks: where each lies in the file and the stream offset of its first row. Most
+   * endpoints never write one, so these start shared and empty.
+   */
   private blocks = 0;
-  private blockFileOffset = new Float64Array(0);
-  private blockFirstStreamOffset = new Float64Array(0);
+  private blockFileOffset = NO_BLOCKS;
+  private blockFirstStreamOffset = NO_BLOCKS;
   /** Blocks' rows until the file has them (reads come from here meanwhile), oldest first. */
-  private readonly unpersisted = new Map<number, Uint8Array>();
+  private unpersisted: Map<number, Uint8Array> | null = null;
   /** The block read last: reading a range asks for its rows one after another. */
   private cached: { block: number; rows: DataView } | null = null;
 
@@ -142,7 +145,7 @@ export class ChunkIndex {
     }
     this.blockFileOffset[this.blocks] = this.file.append(bytes);
     this.blockFirstStreamOffset[this.blocks] = this.streamOffset[0] as number;
-    this.unpersisted.set(this.blocks, bytes);
+    (this.unpersisted ??= new Map()).set(this.blocks, bytes);
     this.blocks += 1;
     for (const column of this.columns()) column.copyWithin(0, BLOCK_ROWS, 2 * BLOCK_ROWS);
     this.hotStart += BLOCK_ROWS;
@@ -151,6 +154,7 @@ export class ChunkIndex {
 
   /** Blocks the file has taken need not be held. They lie in the file in the order written. */
   private releasePersistedBlocks(): void {
+    if (!this.unpersisted) return;
     const persisted = this.file.persistedSize;
     for (const block of this.unpersisted.keys()) {
       if ((this.blockFileOffset[block] as number) + BLOCK_ROWS * ROW_BYTES > persisted) break;
@@ -163,7 +167,8 @@ export class ChunkIndex {
     // Also here, so that a store that has gone quiet lets go of its last blocks.
     this.releasePersistedBlocks();
     const fileOffset = this.blockFileOffset[block] as number;
-    const bytes = this.unpersisted.get(block) ?? this.file.read(fileOffset, BLOCK_ROWS * ROW_BYTES);
+    const bytes =
+      this.unpersisted?.get(block) ?? this.file.read(fileOffset, BLOCK_ROWS * ROW_BYTES);
     const rows = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.cached = { block, rows };
     return rows;
@@ -191,6 +196,8 @@ export class ChunkIndex {
     this.peer = grown(this.peer, (n) => new Int32Array(n));
   }
 }
+
+const NO_BLOCKS = new Float64Array(0);
 
 function grownTo(old: Float64Array, capacity: number): Float64Array<ArrayBuffer> {
   const next = new Float64Array(capacity);
