@@ -63,13 +63,7 @@ async function engineSink(): Promise<Sink> {
   const dir = tempDir('memory');
   const engine = new Engine({ captureDir: dir });
   const view = new SlowView(engine);
-  const listener = await engine.listenTcp({
-    host: '127.0.0.1',
-    port: 0,
-    backlog: 511,
-    allowHalfOpen: true,
-  });
-  view.followListener(listener.id);
+  const listener = await view.listenAndFollow();
   return {
     port: (listener.local as { port: number }).port,
     receive: async (bytes) => {

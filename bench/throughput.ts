@@ -99,13 +99,7 @@ async function engineRound(bytes: number): Promise<EngineRound> {
   const engine = new Engine({ captureDir: dir });
   const view = new SlowView(engine);
   try {
-    const listener = await engine.listenTcp({
-      host: '127.0.0.1',
-      port: 0,
-      backlog: 511,
-      allowHalfOpen: true,
-    });
-    view.followListener(listener.id);
+    const listener = await view.listenAndFollow();
     const accepted = new Promise<{ id: string; start: number }>((resolve) => {
       view.onAdded((info) => {
         if (info.parentId === listener.id) resolve({ id: info.id, start: performance.now() });

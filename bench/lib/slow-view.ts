@@ -54,6 +54,18 @@ export class SlowView {
     this.timer = setInterval(() => this.tick(), ACK_EVERY_MS);
   }
 
+  /** Opens a TCP listener on loopback with the UI's defaults and watches what it accepts. */
+  async listenAndFollow(): Promise<EndpointInfo> {
+    const listener = await this.engine.listenTcp({
+      host: '127.0.0.1',
+      port: 0,
+      backlog: 511,
+      allowHalfOpen: true,
+    });
+    this.followListener(listener.id);
+    return listener;
+  }
+
   /** Watches every connection `listenerId` accepts from now on. */
   followListener(listenerId: string): void {
     this.onAdded((info) => {
