@@ -50,6 +50,44 @@ function footprint(memory: NodeJS.MemoryUsage) {
   return { heapPlusExternal: memory.heapUsed + memory.external, rss: memory.rss };
 }
 
+/**
+ * The swarm opens `connections` to `port`; times them until `allAccepted`, with the CPU, the
+ * kernel's dropped handshakes and the event loop's stalls meanwhile, and the memory each costs
+ * over `before` once they are all held.
+ */
+async function acceptAll(
+  swarm: Swarm,
+  port: number,
+  connections: number,
+  before: ReturnType<typeof footprint>,
+  allAccepted: () => boolean,
+) {
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  const drops = listenDrops();
+  const { opened, stallMaxMs, stallP99Ms } = await stalls(async () => {
+    const reply = await swarm.send({ cmd: 'open', port, count: connections });
+    await until('every connection accepted', allAccepted, 60_000, 1);
+    return { opened: reply };
+  });
+  const acceptSeconds = (performance.now() - start) / 1000;
+  const acceptCpuMs = cpuMsSince(cpu);
+  const acceptQueueDrops = listenDrops() - drops;
+  const held = footprint(await settledMemory());
+  return {
+    opened,
+    figures: {
+      acceptSeconds,
+      acceptCpuMs,
+      acceptQueueDrops,
+      stallMaxMs,
+      stallP99Ms,
+      bytesPerConnection: (held.heapPlusExternal - before.heapPlusExternal) / connections,
+      rssBytesPerConnection: (held.rss - before.rss) / connections,
+    },
+  };
+}
+
 async function baseline(swarm: Swarm, connections: number) {
   const before = footprint(await settledMemory());
   const server = net.createServer({ allowHalfOpen: false });
@@ -69,31 +107,17 @@ async function baseline(swarm: Swarm, connections: number) {
     server.listen({ host: '127.0.0.1', port: 0, backlog: 511 }, resolve),
   );
   const port = (server.address() as net.AddressInfo).port;
-  const start = performance.now();
-  const cpu = process.cpuUsage();
-  const drops = listenDrops();
-  const { stallMaxMs, stallP99Ms } = await stalls(async () => {
-    await swarm.send({ cmd: 'open', port, count: connections });
-    await until('baseline accepts', () => accepted >= connections, 60_000, 1);
-    return {};
-  });
-  const acceptSeconds = (performance.now() - start) / 1000;
-  const acceptCpuMs = cpuMsSince(cpu);
-  const acceptQueueDrops = listenDrops() - drops;
-  const held = footprint(await settledMemory());
+  const { figures } = await acceptAll(
+    swarm,
+    port,
+    connections,
+    before,
+    () => accepted >= connections,
+  );
   await swarm.send({ cmd: 'closeAll' });
   await until('baseline closes', () => open.size === 0, 60_000);
   await new Promise((resolve) => server.close(resolve));
-  return {
-    acceptSeconds,
-    acceptCpuMs,
-    acceptQueueDrops,
-    stallMaxMs,
-    stallP99Ms,
-    bytesPerConnection: (held.heapPlusExternal - before.heapPlusExternal) / connections,
-    rssBytesPerConnection: (held.rss - before.rss) / connections,
-    greetingBytes: bytes,
-  };
+  return { ...figures, greetingBytes: bytes };
 }
 
 /**
@@ -146,21 +170,16 @@ async function engineRun(swarm: Swarm, options: Required<ScaleOptions>) {
   const resourcesBefore = activeResources();
   const before = footprint(await settledMemory());
 
-  const start = performance.now();
-  const cpu = process.cpuUsage();
-  const drops = listenDrops();
-  const { opened, stallMaxMs, stallP99Ms } = await stalls(async () => {
-    const reply = await swarm.send({ cmd: 'open', port, count: connections });
-    await until('engine accepts', () => accepted >= 1000 + connections, 60_000, 1);
-    return { opened: reply };
-  });
-  const acceptSeconds = (performance.now() - start) / 1000;
-  const acceptCpuMs = cpuMsSince(cpu);
-  const acceptQueueDrops = listenDrops() - drops;
-  const held = footprint(await settledMemory());
+  const { opened, figures } = await acceptAll(
+    swarm,
+    port,
+    connections,
+    before,
+    () => accepted >= 1000 + connections,
+  );
   const fdsHeld = openFds();
   log(
-    `  engine accepted ${connections} in ${acceptSeconds.toFixed(2)} s ` +
+    `  engine accepted ${connections} in ${figures.acceptSeconds.toFixed(2)} s ` +
       `(peer connected them in ${((opened.ms as number) / 1000).toFixed(2)} s)`,
   );
 
@@ -187,14 +206,8 @@ async function engineRun(swarm: Swarm, options: Required<ScaleOptions>) {
   await engine.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
   return {
-    acceptSeconds,
-    acceptCpuMs,
-    acceptQueueDrops,
-    stallMaxMs,
-    stallP99Ms,
+    ...figures,
     peerConnectSeconds: (opened.ms as number) / 1000,
-    bytesPerConnection: (held.heapPlusExternal - before.heapPlusExternal) / connections,
-    rssBytesPerConnection: (held.rss - before.rss) / connections,
     cycleSeconds,
     fdsBefore,
     fdsHeld,

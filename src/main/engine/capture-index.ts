@@ -4,9 +4,9 @@
  *
  * A busy UDP socket takes millions of datagrams, so the rows cannot all stay in memory: the
  * recent ones do (typed arrays, out of the GC's way), and older ones are written to an
- * append-only index file in blocks of BLOCK_ROWS. Memory then holds 16 bytes per written block
- * (two typed-array entries), so it stays flat however many chunks flow, and an old row costs one
- * small read when asked for.
+ * append-only index file in blocks of BLOCK_ROWS. Memory then holds two typed-array entries per
+ * written block (about 30 bytes with the arrays' room to grow: bench/chunk-cost.ts), so it stays
+ * flat however many chunks flow, and an old row costs one small read when asked for.
  */
 
 /** Rows written to the index file together. */

@@ -17,10 +17,10 @@ export type Peer = NonNullable<CaptureChunk['peer']>;
 
 /**
  * What a chunk held in memory costs beyond its bytes, for the memory budget: the chunk object,
- * its typed array and array buffer, its timestamp and the allocator's share. Measured with
- * 100,000 64-byte datagrams on Node 20: about 310 bytes of heap and 30-90 of external memory
- * each. Small datagrams cost far more than their bytes; a budget that did not count it would
- * let memory grow several times past itself.
+ * its typed array and array buffer, its timestamp and the allocator's share: 350-395 bytes of
+ * heap and external memory for a 64-byte datagram on Node 20 (`node --expose-gc --import tsx
+ * bench/chunk-cost.ts`). Small datagrams cost far more than their bytes; a budget that did not
+ * count it would let memory grow several times past itself.
  */
 const CHUNK_OVERHEAD = 384;
 
