@@ -10,6 +10,8 @@ export default defineConfig({
         input: {
           index: resolve('src/main/index.ts'),
           serve: resolve('src/main/serve.ts'),
+          // `socket-workbench capture`: reads a capture folder without the app.
+          capture: resolve('src/main/capture-cli.ts'),
         },
       },
     },

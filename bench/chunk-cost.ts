@@ -7,12 +7,13 @@
  * 1. 100,000 64-byte chunks, each its own allocation as a datagram is, held in capture memory
  *    (a budget large enough that none leaves): heap and external memory per chunk, beyond its
  *    64 bytes.
- * 2. 6,400,000 index rows pushed through one ChunkIndex whose old rows go to a real index file:
- *    memory per 64-row block once the file has them.
+ * 2. 6,400,000 index rows pushed through one ChunkIndex that journals them to a real index log
+ *    in records of 64 rows (what a busy endpoint writes): memory per record once the log has it.
  */
 import fs from 'node:fs';
-import { BLOCK_ROWS, ChunkIndex } from '../src/main/engine/capture-index';
+import { ChunkIndex, HOT_ROWS } from '../src/main/engine/capture-index';
 import { CaptureMemory, CaptureStore } from '../src/main/engine/capture';
+import { CaptureFolder } from '../src/main/engine/capture-folder';
 import { CaptureLog } from '../src/main/engine/capture-log';
 import { collectGarbage, tempDir } from './lib/util';
 
@@ -27,26 +28,26 @@ function heapAndExternal(): number {
 }
 
 async function perHeldChunk(dir: string): Promise<number> {
-  const log = new CaptureLog(dir);
-  const indexLog = new CaptureLog(dir, { name: 'index' });
-  const store = new CaptureStore(new CaptureMemory(1024 * 1024 * 1024, log, indexLog));
+  const folder = new CaptureFolder(dir, { settings: { limitBytes: null, floorBytes: 0 } });
+  const memory = new CaptureMemory(1024 * 1024 * 1024, folder);
+  const store = new CaptureStore(memory, 1, () => ({ id: 'udp-1' }));
   const before = heapAndExternal();
   for (let i = 0; i < CHUNKS; i++) {
     store.append('in', Buffer.alloc(CHUNK_BYTES, i & 0xff), { host: '127.0.0.1', port: 40000 });
   }
-  await Promise.all([log.flush(), indexLog.flush()]);
+  await folder.flush();
   const perChunk = (heapAndExternal() - before) / CHUNKS - CHUNK_BYTES;
-  await indexLog.close();
-  await log.close();
+  await memory.flushAll();
+  await folder.close();
   return perChunk;
 }
 
 async function perWrittenBlock(dir: string): Promise<number> {
   const file = new CaptureLog(dir, { name: 'rows' });
-  const index = new ChunkIndex(file);
+  const index = new ChunkIndex(file, 1);
   const before = heapAndExternal();
   let streamOffset = 0;
-  for (let seq = 0; seq < BLOCKS * BLOCK_ROWS; seq++) {
+  for (let seq = 0; seq < BLOCKS * HOT_ROWS; seq++) {
     index.push({
       streamOffset,
       fileOffset: streamOffset,
@@ -56,8 +57,9 @@ async function perWrittenBlock(dir: string): Promise<number> {
       peer: 0,
     });
     streamOffset += 64;
-    // Let writes complete as they would between socket reads, so written blocks are let go.
-    if (seq % (1000 * BLOCK_ROWS) === 0) await file.flush();
+    if (seq % HOT_ROWS === HOT_ROWS - 1) index.journal(Infinity, () => undefined);
+    // Let writes complete as they would between socket reads, so written records are let go.
+    if (seq % (1000 * HOT_ROWS) === 0) await file.flush();
   }
   await file.flush();
   index.row(0); // a read lets go of blocks the file now has
@@ -74,8 +76,8 @@ try {
   process.stdout.write(
     `held chunk of ${CHUNK_BYTES} B: ${chunk.toFixed(0)} B of heap + external beyond its bytes ` +
       `(${CHUNKS} chunks)\n` +
-      `written index block of ${BLOCK_ROWS} rows: ${block.toFixed(1)} B in memory ` +
-      `(${BLOCKS} blocks, ${(block / BLOCK_ROWS).toFixed(2)} B per row)\n`,
+      `written index record of ${HOT_ROWS} rows: ${block.toFixed(1)} B in memory ` +
+      `(${BLOCKS} records, ${(block / HOT_ROWS).toFixed(2)} B per row)\n`,
   );
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });

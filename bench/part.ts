@@ -12,6 +12,7 @@ const parts = {
   memory: () => import('./memory'),
   datagrams: () => import('./datagrams'),
   ui: () => import('./ui'),
+  'serve-fairness': () => import('./serve-fairness'),
 } as const;
 
 export type PartName = keyof typeof parts;

@@ -93,6 +93,8 @@ function jobsFor(part: PartName, quick: boolean): Job[] {
     }
     case 'ui':
       return [{ part, options: { quick }, timeoutMs: 150_000, fds: 12_000 }];
+    case 'serve-fairness':
+      return [{ part, options: { probes: quick ? 100 : 300 }, timeoutMs: 120_000 }];
   }
 }
 
@@ -155,6 +157,7 @@ const requiredFields: Record<PartName, string[]> = {
   memory: ['rssGrowthMB'],
   datagrams: ['rssGrowthMB', 'retainedBytesPerDatagram'],
   ui: ['p95FrameMs', 'keystrokeMs', 'lagSeconds', 'listScrollP95FrameMs'],
+  'serve-fairness': ['maxMs', 'baselineMaxMs', 'maxRatio'],
 };
 
 function failed(part: PartName, error: unknown): Json {
@@ -323,6 +326,29 @@ function describe(results: Partial<Record<PartName, Json>>): string {
         `(scrolled ${fmt(u['listScrolledPx'])} px)`,
     );
     for (const note of (u['notes'] as string[] | undefined) ?? []) out.push(`  note: ${note}`);
+  }
+  const f = results['serve-fairness'];
+  if (f) {
+    out.push(
+      `Serve fairness: engine.status from one page while ${fmt(f['readers'])} others read ` +
+        `${fmt((f['readBytes'] as number) / MiB)} MiB of capture at a time`,
+    );
+    if (f['error']) out.push(`  failed: ${f['error']}`);
+    else {
+      out.push(
+        `  longest wait ${fmt(f['maxMs'], 1)} ms, with no reads running ${fmt(f['baselineMaxMs'], 1)} ms ` +
+          `(ratio ${fmt(f['maxRatio'], 1)}); p99 ${fmt(f['p99Ms'], 1)} vs ${fmt(f['baselineP99Ms'], 1)} ms; ` +
+          `median ${fmt(f['p50Ms'], 2)} vs ${fmt(f['baselineP50Ms'], 2)} ms (ratio ${fmt(f['p50Ratio'], 1)})`,
+        `  medians of ${fmt(f['rounds'])} rounds of ${fmt(f['probes'])} calls; longest waits per round ` +
+          `${(f['roundsMaxMs'] as number[]).join(', ')} ms (no reads: ` +
+          `${(f['baselineRoundsMaxMs'] as number[]).join(', ')} ms)`,
+        `  server event loop: longest gap ${fmt(f['serverStallMaxMs'], 1)} ms wall ` +
+          `(${fmt(f['baselineServerStallMaxMs'], 1)} with no reads), longest block by CPU time ` +
+          `${fmt(f['serverBlockCpuMaxMs'], 1)} ms (${fmt(f['baselineServerBlockCpuMaxMs'], 1)}); ` +
+          `one read served whole would block ${fmt(f['wholeReadBlockMs'], 1)} ms`,
+        `  ${fmt(f['reads'])} reads answered while probing (${fmt(f['readMBPerSec'])} MB/s of replies)`,
+      );
+    }
   }
   return out.join('\n');
 }

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Engine } from '../src/main/engine/engine';
-import type { EndpointInfo } from '../src/shared/contract';
+import { KEEP_CLOSED_MAX, MAX_CONNECTIONS_MAX, type EndpointInfo } from '../src/shared/contract';
 import {
   activeResources,
   cpuMsSince,
@@ -156,6 +156,9 @@ async function engineRun(swarm: Swarm, options: Required<ScaleOptions>) {
     port: 0,
     backlog: 511,
     allowHalfOpen: false,
+    // Past the defaults on purpose: this measures holding, and forgetting, every connection.
+    maxConnections: MAX_CONNECTIONS_MAX,
+    keepClosed: KEEP_CLOSED_MAX,
   });
   const port = (listener.local as { port: number }).port;
   const settle = async (what: string, expectedAccepted: number) => {

@@ -4,6 +4,7 @@
  * process that only counts bytes, fed by the same peer script. Rounds alternate (baseline,
  * engine, baseline, …) so that a noisy neighbour hurts both sides alike.
  */
+import { dataBytesIn } from '../test/support/capture';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -96,7 +97,7 @@ async function baselineRound(bytes: number, toFile: boolean): Promise<Round> {
 
 async function engineRound(bytes: number): Promise<EngineRound> {
   const dir = tempDir('throughput');
-  const engine = new Engine({ captureDir: dir });
+  const engine = new Engine({ captureDir: dir, capture: { limitBytes: null } });
   const view = new SlowView(engine);
   try {
     const listener = await view.listenAndFollow();
@@ -114,7 +115,7 @@ async function engineRound(bytes: number): Promise<EngineRound> {
     const seconds = (end - start) / 1000;
     await engine.flushCapture();
     const flushMs = performance.now() - end;
-    const captureFileBytes = fs.statSync(engine.status().capture.file).size;
+    const captureFileBytes = dataBytesIn(engine.status().capture.folder);
     if (engine.info(id).counters.bytesIn !== bytes || captureFileBytes !== bytes) {
       throw new Error(`engine captured ${captureFileBytes} of ${bytes} bytes`);
     }

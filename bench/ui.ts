@@ -257,6 +257,9 @@ export async function run(options: UiOptions = {}) {
     // A listener, opened the way a person does it.
     await page.getByRole('tab', { name: 'TCP listener' }).click();
     await page.getByLabel('Port', { exact: true }).fill('0');
+    // The list part holds more connections than the default limit of 1,000: raise it.
+    await page.getByRole('button', { name: 'Connection limits' }).click();
+    await page.getByLabel('Connection limit', { exact: true }).fill(String(connections + 1000));
     await page.getByRole('button', { name: 'Open listener' }).click();
     const listenerItem = page.getByRole('treeitem', { name: /TCP listener/ }).first();
     await listenerItem.waitFor();

@@ -10,6 +10,7 @@ export const root = fileURLToPath(new URL('..', import.meta.url));
 const outputs = [
   'out/main/index.js',
   'out/main/serve.js',
+  'out/main/capture.js',
   'out/preload/index.cjs',
   'out/renderer/index.html',
 ].map((file) => join(root, file));
@@ -102,6 +103,11 @@ export function runChild(command, args, options = {}) {
 export function serve(args) {
   ensureBuilt();
   runChild(process.execPath, [join(root, 'out/main/serve.js'), ...args], { cwd: root });
+}
+
+export function capture(args) {
+  ensureBuilt();
+  runChild(process.execPath, [join(root, 'out/main/capture.js'), ...args]);
 }
 
 function isEntry() {

@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandName, CommandResult } from '../shared/contract';
+import { parseCaptureSettings } from './engine/capture-folder';
 import { Engine } from './engine/engine';
 import { createRouter, type ViewSession } from './router';
 import {
@@ -48,8 +49,17 @@ const untrusted: CommandResult<CommandName> = {
   error: { code: 'INVALID_INPUT', message: 'IPC from an untrusted frame' },
 };
 
-// Same variable as browser mode's --capture-dir: keep the capture where the user wants it.
-const engine = new Engine({ captureDir: process.env['SOCKET_WORKBENCH_CAPTURE_DIR'] || undefined });
+// The same variables as browser mode's --capture-dir/--capture-limit/--capture-floor; the UI
+// changes the limit and floor while the app runs. A bad value is said once and left at default.
+const captureSettings = parseCaptureSettings(
+  process.env['SOCKET_WORKBENCH_CAPTURE_LIMIT'] || undefined,
+  process.env['SOCKET_WORKBENCH_CAPTURE_FLOOR'] || undefined,
+);
+if (typeof captureSettings === 'string') console.error(`Socket Workbench: ${captureSettings}`);
+const engine = new Engine({
+  captureDir: process.env['SOCKET_WORKBENCH_CAPTURE_DIR'] || undefined,
+  capture: typeof captureSettings === 'string' ? {} : captureSettings,
+});
 const router = createRouter(engine);
 let mainWindow: BrowserWindow | null = null;
 let mainView: ViewSession | null = null;

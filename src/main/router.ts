@@ -3,12 +3,14 @@
  * against the contract, dispatches it to the engine and answers with a result or a typed error.
  * Electron IPC (index.ts) and WebSocket (serve.ts) both carry exactly this.
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { z } from 'zod';
 import {
   commands,
   isCommandName,
   type CommandName,
   type CommandOutput,
+  type CaptureChunk,
   type CommandResult,
   type ValidInput,
 } from '../shared/contract';
@@ -27,7 +29,7 @@ type Handler<C extends CommandName> = (
 export type ViewSession = Subscription;
 
 const handlers: { [C in CommandName]: Handler<C> } = {
-  'session.snapshot': (engine) => ({ endpoints: engine.list() }),
+  'session.snapshot': (engine, input) => engine.snapshot(input.cursor, input.limit),
   'tcp.listen': (engine, input) => engine.listenTcp(input),
   'tcp.connect': (engine, input) => engine.connectTcp(input),
   'unix.listen': (engine, input) => engine.listenUnix(input),
@@ -45,7 +47,8 @@ const handlers: { [C in CommandName]: Handler<C> } = {
   'listener.stop': (engine, input) => engine.stopListener(input.id, input.closeConnections),
   'udp.close': (engine, input) => engine.closeUdp(input.id),
   'endpoint.forget': (engine, input) => engine.forget(input.id),
-  'capture.read': (engine, input) => engine.readCapture(input.id, input.offset, input.length),
+  'capture.read': (engine, input) =>
+    readCaptureInPieces(engine, input.id, input.offset, input.length),
   'payload.encode': (engine, input) => ({ bytes: engine.encodePayload(input.payload) }),
   'view.watch': (_engine, input, view) => ({
     positions: requireView(view).watch(input.ids, input.windowBytes),
@@ -55,7 +58,58 @@ const handlers: { [C in CommandName]: Handler<C> } = {
     return { ok: true };
   },
   'engine.status': (engine) => engine.status(),
+  'capture.configure': (engine, input) => engine.configureCapture(input),
 };
+
+/**
+ * Bytes one piece of a capture read covers. A 4 MiB read in one go holds the event loop for the
+ * whole read (file reads, and in browser mode base64 and JSON); in pieces, with a turn of the
+ * event loop between them, other pages' small commands and live data get through in between.
+ */
+export const CAPTURE_READ_PIECE_BYTES = 256 * 1024;
+
+/** engine.readCapture over [offset, offset + length), one piece at a time, the same answer. */
+export async function readCaptureInPieces(
+  engine: Engine,
+  id: string,
+  offset: number,
+  length: number,
+): Promise<CommandOutput<'capture.read'>> {
+  const end = offset + length;
+  const chunks: CaptureChunk[] = [];
+  for (let from = offset; ; from += CAPTURE_READ_PIECE_BYTES) {
+    const piece = engine.readCapture(id, from, Math.min(CAPTURE_READ_PIECE_BYTES, end - from));
+    for (const chunk of piece.chunks) appendJoined(chunks, chunk);
+    const next = from + CAPTURE_READ_PIECE_BYTES;
+    // The last piece's totals: what one read at the end would have said.
+    if (next >= end || next >= piece.totalBytes) return { ...piece, chunks };
+    await yieldToEventLoop();
+  }
+}
+
+/**
+ * A chunk that straddles two pieces comes back as two parts; they are joined again, so the
+ * answer is exactly what one read of the whole range gives.
+ */
+function appendJoined(chunks: CaptureChunk[], next: CaptureChunk): void {
+  const last = chunks.at(-1);
+  if (!last || last.seq !== next.seq || last.offset + last.bytes.byteLength !== next.offset) {
+    chunks.push(next);
+    return;
+  }
+  chunks[chunks.length - 1] = { ...last, bytes: concatBytes(last.bytes, next.bytes) };
+}
+
+/** Two parts of one buffer are one view of it again; anything else is copied. */
+function concatBytes(first: Uint8Array, second: Uint8Array): Uint8Array {
+  if (first.buffer === second.buffer && first.byteOffset + first.byteLength === second.byteOffset) {
+    return new Uint8Array(first.buffer, first.byteOffset, first.byteLength + second.byteLength);
+  }
+  const joined = new Uint8Array(first.byteLength + second.byteLength);
+  joined.set(first, 0);
+  joined.set(second, first.byteLength);
+  return joined;
+}
 
 function requireView(view: ViewSession | undefined): ViewSession {
   if (!view) throw new WorkbenchError('INVALID_INPUT', 'This command needs a view session');

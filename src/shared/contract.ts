@@ -14,10 +14,26 @@ export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 export const MAX_PAYLOAD_TEXT = 3 * MAX_PAYLOAD_BYTES + 1024;
 /** Largest range one capture read returns. */
 export const MAX_CAPTURE_READ = 4 * 1024 * 1024;
+/** The smallest capture limit a user may set. */
+export const MIN_CAPTURE_LIMIT = 1024 * 1024;
 /** A flow-controlled view's credit window per watched endpoint: its default and bounds. */
 export const VIEW_WINDOW_DEFAULT = 512 * 1024;
 export const VIEW_WINDOW_MIN = 4 * 1024;
 export const VIEW_WINDOW_MAX = 8 * 1024 * 1024;
+/**
+ * A listener's connection limits (docs/security.md): connections open at once, after which new
+ * ones are refused; how long a connection the peer half-closed may sit idle; how many closed
+ * connections stay listed. Defaults, and the largest value each setting takes.
+ */
+export const MAX_CONNECTIONS_DEFAULT = 1_000;
+export const MAX_CONNECTIONS_MAX = 1_000_000;
+export const HALF_CLOSED_IDLE_MS_DEFAULT = 60_000;
+export const HALF_CLOSED_IDLE_MS_MAX = 86_400_000;
+export const KEEP_CLOSED_DEFAULT = 1_000;
+export const KEEP_CLOSED_MAX = 100_000;
+/** Endpoints per session.snapshot page: the default and the largest page. */
+export const SNAPSHOT_PAGE_DEFAULT = 500;
+export const SNAPSHOT_PAGE_MAX = 5_000;
 
 /** A custom issue carries its contract error code, so the router can report it precisely. */
 /** Raw bytes: Uint8Array across Electron IPC, base64 inside JSON on the WebSocket (wire.ts). */
@@ -85,6 +101,33 @@ const timeoutSchema = z
     (n) => Number.isInteger(n) && n >= 1 && n <= 600_000,
     coded('INVALID_INPUT', 'Timeout must be a whole number of milliseconds from 1 to 600000'),
   );
+
+function wholeNumberSchema(min: number, max: number, what: string) {
+  return z
+    .number()
+    .refine(
+      (n) => Number.isInteger(n) && n >= min && n <= max,
+      coded('INVALID_INPUT', `${what} must be a whole number from ${min} to ${max}`),
+    );
+}
+
+/** The limits a listener applies to its connections; set when it is opened. */
+const listenerLimitFields = {
+  /** Connections open at once; past it a new one is closed right after accept() and counted. */
+  maxConnections: wholeNumberSchema(1, MAX_CONNECTIONS_MAX, 'The connection limit').default(
+    MAX_CONNECTIONS_DEFAULT,
+  ),
+  /** A connection the peer half-closed that stays idle this long is closed; 0: never. */
+  halfClosedIdleMs: wholeNumberSchema(
+    0,
+    HALF_CLOSED_IDLE_MS_MAX,
+    'The idle time of a half-closed connection (ms)',
+  ).default(HALF_CLOSED_IDLE_MS_DEFAULT),
+  /** Closed connections kept listed; older ones are forgotten (counted on the listener). */
+  keepClosed: wholeNumberSchema(0, KEEP_CLOSED_MAX, 'Closed connections kept').default(
+    KEEP_CLOSED_DEFAULT,
+  ),
+};
 
 const backlogSchema = z
   .number()
@@ -177,6 +220,7 @@ export const transitionEvents = [
   'resumed', // reading resumed
   'option', // setNoDelay / setKeepAlive / allowHalfOpen changed
   'error', // an operation failed
+  'idle-close', // the engine closes a connection the peer half-closed that stayed idle
 ] as const;
 
 export const addressSchema = z.union([
@@ -210,6 +254,11 @@ export const countersSchema = z.object({
    * cannot be paused, so past a memory ceiling the engine does what a full receive buffer does.
    */
   datagramsDropped: z.number(),
+  /**
+   * UDP: datagrams the kernel dropped before the engine could read them (its receive buffer was
+   * full), as the OS reports it (Linux: /proc/net/udp "drops"); null where the OS does not say.
+   */
+  kernelDrops: z.number().nullable(),
 });
 export type Counters = z.infer<typeof countersSchema>;
 
@@ -218,7 +267,32 @@ export const endpointOptionsSchema = z.object({
   keepAlive: z.boolean(),
   allowHalfOpen: z.boolean(),
   backlog: z.number().optional(),
+  /**
+   * Connections: bytes that may wait in this process for the peer to read before a send is
+   * refused (SEND_QUEUE_FULL).
+   */
+  sendQueueLimit: z.number().optional(),
+  /** Listeners: the limits they apply to their connections (see listenerLimitFields). */
+  maxConnections: z.number().optional(),
+  halfClosedIdleMs: z.number().optional(),
+  keepClosed: z.number().optional(),
 });
+
+/** What a listener accepted, refused, closed and forgot, over its whole life. */
+export const listenerCountsSchema = z.object({
+  accepted: z.number(),
+  /** Accepted connections that have closed (listed or forgotten). */
+  closed: z.number(),
+  /** Closed connections no longer listed: past keepClosed, or forgotten by the user. */
+  forgotten: z.number(),
+  /** Closed right after accept() because maxConnections were open. */
+  refusedAtLimit: z.number(),
+  /** Closed right after accept() to keep the engine's file-descriptor reserve. */
+  refusedForReserve: z.number(),
+  /** Closed by the engine: half-closed by the peer, then idle for halfClosedIdleMs. */
+  closedIdle: z.number(),
+});
+export type ListenerCounts = z.infer<typeof listenerCountsSchema>;
 
 export const endpointInfoSchema = z.object({
   id: z.string(),
@@ -237,6 +311,10 @@ export const endpointInfoSchema = z.object({
   timeline: z.array(transitionSchema),
   error: userErrorSchema.nullable(),
   createdAt: z.number(),
+  /** Capture offsets before this are gone: the capture limit deleted the session's oldest part. */
+  captureKeptFrom: z.number(),
+  /** Listeners only. */
+  listenerCounts: listenerCountsSchema.optional(),
 });
 export type EndpointInfo = z.infer<typeof endpointInfoSchema>;
 
@@ -255,8 +333,8 @@ export type CaptureChunk = z.infer<typeof captureChunkSchema>;
 
 export const engineStatusSchema = z.object({
   capture: z.object({
-    /** The append-only file holding every captured byte of this session. */
-    file: z.string(),
+    /** The session's capture folder (docs/capture-format.md; `socket-workbench capture` reads it). */
+    folder: z.string(),
     budgetBytes: z.number(),
     bytesInMemory: z.number(),
     /** Captured but not yet written to the file (held in memory until it is). */
@@ -265,6 +343,15 @@ export const engineStatusSchema = z.object({
     pressure: z.boolean(),
     /** Why the capture file cannot be written (full disk, permissions), if it cannot. */
     error: userErrorSchema.nullable(),
+    /** The session's files stay under this; the oldest bytes go first. null: unlimited. */
+    limitBytes: z.number().nullable(),
+    /** Capture stops (reading pauses) while the disk has less free space than this. */
+    floorBytes: z.number(),
+    /** What the session's files take now, and what the limit has deleted so far. */
+    storedBytes: z.number(),
+    deletedBytes: z.number(),
+    /** Free space where the capture is kept, when the file system says. */
+    freeBytes: z.number().nullable(),
   }),
 });
 export type EngineStatus = z.infer<typeof engineStatusSchema>;
@@ -282,10 +369,26 @@ function command<I extends z.ZodType, O extends z.ZodType>(input: I, output: O) 
 }
 
 export const commands = {
-  /** Everything the engine holds now: what a freshly loaded page starts from. */
+  /**
+   * Everything the engine holds now (what a freshly loaded page starts from), a page at a time,
+   * in the order the endpoints were made: ask again with `cursor: nextCursor` until there is none.
+   */
   'session.snapshot': command(
-    z.strictObject({}),
-    z.object({ endpoints: z.array(endpointInfoSchema) }),
+    z.strictObject({
+      cursor: z
+        .number()
+        .refine(
+          (n) => Number.isSafeInteger(n) && n >= 0,
+          coded('INVALID_INPUT', 'A cursor must be a whole number, 0 or more'),
+        )
+        .optional(),
+      limit: wholeNumberSchema(1, SNAPSHOT_PAGE_MAX, 'A page size').default(SNAPSHOT_PAGE_DEFAULT),
+    }),
+    z.object({
+      endpoints: z.array(endpointInfoSchema),
+      /** Where the next page starts; absent on the last page. */
+      nextCursor: z.number().optional(),
+    }),
   ),
 
   'tcp.listen': command(
@@ -294,6 +397,7 @@ export const commands = {
       port: portSchema,
       backlog: backlogSchema.default(511),
       allowHalfOpen: z.boolean().default(true),
+      ...listenerLimitFields,
     }),
     endpointResult,
   ),
@@ -315,6 +419,7 @@ export const commands = {
       allowHalfOpen: z.boolean().default(true),
       /** Remove a leftover socket file nobody is listening on, instead of failing. */
       removeStale: z.boolean().default(false),
+      ...listenerLimitFields,
     }),
     endpointResult,
   ),
@@ -363,7 +468,12 @@ export const commands = {
   /** Send the same bytes to every open connection of a listener. */
   'listener.broadcast': command(
     z.strictObject({ id: endpointIdSchema, payload: payloadSchema }),
-    z.object({ connections: z.number(), bytes: z.number() }),
+    z.object({
+      connections: z.number(),
+      bytes: z.number(),
+      /** Connections whose peer is not reading: their send queue is full, so they got nothing. */
+      refused: z.array(z.object({ id: z.string(), bytesQueued: z.number() })),
+    }),
   ),
   /** Stop accepting; optionally close every connection it accepted. */
   'listener.stop': command(
@@ -392,7 +502,37 @@ export const commands = {
           coded('INVALID_INPUT', `Length must be a whole number from 1 to ${MAX_CAPTURE_READ}`),
         ),
     }),
-    z.object({ chunks: z.array(captureChunkSchema), totalBytes: z.number() }),
+    z.object({
+      chunks: z.array(captureChunkSchema),
+      totalBytes: z.number(),
+      /** Bytes before this offset are gone: the capture limit deleted them. */
+      keptFrom: z.number(),
+    }),
+  ),
+
+  /** Sets the capture limit (null: unlimited) or the free-space floor. */
+  'capture.configure': command(
+    z.strictObject({
+      limitBytes: z
+        .number()
+        .refine(
+          (n) => Number.isSafeInteger(n) && n >= MIN_CAPTURE_LIMIT,
+          coded(
+            'INVALID_INPUT',
+            `The capture limit must be a whole number of bytes, at least ${MIN_CAPTURE_LIMIT / 1048576} MiB`,
+          ),
+        )
+        .nullable()
+        .optional(),
+      floorBytes: z
+        .number()
+        .refine(
+          (n) => Number.isSafeInteger(n) && n >= 0,
+          coded('INVALID_INPUT', 'The free-space floor must be a whole number of bytes, 0 or more'),
+        )
+        .optional(),
+    }),
+    engineStatusSchema,
   ),
 
   /**

@@ -18,12 +18,20 @@ export const errorCodes = [
   'BAD_BASE64',
   'UNENCODABLE_TEXT',
   'PAYLOAD_TOO_LARGE',
+  // A browser-mode frame refused before parsing: nested too deep, or too many values.
+  'FRAME_TOO_DEEP',
+  'FRAME_TOO_MANY_VALUES',
   // Engine state.
   'UNKNOWN_ENDPOINT',
   'WRONG_ENDPOINT_KIND',
   'NOT_OPEN',
   'NOT_WRITABLE',
   'STALE_SOCKET_FILE',
+  // A connection's send queue is at its limit: the peer is not reading.
+  'SEND_QUEUE_FULL',
+  // Capture: bytes deleted by the capture limit; capture stopped by the free-space floor.
+  'CAPTURE_GONE',
+  'CAPTURE_FLOOR',
   // Operating-system errors, named after their errno.
   'EADDRINUSE',
   'EADDRNOTAVAIL',

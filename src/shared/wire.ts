@@ -5,6 +5,7 @@
 import { fromByteArray, toByteArray } from 'base64-js';
 import type { AnyEvent } from './api';
 import type { CommandName, CommandResult } from './contract';
+import { WorkbenchError } from './errors';
 
 export type ClientMessage = { t: 'call'; id: number; command: string; input: unknown };
 export type ServerMessage =
@@ -12,14 +13,127 @@ export type ServerMessage =
 
 const BYTES_KEY = '$bytes';
 
-export function encodeWire(message: ClientMessage | ServerMessage): string {
-  return JSON.stringify(message, (_key, value: unknown) =>
-    value instanceof Uint8Array ? { [BYTES_KEY]: fromByteArray(value) } : value,
-  );
+/**
+ * Deepest nesting of arrays and objects a frame may have. Every message of the contract nests
+ * fewer than ten levels; JSON.parse needs time and memory for each level it opens (a 64 MiB
+ * frame of `[[[[…` held the engine for 29 s at 3.3 GB), so deeper frames are refused unparsed.
+ */
+export const MAX_WIRE_DEPTH = 32;
+
+/**
+ * Most values (array elements and object members) a frame from a page may hold. The largest
+ * call of the contract (view.watch with 64 ids) has about a hundred; a 64 MiB frame of `{},{},…`
+ * took JSON.parse 18 s. Only the server applies it: the snapshot it sends can hold far more.
+ */
+export const MAX_CLIENT_FRAME_VALUES = 10_000;
+
+export interface WireLimits {
+  maxDepth: number;
+  /** Counted as the `[`, `{` and `,` outside strings; Infinity for no limit. */
+  maxValues: number;
 }
 
-/** Parses a frame; throws on malformed JSON (the caller answers with a typed error). */
-export function decodeWire(text: string): unknown {
+/** What every decode checks; a server decoding frames from pages adds a value limit. */
+export const DEFAULT_WIRE_LIMITS: WireLimits = { maxDepth: MAX_WIRE_DEPTH, maxValues: Infinity };
+export const CLIENT_FRAME_LIMITS: WireLimits = {
+  maxDepth: MAX_WIRE_DEPTH,
+  maxValues: MAX_CLIENT_FRAME_VALUES,
+};
+
+/** Bytes to base64 text. The Node side passes its native encoder, far faster than base64-js. */
+export type Base64Encoder = (bytes: Uint8Array) => string;
+
+/** Any value as wire JSON: the building block of encodeWire, for replies assembled in pieces. */
+export function encodeWireValue(value: unknown, toBase64: Base64Encoder = fromByteArray): string {
+  return JSON.stringify(withBytesAsBase64(value, toBase64));
+}
+
+/**
+ * A copy of `value` with every Uint8Array as `{ "$bytes": "<base64>" }`. Done before
+ * JSON.stringify rather than in a replacer: stringify calls a Node Buffer's toJSON first, which
+ * builds an array of one number per byte (64 Ki numbers for a 64 KiB chunk) only to drop it.
+ */
+function withBytesAsBase64(value: unknown, toBase64: Base64Encoder): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Uint8Array) return { [BYTES_KEY]: toBase64(value) };
+  if (Array.isArray(value)) return value.map((item: unknown) => withBytesAsBase64(item, toBase64));
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) copy[key] = withBytesAsBase64(item, toBase64);
+  return copy;
+}
+
+export function encodeWire(
+  message: ClientMessage | ServerMessage,
+  toBase64: Base64Encoder = fromByteArray,
+): string {
+  return encodeWireValue(message, toBase64);
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACKET = 0x5b;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACKET = 0x5d;
+const CLOSE_BRACE = 0x7d;
+const COMMA = 0x2c;
+
+/**
+ * Checks a frame's nesting depth and value count in one pass, before JSON.parse spends anything
+ * on it. Strings are skipped with indexOf, so a frame that is one long payload string (the usual
+ * large frame) costs almost nothing. Malformed text is left for JSON.parse to reject.
+ */
+export function checkWireShape(text: string, limits: WireLimits = DEFAULT_WIRE_LIMITS): void {
+  let depth = 0;
+  let values = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      i = endOfString(text, i);
+    } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+      depth += 1;
+      values += 1;
+      if (depth > limits.maxDepth) {
+        throw new WorkbenchError(
+          'FRAME_TOO_DEEP',
+          `Frame nests arrays or objects more than ${limits.maxDepth} levels deep; it was not read`,
+        );
+      }
+    } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) {
+      depth -= 1;
+    } else if (c === COMMA) {
+      values += 1;
+    } else {
+      continue;
+    }
+    if (values > limits.maxValues) {
+      throw new WorkbenchError(
+        'FRAME_TOO_MANY_VALUES',
+        `Frame holds more than ${limits.maxValues} values; it was not read`,
+      );
+    }
+  }
+}
+
+/** The index of the quote that closes the string opened at `open` (or the end of the text). */
+function endOfString(text: string, open: number): number {
+  let close = text.indexOf('"', open + 1);
+  while (close !== -1) {
+    // A quote is escaped when an odd number of backslashes stands right before it.
+    let backslashes = 0;
+    while (text.charCodeAt(close - 1 - backslashes) === BACKSLASH) backslashes += 1;
+    if (backslashes % 2 === 0) return close;
+    close = text.indexOf('"', close + 1);
+  }
+  return text.length;
+}
+
+/**
+ * Parses a frame. Throws WorkbenchError FRAME_TOO_DEEP / FRAME_TOO_MANY_VALUES when it is over
+ * the limits (checked before parsing), a SyntaxError on malformed JSON; the caller answers
+ * either with a typed error.
+ */
+export function decodeWire(text: string, limits: WireLimits = DEFAULT_WIRE_LIMITS): unknown {
+  checkWireShape(text, limits);
   return JSON.parse(text, (_key, value: unknown) => {
     if (
       value !== null &&

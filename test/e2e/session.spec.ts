@@ -20,6 +20,8 @@ test('everything can be done from the keyboard', async ({ app }) => {
   await app.keyboard.press('Tab'); // Port
   await app.keyboard.press('Tab'); // Backlog
   await app.keyboard.press('Tab');
+  await expect(app.getByRole('button', { name: 'Connection limits' })).toBeFocused();
+  await app.keyboard.press('Tab');
   await expect(app.getByRole('button', { name: 'Open listener' })).toBeFocused();
   await app.keyboard.press('Enter');
   await expect(row(app, /TCP listener/)).toHaveAttribute('aria-selected', 'true');

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { EngineOptions } from '../../src/main/engine/engine';
 import type {
   CommandInput,
   CommandName,
@@ -25,15 +26,26 @@ export interface EngineProcess {
   stderr(): string;
 }
 
-/** `maxFds` lowers RLIMIT_NOFILE for the child only, with the shell's ulimit. */
-export function startEngineProcess(options: { maxFds?: number } = {}): Promise<EngineProcess> {
+/**
+ * `maxFds` lowers RLIMIT_NOFILE for the child only, with the shell's ulimit; `captureDir` is
+ * where its engine makes its capture session's folder; `engine`, other options its Engine gets.
+ */
+export function startEngineProcess(
+  options: { maxFds?: number; captureDir?: string; engine?: EngineOptions } = {},
+): Promise<EngineProcess> {
   const node = [process.execPath, '--import', 'tsx', script];
+  const env = {
+    ...process.env,
+    SOCKET_WORKBENCH_CAPTURE_DIR: options.captureDir ?? '',
+    SOCKET_WORKBENCH_TEST_ENGINE: JSON.stringify(options.engine ?? {}),
+  };
   const child =
     options.maxFds === undefined
-      ? spawn(node[0] as string, node.slice(1), { cwd: root, stdio: 'pipe' })
+      ? spawn(node[0] as string, node.slice(1), { cwd: root, stdio: 'pipe', env })
       : spawn('sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(options.maxFds), ...node], {
           cwd: root,
           stdio: 'pipe',
+          env,
         });
   let stderr = '';
   child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));

@@ -7,7 +7,7 @@
  * Run with tsx: node --import tsx test/soak/engine-process.ts
  */
 import readline from 'node:readline';
-import { Engine } from '../../src/main/engine/engine';
+import { Engine, type EngineOptions } from '../../src/main/engine/engine';
 import { createRouter } from '../../src/main/router';
 import {
   decodeWire,
@@ -16,7 +16,15 @@ import {
   type ServerMessage,
 } from '../../src/shared/wire';
 
-const engine = new Engine();
+// Anything else a test wants its engine made with (startEngineProcess's `engine`), as JSON.
+const testOptions = JSON.parse(
+  process.env['SOCKET_WORKBENCH_TEST_ENGINE'] || '{}',
+) as EngineOptions;
+const engine = new Engine({
+  ...testOptions,
+  // The same variable as the desktop app's: a test that reads the capture folder names it.
+  captureDir: process.env['SOCKET_WORKBENCH_CAPTURE_DIR'] || undefined,
+});
 const router = createRouter(engine);
 
 function send(message: ServerMessage | { t: 'ready'; pid: number }): void {

@@ -5,7 +5,12 @@
 import fc from 'fast-check';
 import type { z } from 'zod';
 import {
+  HALF_CLOSED_IDLE_MS_MAX,
+  KEEP_CLOSED_MAX,
   MAX_CAPTURE_READ,
+  MAX_CONNECTIONS_MAX,
+  MIN_CAPTURE_LIMIT,
+  SNAPSHOT_PAGE_MAX,
   VIEW_WINDOW_MAX,
   VIEW_WINDOW_MIN,
   MAX_PAYLOAD_BYTES,
@@ -223,10 +228,23 @@ export function validInput(
   const remotePort = fc.integer({ min: 1, max: 65535 });
   const socketPath = fc.stringMatching(/^[a-z/._-]{1,40}$/);
   const flag = fc.boolean();
+  const listenerLimits = {
+    maxConnections: fc.integer({ min: 1, max: MAX_CONNECTIONS_MAX }),
+    halfClosedIdleMs: fc.integer({ min: 0, max: HALF_CLOSED_IDLE_MS_MAX }),
+    keepClosed: fc.integer({ min: 0, max: KEEP_CLOSED_MAX }),
+  };
   const shapes: { [C in CommandName]: Record<string, fc.Arbitrary<unknown>> } = {
-    'session.snapshot': {},
+    'session.snapshot': {
+      cursor: fc.oneof(fc.nat(1000), fc.constant(Number.MAX_SAFE_INTEGER)),
+      limit: fc.integer({ min: 1, max: SNAPSHOT_PAGE_MAX }),
+    },
     'engine.status': {},
-    'tcp.listen': { host, port, backlog: port, allowHalfOpen: flag },
+    // A floor of a few bytes never stops the capture of the engine under test.
+    'capture.configure': {
+      limitBytes: fc.oneof(fc.constant(null), fc.integer({ min: MIN_CAPTURE_LIMIT, max: 2 ** 40 })),
+      floorBytes: fc.nat(4096),
+    },
+    'tcp.listen': { host, port, backlog: port, allowHalfOpen: flag, ...listenerLimits },
     'tcp.connect': {
       host,
       port: remotePort,
@@ -235,7 +253,13 @@ export function validInput(
       keepAlive: flag,
       allowHalfOpen: flag,
     },
-    'unix.listen': { path: socketPath, backlog: port, allowHalfOpen: flag, removeStale: flag },
+    'unix.listen': {
+      path: socketPath,
+      backlog: port,
+      allowHalfOpen: flag,
+      removeStale: flag,
+      ...listenerLimits,
+    },
     'unix.connect': {
       path: socketPath,
       timeoutMs: fc.integer({ min: 1, max: 600_000 }),

@@ -8,6 +8,11 @@
  * engine's open handles, the listeners on its emitters and its capture totals must match what
  * happened. Each disagreement is a line in `problems`; an empty list is a pass.
  *
+ * Hostile peers are mixed in (issue 9): a peer that never reads while the engine sends to it until
+ * SEND_QUEUE_FULL (here), and connect-then-FIN peers against a limited listener, over-long Unix
+ * socket paths and UDP bursts past the receive buffer (./hostile-peers.ts). With a capture limit
+ * (SoakOptions.captureLimitBytes) the capture is checked as a ring instead of as a whole.
+ *
  * Run by test/unit/fault-soak.test.ts (a few seconds, in CI) and by scripts/soak.ts
  * (`npm run soak -- --seconds N`).
  */
@@ -21,7 +26,14 @@ import path from 'node:path';
 import { Engine } from '../../src/main/engine/engine';
 import { createRouter, type Router, type ViewSession } from '../../src/main/router';
 import type { AnyEvent } from '../../src/shared/api';
-import type { CaptureChunk, EndpointInfo, PayloadSpec } from '../../src/shared/contract';
+import { dataBytesIn } from '../support/capture';
+import type {
+  CaptureChunk,
+  CommandOutput,
+  EndpointInfo,
+  PayloadSpec,
+} from '../../src/shared/contract';
+import { FinPeers, LongUnixPaths, UdpBursts, type SoakContext } from './hostile-peers';
 import { PYTHON_STREAM, firstMismatch, streamBytes } from './stream';
 import { activeResources, openFds, resourceDifference } from './system';
 
@@ -32,6 +44,12 @@ export interface SoakOptions {
   bytesPerSecond?: number;
   /** Connections open at once, at most. */
   maxConnections?: number;
+  /**
+   * The capture limit. Unset or null: unlimited, and the capture folder must hold every byte
+   * captured. A number of bytes: the folder must stay under it (give or take the two segments
+   * the ring may be over for a moment), and each endpoint's kept bytes must read back exactly.
+   */
+  captureLimitBytes?: number | null;
   log?: (line: string) => void;
 }
 
@@ -45,6 +63,13 @@ export interface SoakReport {
   bytesOut: number;
   datagramsIn: number;
   datagramsOut: number;
+  capture: {
+    limitBytes: number | null;
+    /** The largest the session folder was seen, sampled while the soak ran (with a limit only). */
+    peakFolderBytes: number;
+    /** Bytes the limit deleted. */
+    deletedBytes: number;
+  };
   problems: string[];
 }
 
@@ -52,6 +77,17 @@ const TERMINAL = new Set<EndpointInfo['state']>(['closed', 'reset', 'error']);
 /** Refusals the engine may answer a random action with: they are correct, not problems. */
 const EXPECTED_REFUSALS = new Set(['NOT_WRITABLE', 'NOT_OPEN']);
 const PAGE = 4 * 1024 * 1024;
+/**
+ * The send queue limit of every connection: small, so the peer that never reads reaches it after
+ * a few MiB. The random sends never pass it (a user who sees the queue waits too), so a
+ * SEND_QUEUE_FULL is expected from the peer that never reads only.
+ */
+const SEND_QUEUE_LIMIT = 1024 * 1024;
+/** What the engine sends at a time to the peer that never reads, and in all at most. */
+const STALL_SEND = 256 * 1024;
+const STALL_MAX_BYTES = 64 * 1024 * 1024;
+/** How far over its limit the capture folder may be for a moment: two segments and session.json. */
+const RING_SLACK = (limit: number) => limit / 8 + 8 * 1024;
 
 /** mulberry32: small, fast, and the same sequence for the same seed. */
 function random(seed: number): () => number {
@@ -99,7 +135,7 @@ interface Pair {
 interface Internals {
   endpoints: Map<string, { socket?: EventEmitter; server?: EventEmitter }>;
   hub: { subscriberCount: number };
-  log: { persistedListeners: Set<unknown> };
+  folder: { data: { persistedListeners: Set<unknown> } };
   memory: { pressureListeners: Set<unknown> };
 }
 
@@ -114,6 +150,19 @@ while True:
     sent += s.send(stream_slice(phase, sent, 4096))
     print('sent', sent, flush=True)
     time.sleep(0.001)
+`;
+
+/**
+ * Connects with a small receive buffer and never reads: the engine's send queue fills once the
+ * kernel's buffers have. It leaves when killed, or when the soak's process ends (stdin closes).
+ */
+const NON_READING_PEER = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(('127.0.0.1', int(sys.argv[1])))
+print('port', s.getsockname()[1], flush=True)
+sys.stdin.read()
 `;
 
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
@@ -137,7 +186,13 @@ class Soak {
   private readonly python = hasPython();
   private engine!: Engine;
   private router!: Router;
-  private listeners!: { tcp4: number; tcp6: number | null; unix: string; ids: string[] };
+  private listeners!: {
+    tcp4: number;
+    tcp6: number | null;
+    unix: string;
+    unixId: string;
+    ids: string[];
+  };
   private remote!: net.Server;
   private udp!: { id: string; peer: dgram.Socket; port: number };
   private readonly udpUp: Array<[number, number]> = [];
@@ -153,11 +208,23 @@ class Soak {
   private nextPhase = 1;
   private bytesIn = 0;
   private bytesOut = 0;
+  private readonly captureLimit: number | null;
+  private peakFolderBytes = 0;
+  private lastFolderSample = 0;
+  // Made once the engine's listeners are open (setUp); events come before that.
+  private finPeers: FinPeers | null = null;
+  private longPaths: LongUnixPaths | null = null;
+  private udpBursts: UdpBursts | null = null;
+  /** The peer that never reads: one at a time, the next one due at this time. */
+  private stallDueAt = 0;
+  private stalling = false;
+  private readonly stalledPeers = new Set<{ kill(): void }>();
 
   constructor(private readonly options: SoakOptions) {
     this.seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
     this.rng = random(this.seed);
     this.log = options.log ?? (() => undefined);
+    this.captureLimit = options.captureLimitBytes ?? null;
   }
 
   private count(what: string): void {
@@ -197,7 +264,13 @@ class Soak {
     const baselineResources = activeResources();
     const baselineFds = openFds();
     this.directory = fs.mkdtempSync(path.join(os.tmpdir(), 'swb-soak-'));
-    this.engine = new Engine({ captureMemoryBytes: 2 * 1024 * 1024 });
+    // Unlimited (the default): the soak checks that the folder holds every byte its endpoints
+    // captured. Limited: that it stays under the limit and keeps every newer byte exact.
+    this.engine = new Engine({
+      captureMemoryBytes: 2 * 1024 * 1024,
+      capture: { limitBytes: this.captureLimit },
+      sendQueueLimitBytes: SEND_QUEUE_LIMIT,
+    });
     this.router = createRouter(this.engine);
     const events = this.router.subscribe((event) => this.onEvent(event));
     try {
@@ -222,6 +295,11 @@ class Soak {
       bytesOut: this.bytesOut,
       datagramsIn: this.udpUp.length,
       datagramsOut: this.udpDown.length,
+      capture: {
+        limitBytes: this.captureLimit,
+        peakFolderBytes: this.peakFolderBytes,
+        deletedBytes: this.engine.status().capture.deletedBytes,
+      },
       problems: this.problems,
     };
   }
@@ -238,6 +316,10 @@ class Soak {
       this.budget = Math.min(rate, this.budget + ((now - lastRefill) / 1000) * rate);
       lastRefill = now;
       this.tick();
+      if (this.captureLimit !== null && now - this.lastFolderSample >= 10) {
+        this.lastFolderSample = now;
+        this.sampleFolder();
+      }
       if (now - lastMaintenance > 250) {
         lastMaintenance = now;
         await this.maintain();
@@ -260,6 +342,10 @@ class Soak {
       pair.socket?.destroy();
     }
     for (const socket of this.remoteByPort.values()) socket.destroy();
+    for (const peer of this.stalledPeers) peer.kill();
+    this.finPeers?.abandon();
+    this.udpBursts?.abandon();
+    await this.longPaths?.close().catch(() => undefined);
     await this.engine.dispose().catch(() => undefined);
     this.remote?.close();
     try {
@@ -281,12 +367,37 @@ class Soak {
     if (!tcp4 || !unix.ok) throw new Error('the soak could not open its listeners');
     const portOf = (info: EndpointInfo) =>
       info.local && 'port' in info.local ? info.local.port : 0;
+    const unixId = (unix.value as EndpointInfo).id;
     this.listeners = {
       tcp4: portOf(tcp4),
       tcp6: tcp6 ? portOf(tcp6) : null,
       unix: unixPath,
-      ids: [tcp4.id, ...(tcp6 ? [tcp6.id] : []), (unix.value as EndpointInfo).id],
+      unixId,
+      ids: [tcp4.id, ...(tcp6 ? [tcp6.id] : []), unixId],
     };
+
+    // The hostile peers, each kind first due early in the run so that a short run sees them all.
+    const context: SoakContext = {
+      engine: this.engine,
+      router: this.router,
+      rng: this.rng,
+      directory: this.directory,
+      python: this.python,
+      problem: (message) => this.problem(message),
+      count: (what) => this.count(what),
+      track: (promise) => this.track(promise),
+      readKept: (id) => this.readKept(id),
+      forgetting: (bytes) => (this.captured += bytes),
+    };
+    const start = Date.now();
+    const finPeers = new FinPeers(context, start);
+    this.listeners.ids.push(await finPeers.open());
+    this.finPeers = finPeers;
+    const longPaths = new LongUnixPaths(context, start);
+    await longPaths.open();
+    this.longPaths = longPaths;
+    this.udpBursts = new UdpBursts(context, start);
+    this.stallDueAt = start + 500;
 
     // The peers the engine itself connects to.
     this.remote = net.createServer({ allowHalfOpen: true }, (socket) => {
@@ -305,9 +416,10 @@ class Soak {
   }
 
   private onEvent(event: AnyEvent): void {
+    if (this.finPeers?.onEvent(event)) return;
     if (event.event !== 'endpoint.added' || event.payload.role !== 'accepted') return;
     const info = event.payload;
-    if (info.parentId === this.listeners.ids.at(-1)) this.unclaimedUnix.push(info.id);
+    if (info.parentId === this.listeners.unixId) this.unclaimedUnix.push(info.id);
     else if (info.remote && 'port' in info.remote) {
       this.acceptedByPort.set(info.remote.port, info.id);
     }
@@ -322,6 +434,16 @@ class Soak {
   private tick(): void {
     const max = this.options.maxConnections ?? 24;
     if (this.pairs.size < max && this.rng() < 0.3) this.open();
+    // The hostile peers come on their own schedule, whatever the ordinary pairs do.
+    const now = Date.now();
+    this.finPeers?.tick(now);
+    this.longPaths?.tick(now);
+    this.udpBursts?.tick(now);
+    if (!this.stalling && now >= this.stallDueAt) {
+      this.stallDueAt = now + 2000 + this.rng() * 4000;
+      this.stalling = true;
+      void this.track(this.stall()).finally(() => (this.stalling = false));
+    }
     for (const pair of this.pairs) {
       if (pair.id === null) this.claim(pair);
       if (pair.socket) this.peerActs(pair);
@@ -396,8 +518,9 @@ class Soak {
   }
 
   private claim(pair: Pair): void {
-    const port = pair.child ? pair.port : pair.socket?.localPort;
-    if ((pair.child || pair.label.startsWith('tcp client')) && typeof port === 'number') {
+    // A peer that is not a socket here (a python3 process) has said its port.
+    const port = pair.port ?? pair.socket?.localPort;
+    if ((pair.port !== null || pair.label.startsWith('tcp client')) && typeof port === 'number') {
       const id = this.acceptedByPort.get(port);
       if (id !== undefined) {
         this.acceptedByPort.delete(port);
@@ -469,6 +592,111 @@ class Soak {
       pair.peerClosed = true;
       this.count('peer vanished (SIGKILL)');
     });
+  }
+
+  /**
+   * A peer that never reads: the engine sends to it until the send queue limit refuses, and the
+   * refusal must come only once the queue plus the send would pass the limit, with the queue
+   * never over it. Then the engine closes it, and its bytes are checked like any pair's. Its own
+   * task drives it from start to end, so the random actions leave it alone.
+   */
+  private async stall(): Promise<void> {
+    const pair = this.newPair(`${this.python ? 'python3 ' : ''}peer that never reads`);
+    this.pairs.delete(pair);
+    pair.peerWriteDone = true;
+    const peer = this.python ? this.startNonReadingPython(pair) : this.startNonReadingSocket(pair);
+    this.stalledPeers.add(peer);
+    try {
+      const deadline = Date.now() + 10_000;
+      while (pair.id === null && !pair.peerClosed && Date.now() < deadline) {
+        this.claim(pair);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      if (pair.id === null) {
+        this.problem(`${pair.label}: never accepted by the engine (port ${pair.port})`);
+        return;
+      }
+      const id = pair.id;
+      const say = (what: string) => this.problem(`${pair.label} (${id}): ${what}`);
+      for (;;) {
+        const data = streamBytes(pair.down, pair.engineSent, STALL_SEND).toString('base64');
+        const result = await this.router.invoke('connection.send', {
+          id,
+          payload: { format: 'base64', data },
+        });
+        if (result.ok) pair.engineSent += STALL_SEND;
+        const queued = this.engine.info(id).counters.bytesQueued;
+        if (queued > SEND_QUEUE_LIMIT) {
+          // Said once: an engine without the limit would say it for every send.
+          say(`${queued} bytes queued, over the ${SEND_QUEUE_LIMIT}-byte send queue limit`);
+          break;
+        }
+        if (result.ok) {
+          if (pair.engineSent >= STALL_MAX_BYTES) {
+            say(`${pair.engineSent} bytes sent to a peer that never reads, and none refused`);
+            break;
+          }
+          // Other work goes on between sends, as it would between a user's clicks.
+          await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
+        if (result.error.code !== 'SEND_QUEUE_FULL') {
+          say(`connection.send answered ${result.error.code}: ${result.error.message}`);
+          break;
+        }
+        // Refused: rightly only if what is queued plus this send would pass the limit.
+        const said = /([\d,]+) bytes already queued/.exec(result.error.message)?.[1];
+        const before = said === undefined ? NaN : Number(said.replace(/,/g, ''));
+        if (!(before + STALL_SEND > SEND_QUEUE_LIMIT && before <= SEND_QUEUE_LIMIT)) {
+          say(
+            `SEND_QUEUE_FULL for ${STALL_SEND} more bytes with ${before} queued, the limit ` +
+              `being ${SEND_QUEUE_LIMIT}: ${result.error.message}`,
+          );
+        }
+        this.count('engine send refused: the peer does not read (SEND_QUEUE_FULL)');
+        break;
+      }
+      const closed = await this.router.invoke('connection.close', { id });
+      if (!closed.ok) say(`connection.close answered ${closed.error.message}`);
+      peer.kill();
+      const settleBy = Date.now() + 10_000;
+      while (!this.isSettled(pair) && Date.now() < settleBy) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      if (this.isSettled(pair)) await this.verify(pair);
+      else say(`never settled: ${this.engine.info(id).state}, peer closed=${pair.peerClosed}`);
+    } finally {
+      peer.kill();
+      this.stalledPeers.delete(peer);
+    }
+  }
+
+  private startNonReadingPython(pair: Pair): { kill(): void } {
+    const child = spawn('python3', ['-c', NON_READING_PEER, String(this.listeners.tcp4)], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    let partial = '';
+    child.stdout?.on('data', (data: Buffer) => {
+      const lines = (partial + data.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const [word, value] = line.split(' ');
+        if (word === 'port') pair.port = Number(value);
+      }
+    });
+    child.stdin?.on('error', () => undefined);
+    child.once('close', () => (pair.peerClosed = true));
+    return { kill: () => child.kill('SIGKILL') };
+  }
+
+  /** Without python3: a node:net socket paused before it connects, so it never reads. */
+  private startNonReadingSocket(pair: Pair): { kill(): void } {
+    const socket = net.connect({ host: '127.0.0.1', port: this.listeners.tcp4 });
+    socket.pause();
+    socket.on('error', () => undefined);
+    socket.once('connect', () => (pair.port = socket.localPort ?? null));
+    socket.once('close', () => (pair.peerClosed = true));
+    return { kill: () => socket.destroy() };
   }
 
   private attachPeer(pair: Pair, socket: net.Socket): void {
@@ -593,6 +821,14 @@ class Soak {
 
   /** The engine sends the next `n` bytes of its stream, written the way a user would type them. */
   private engineSends(pair: Pair, n: number): void {
+    // Like a user who sees the queue, wait rather than pass the limit: then the engine must take
+    // every send (its rule: refuse only a send that a non-empty queue would take past the limit).
+    // Only this pair's one send in flight adds to its queue, so the queue can only shrink meanwhile.
+    const queued = this.engine.info(pair.id as string).counters.bytesQueued;
+    if (queued > 0 && queued + n > SEND_QUEUE_LIMIT) {
+      this.count('engine waited: the send queue was near its limit');
+      return;
+    }
     const offset = pair.engineSent;
     const bytes = streamBytes(pair.down, offset, n);
     const format = this.pick(['hex', 'base64', 'text'] as const);
@@ -670,8 +906,31 @@ class Soak {
       if (!this.isSettled(pair)) continue;
       await this.verify(pair);
     }
+    // No send here is larger than the limit, so no queue may ever be longer than it.
+    for (const info of this.engine.list()) {
+      if (info.counters.bytesQueued > SEND_QUEUE_LIMIT) {
+        this.problem(
+          `${info.id}: ${info.counters.bytesQueued} bytes queued, over the ` +
+            `${SEND_QUEUE_LIMIT}-byte send queue limit`,
+        );
+      }
+    }
     this.checkEmitters();
     await this.churnViews();
+  }
+
+  /** The session folder's size now; a segment the ring deletes meanwhile counts as gone. */
+  private sampleFolder(): void {
+    const folder = this.engine.status().capture.folder;
+    let bytes = 0;
+    for (const name of fs.readdirSync(folder)) {
+      try {
+        bytes += fs.statSync(path.join(folder, name)).size;
+      } catch {
+        // Deleted between the listing and the stat.
+      }
+    }
+    this.peakFolderBytes = Math.max(this.peakFolderBytes, bytes);
   }
 
   private isSettled(pair: Pair): boolean {
@@ -679,51 +938,98 @@ class Soak {
     return TERMINAL.has(this.engine.info(pair.id).state);
   }
 
-  /** All of one direction of an endpoint's capture, read through the router a page at a time. */
-  private async capture(id: string): Promise<{ chunks: CaptureChunk[]; total: number }> {
-    const chunks: CaptureChunk[] = [];
-    let total = Infinity;
-    for (let offset = 0; offset < total; offset += PAGE) {
-      const result = await this.router.invoke('capture.read', { id, offset, length: PAGE });
-      if (!result.ok) throw new Error(`capture.read ${id}: ${result.error.message}`);
-      const value = result.value as { chunks: CaptureChunk[]; totalBytes: number };
-      total = value.totalBytes;
-      chunks.push(...value.chunks);
-      if (total === 0) break;
+  /**
+   * Every chunk of an endpoint's capture still kept, read through the router a page at a time
+   * from where the kept bytes begin (0 without a limit). A chunk that straddles two pages is
+   * joined again. Should the ring delete more while it is read, the read starts again there.
+   */
+  private async readKept(
+    id: string,
+  ): Promise<{ chunks: CaptureChunk[]; total: number; keptFrom: number }> {
+    let from = this.engine.info(id).captureKeptFrom;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const chunks: CaptureChunk[] = [];
+      let total = Infinity;
+      let moved = false;
+      for (let offset = from; offset < total; offset += PAGE) {
+        const result = await this.router.invoke('capture.read', { id, offset, length: PAGE });
+        if (!result.ok) throw new Error(`capture.read ${id}: ${result.error.message}`);
+        const value = result.value as CommandOutput<'capture.read'>;
+        total = value.totalBytes;
+        if (value.keptFrom > offset) {
+          from = value.keptFrom;
+          moved = true;
+          break;
+        }
+        for (const chunk of value.chunks) {
+          const last = chunks.at(-1);
+          if (last && last.seq === chunk.seq && last.offset + last.bytes.length === chunk.offset) {
+            chunks[chunks.length - 1] = {
+              ...last,
+              bytes: Buffer.concat([last.bytes, chunk.bytes]),
+            };
+          } else chunks.push(chunk);
+        }
+      }
+      if (!moved) return { chunks, total: total === Infinity ? from : total, keptFrom: from };
     }
-    return { chunks, total: total === Infinity ? 0 : total };
+    throw new Error(`the capture of ${id} kept being deleted while it was read`);
   }
 
   private async verify(pair: Pair): Promise<void> {
     this.pairs.delete(pair);
     const id = pair.id as string;
     const info = this.engine.info(id);
-    const { chunks, total } = await this.capture(id);
-    let inBytes = 0;
-    let outBytes = 0;
-    // A chunk that straddles two pages comes back in two pieces with the same seq.
-    const inChunks = new Set(chunks.filter((c) => c.dir === 'in').map((c) => c.seq)).size;
-    const outChunks = new Set(chunks.filter((c) => c.dir === 'out').map((c) => c.seq)).size;
-    for (const chunk of chunks) {
-      const dir = chunk.dir;
-      const at = dir === 'in' ? inBytes : outBytes;
-      const bad = firstMismatch(dir === 'in' ? pair.up : pair.down, at, chunk.bytes);
-      if (bad >= 0) {
-        this.problem(
-          `${pair.label} (${id}): captured ${dir} byte ${at + bad} differs from what was sent`,
-        );
-        break;
-      }
-      if (dir === 'in') inBytes += chunk.bytes.length;
-      else outBytes += chunk.bytes.length;
-    }
+    const { chunks, total, keptFrom } = await this.readKept(id);
     const c = info.counters;
     const say = (what: string) => this.problem(`${pair.label} (${id}, ${info.state}): ${what}`);
-    if (inBytes + outBytes !== total) say(`capture holds ${inBytes + outBytes} of ${total} bytes`);
-    if (c.bytesIn !== inBytes || c.chunksIn !== inChunks)
+    let keptIn = 0;
+    let keptOut = 0;
+    for (const chunk of chunks) {
+      if (chunk.dir === 'in') keptIn += chunk.bytes.length;
+      else keptOut += chunk.bytes.length;
+    }
+    // The ring deletes whole chunks, oldest first: what is kept of each direction is its end, so
+    // its first kept byte is that far into what the side sent. Without the ring, all of it is kept.
+    const ring = keptFrom > 0;
+    if (ring && this.captureLimit === null) say(`capture kept from ${keptFrom}, with no limit`);
+    if (ring) this.count('connection checked after the capture limit deleted its oldest bytes');
+    const base = { in: ring ? c.bytesIn - keptIn : 0, out: ring ? c.bytesOut - keptOut : 0 };
+    if (base.in < 0 || base.out < 0)
+      say(`capture keeps ${keptIn} in/${keptOut} out, counters say ${c.bytesIn}/${c.bytesOut}`);
+    const seen = { in: 0, out: 0 };
+    let expected = keptFrom;
+    for (const chunk of chunks) {
+      if (chunk.offset !== expected) {
+        say(`the kept capture jumps from offset ${expected} to ${chunk.offset}`);
+        break;
+      }
+      expected += chunk.bytes.length;
+      const dir = chunk.dir;
+      const at = base[dir] + seen[dir];
+      const bad = firstMismatch(dir === 'in' ? pair.up : pair.down, at, chunk.bytes);
+      if (bad >= 0) {
+        say(`captured ${dir} byte ${at + bad} differs from what was sent`);
+        break;
+      }
+      seen[dir] += chunk.bytes.length;
+    }
+    // Without the ring, the capture is the whole story and the counters must say the same; with
+    // it, the counters tell how much there was, and the kept part must run up to the end.
+    const inBytes = ring ? c.bytesIn : keptIn;
+    const outBytes = ring ? c.bytesOut : keptOut;
+    if (keptFrom + keptIn + keptOut !== total)
+      say(`capture keeps ${keptIn + keptOut} bytes from ${keptFrom} of ${total}`);
+    const inChunks = chunks.filter((chunk) => chunk.dir === 'in').length;
+    const outChunks = chunks.length - inChunks;
+    if (!ring && (c.bytesIn !== inBytes || c.chunksIn !== inChunks))
       say(`counters in ${c.bytesIn}/${c.chunksIn}, capture ${inBytes}/${inChunks}`);
-    if (c.bytesOut !== outBytes || c.chunksOut !== outChunks)
+    if (!ring && (c.bytesOut !== outBytes || c.chunksOut !== outChunks))
       say(`counters out ${c.bytesOut}/${c.chunksOut}, capture ${outBytes}/${outChunks}`);
+    if (ring && (c.bytesIn + c.bytesOut !== total || c.chunksIn + c.chunksOut < chunks.length))
+      say(
+        `counters ${c.bytesIn + c.bytesOut} bytes/${c.chunksIn + c.chunksOut} chunks, capture ${total}`,
+      );
     // What the engine received is what the peer sent: all of it once the peer's FIN arrived.
     // libuv reports a reset that comes with the last bytes as end-of-stream. The engine then
     // asks the kernel and records the reset too (Connection.probeForReset), unless it had sent
@@ -770,6 +1076,10 @@ class Soak {
   /** Listener counts on the engine's sockets never grow with use: nothing is added per call. */
   private checkEmitters(): void {
     const internals = this.engine as unknown as Internals;
+    // Forgotten by the engine itself (past keepClosed) or by a hostile peer's own task.
+    for (const id of this.firstListenerCounts.keys()) {
+      if (!internals.endpoints.has(id)) this.firstListenerCounts.delete(id);
+    }
     for (const [id, endpoint] of internals.endpoints) {
       const emitter = endpoint.socket ?? endpoint.server;
       if (!emitter) continue;
@@ -786,9 +1096,11 @@ class Soak {
         }
       }
     }
-    if (internals.hub.subscriberCount !== this.views.length + 1) {
+    // The run's own event subscription, the random views, and the limited listener's selection.
+    const subscribed = this.views.length + 1 + (this.finPeers?.subscriptions ?? 0);
+    if (internals.hub.subscriberCount !== subscribed) {
       this.problem(
-        `the hub has ${internals.hub.subscriberCount} subscribers, ${this.views.length + 1} subscribed`,
+        `the hub has ${internals.hub.subscriberCount} subscribers, ${subscribed} subscribed`,
       );
     }
   }
@@ -820,7 +1132,10 @@ class Soak {
 
   /** Stops everything, settles every pair, and checks what is left. */
   private async wind(events: ViewSession): Promise<void> {
+    // The hostile peers' own tasks are tracked too: each ends by itself, within its deadlines.
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    await this.finPeers?.settle();
+    await this.longPaths?.close();
     for (const pair of this.pairs) {
       pair.child?.kill('SIGKILL');
       if (pair.socket) this.destroyPeer(pair, pair.socket);
@@ -881,15 +1196,33 @@ class Soak {
     if (left.length > 0)
       this.problem(`endpoints left behind: ${left.map((e) => `${e.id} ${e.state}`).join(', ')}`);
 
-    // The capture file holds exactly what every endpoint captured, and memory holds nothing.
+    // The capture file holds exactly what every endpoint captured (or, with a limit, stays under
+    // it, having deleted the oldest), and memory holds nothing.
     await this.engine.flushCapture();
     const status = this.engine.status().capture;
     if (status.error) this.problem(`capture error: ${status.error.message}`);
     if (status.unpersistedBytes !== 0)
       this.problem(`${status.unpersistedBytes} bytes never reached the file`);
-    const fileSize = fs.statSync(status.file).size;
-    if (fileSize !== this.captured)
-      this.problem(`the capture file has ${fileSize} bytes, endpoints captured ${this.captured}`);
+    const fileSize = dataBytesIn(status.folder);
+    const limit = this.captureLimit;
+    if (limit === null) {
+      if (fileSize !== this.captured)
+        this.problem(`the capture file has ${fileSize} bytes, endpoints captured ${this.captured}`);
+    } else {
+      this.sampleFolder();
+      if (status.storedBytes > limit)
+        this.problem(`the capture keeps ${status.storedBytes} bytes, over its ${limit}-byte limit`);
+      if (this.peakFolderBytes > limit + RING_SLACK(limit)) {
+        this.problem(
+          `the capture folder reached ${this.peakFolderBytes} bytes; its limit is ${limit}, ` +
+            `and the ring may pass it by ${RING_SLACK(limit)} for a moment`,
+        );
+      }
+      if (fileSize > this.captured)
+        this.problem(`the capture file has ${fileSize} bytes, endpoints captured ${this.captured}`);
+      if (this.captured > 2 * limit && status.deletedBytes === 0)
+        this.problem(`${this.captured} bytes captured under a ${limit}-byte limit, none deleted`);
+    }
     if (status.bytesInMemory !== 0)
       this.problem(`${status.bytesInMemory} bytes still counted in memory with no endpoint left`);
 
@@ -899,10 +1232,10 @@ class Soak {
     events.unsubscribe();
     if (internals.hub.subscriberCount !== 0)
       this.problem(`${internals.hub.subscriberCount} subscribers left on the hub`);
-    if (internals.log.persistedListeners.size !== 1) {
-      this.problem(
-        `${internals.log.persistedListeners.size} listeners on the capture log, 1 expected`,
-      );
+    // The capture folder's limit and the capture memory's trim: nothing else may stay.
+    const persistedListeners = internals.folder.data.persistedListeners.size;
+    if (persistedListeners !== 2) {
+      this.problem(`${persistedListeners} listeners on the capture data log, 2 expected`);
     }
     if (internals.memory.pressureListeners.size !== 1) {
       this.problem(`${internals.memory.pressureListeners.size} pressure listeners, 1 expected`);
@@ -915,9 +1248,11 @@ class Soak {
 
   private async verifyUdp(): Promise<void> {
     // Loopback keeps datagrams in order and whole; the socket buffer may drop some, never alter.
-    const { chunks } = await this.capture(this.udp.id);
+    const { chunks, keptFrom } = await this.readKept(this.udp.id);
     let next = 0;
-    let outIndex = 0;
+    // Past the ring, the kept datagrams sent are the last ones the engine counts as sent.
+    const keptOut = chunks.filter((chunk) => chunk.dir === 'out').length;
+    let outIndex = keptFrom > 0 ? this.engine.info(this.udp.id).counters.chunksOut - keptOut : 0;
     for (const chunk of chunks) {
       if (chunk.dir === 'out') {
         const [offset, n] = this.udpDown[outIndex++] ?? [0, -1];

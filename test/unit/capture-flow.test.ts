@@ -5,12 +5,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BLOCK_ROWS } from '../../src/main/engine/capture-index';
+import { CaptureFolderReader } from '../../src/main/engine/capture-reader';
 import { Engine } from '../../src/main/engine/engine';
 import type { AnyEvent } from '../../src/shared/api';
 import { VIEW_WINDOW_DEFAULT, type EndpointInfo } from '../../src/shared/contract';
+import { dataBytesIn } from '../support/capture';
 import { connectPeer, tempDir } from '../support/peers';
 import { waitForEndpoint, waitUntil } from '../support/wait';
 
@@ -73,8 +73,8 @@ describe('capture memory budget', () => {
     const status = engine.status().capture;
     expect(status.bytesInMemory).toBeLessThanOrEqual(4 * MiB);
     expect(status.unpersistedBytes).toBe(0);
-    expect(status.file.startsWith(dir)).toBe(true);
-    expect(fs.statSync(status.file).size).toBe(payload.length);
+    expect(status.folder.startsWith(dir)).toBe(true);
+    expect(dataBytesIn(status.folder)).toBe(payload.length);
     // Memory can exceed the budget only by what the disk has not yet taken (then reading pauses).
     expect(peakMemory).toBeLessThan(4 * MiB + 8 * MiB);
     expect(sha256(readAll(engine, accepted.id))).toBe(sha256(payload));
@@ -88,11 +88,11 @@ describe('capture memory budget', () => {
 
   it('removes its temporary capture directory on dispose', async () => {
     engine = new Engine();
-    const file = engine.status().capture.file;
-    expect(fs.existsSync(file)).toBe(true);
+    const folder = engine.status().capture.folder;
+    expect(fs.existsSync(folder)).toBe(true);
     await engine.dispose();
     engine = undefined;
-    expect(fs.existsSync(file)).toBe(false);
+    expect(fs.existsSync(folder)).toBe(false);
   });
 });
 
@@ -147,11 +147,14 @@ describe('many small datagrams', () => {
     await current.flushCapture();
     const ports = peers.map((peer) => peer.address().port);
     for (const peer of peers) peer.close();
-    // All but the last one or two blocks of 64 rows went to the index file, 33 bytes a row.
-    const directory = path.dirname(current.status().capture.file);
-    const indexFile = fs.readdirSync(directory).find((name) => name.startsWith('index-'));
-    const spilledRows = Math.floor((count - BLOCK_ROWS) / BLOCK_ROWS) * BLOCK_ROWS;
-    expect(fs.statSync(path.join(directory, indexFile ?? 'missing')).size).toBe(spilledRows * 33);
+    // Every row is in the index log, with its peer: a reader without the engine finds them all.
+    const onDisk = new CaptureFolderReader(current.status().capture.folder);
+    const described = onDisk.endpoints().find((e) => e.description.id === udp.id);
+    expect(described).toMatchObject({ chunks: count, missingChunks: 0 });
+    const fromDisk = [...onDisk.chunks(udp.id)];
+    expect(fromDisk.map((c) => c.peerAddress?.port)).toEqual(
+      Array.from({ length: count }, (_, n) => ports[n % 2]),
+    );
 
     const { chunks } = current.readCapture(udp.id, 0, current.info(udp.id).counters.bytesIn);
     expect(chunks.map((c) => Buffer.from(c.bytes).toString())).toEqual(

@@ -1,11 +1,19 @@
 /**
- * The chunk index keeps recent rows in memory and writes older ones to a real index file in
- * blocks; every row must read back the same, from memory, from a block not yet on disk, or from
- * the file.
+ * The chunk index keeps recent rows in memory and journals them to a real index log in row
+ * records once their bytes are on disk; every row must read back the same, from memory, from a
+ * record not yet on disk, or from the file, and the file must hold each row exactly once.
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BLOCK_ROWS, ChunkIndex, type ChunkRow } from '../../src/main/engine/capture-index';
+import {
+  ChunkIndex,
+  decodeRow,
+  HOT_ROWS,
+  RECORD_PREFIX_BYTES,
+  RecordKind,
+  ROWS_HEADER_BYTES,
+  type ChunkRow,
+} from '../../src/main/engine/capture-index';
 import { CaptureLog } from '../../src/main/engine/capture-log';
 import { tempDir } from '../support/peers';
 
@@ -19,7 +27,25 @@ function openIndex() {
   const log = new CaptureLog(dir, { name: 'index' });
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   cleanups.push(() => log.close());
-  return { log, index: new ChunkIndex(log) };
+  return { log, index: new ChunkIndex(log, 7) };
+}
+
+/** The rows an index log holds, record by record, with the endpoint each record names. */
+function rowsInFile(file: string): Array<ChunkRow & { endpoint: number; seq: number }> {
+  const bytes = fs.readFileSync(file);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const found: Array<ChunkRow & { endpoint: number; seq: number }> = [];
+  for (let at = 0; at < bytes.byteLength;) {
+    expect(view.getUint8(at)).toBe(RecordKind.rows);
+    const end = at + RECORD_PREFIX_BYTES + view.getUint32(at + 4, true);
+    const endpoint = view.getUint32(at + 8, true);
+    const first = view.getFloat64(at + 12, true);
+    const count = view.getUint32(at + 20, true);
+    const rows = new DataView(bytes.buffer, bytes.byteOffset + at + ROWS_HEADER_BYTES);
+    for (let i = 0; i < count; i++) found.push({ ...decodeRow(rows, i), endpoint, seq: first + i });
+    at = end;
+  }
+  return found;
 }
 
 /** Rows as an endpoint makes them: sizes vary, empty datagrams included, file offsets grow. */
@@ -48,28 +74,42 @@ function firstEndingAfterByScan(rows: ChunkRow[], offset: number): number {
   return found < 0 ? rows.length : found;
 }
 
+const noDescription = () => undefined;
+
 describe('ChunkIndex', () => {
-  it('reads back every row, from memory, from unwritten blocks and from the file', async () => {
+  it('journals a row only once its bytes are on disk, and reads every row back', async () => {
     const { log, index } = openIndex();
-    const rows = makeRows(BLOCK_ROWS * 40 + 13);
+    const rows = makeRows(HOT_ROWS * 40 + 13);
     const half = rows.length >> 1;
     for (const row of rows.slice(0, half)) index.push(row);
-    // Some blocks are on disk now; the next ones are written while these are read.
+    // The data log has written up to the end of row 99: rows 100 on must wait.
+    const row99 = rows[99] as ChunkRow;
+    expect(index.journal(row99.fileOffset + row99.size, noDescription)).toBe(half - 100);
+    expect(index.unjournaledRows).toBe(half - 100);
     await log.flush();
-    for (const row of rows.slice(half)) expect(index.push(row)).toBe(rows.indexOf(row));
+    for (const row of rows.slice(half)) {
+      expect(index.push(row)).toBe(rows.indexOf(row));
+      if (rows.indexOf(row) % 50 === 0) index.journal(Infinity, noDescription);
+    }
     expect(index.length).toBe(rows.length);
     for (let seq = rows.length - 1; seq >= 0; seq -= 1) expect(index.row(seq)).toEqual(rows[seq]);
+    expect(index.journal(Infinity, noDescription)).toBe(0);
     await log.flush();
-    // All but the last two blocks' worth of rows went to the file, 33 bytes each.
-    const written = Math.floor(rows.length / BLOCK_ROWS - 1) * BLOCK_ROWS;
-    expect(fs.statSync(log.file).size).toBe(written * 33);
+    // Every row exactly once, in order, naming its endpoint; memory kept only the newest.
+    const written = rowsInFile(log.file);
+    expect(written.map(({ endpoint, seq, ...row }) => [endpoint, seq, row])).toEqual(
+      rows.map((row, seq) => [7, seq, row]),
+    );
     for (let seq = 0; seq < rows.length; seq += 1) expect(index.row(seq)).toEqual(rows[seq]);
   });
 
-  it('finds the first chunk ending after any offset, across blocks and memory', () => {
+  it('finds the first chunk ending after any offset, across records and memory', () => {
     const { index } = openIndex();
-    const rows = makeRows(BLOCK_ROWS * 9 + 5);
-    for (const row of rows) index.push(row);
+    const rows = makeRows(HOT_ROWS * 9 + 5);
+    rows.forEach((row, seq) => {
+      index.push(row);
+      if (seq % 37 === 0) index.journal(Infinity, noDescription);
+    });
     const last = rows.at(-1) as ChunkRow;
     const end = last.streamOffset + last.size;
     const offsets = [0, 1, end - 1, end, end + 10];
@@ -86,10 +126,25 @@ describe('ChunkIndex', () => {
   it('an empty index and one within memory answer like a scan', () => {
     const { index } = openIndex();
     expect(index.firstEndingAfter(0)).toBe(0);
-    const rows = makeRows(BLOCK_ROWS);
+    const rows = makeRows(HOT_ROWS);
     for (const row of rows) index.push(row);
     for (const offset of [0, 5, 100, 10_000]) {
       expect(index.firstEndingAfter(offset)).toBe(firstEndingAfterByScan(rows, offset));
     }
+  });
+
+  it('names the first row whose bytes lie at or after a data floor', () => {
+    const { index } = openIndex();
+    const rows = makeRows(HOT_ROWS * 5);
+    rows.forEach((row) => {
+      index.push(row);
+      index.journal(Infinity, noDescription);
+    });
+    for (const seq of [0, 1, 63, 64, 200, rows.length - 1]) {
+      const floor = (rows[seq] as ChunkRow).fileOffset + 1;
+      const kept = rows.findIndex((row) => row.fileOffset >= floor);
+      expect(index.firstKept(floor)).toBe(kept < 0 ? rows.length : kept);
+    }
+    expect(index.firstKept(Number.MAX_SAFE_INTEGER)).toBe(rows.length);
   });
 });

@@ -29,6 +29,7 @@ import {
   type Mounted,
 } from '../soak/system';
 import { connectPeer } from '../support/peers';
+import { dataBytesIn } from '../support/capture';
 import { waitUntil } from '../support/wait';
 
 const KiB = 1024;
@@ -41,7 +42,12 @@ afterEach(async () => {
 });
 
 async function setUp(disk: Mounted, memoryBytes: number) {
-  const engine = new Engine({ captureDir: disk.dir, captureMemoryBytes: memoryBytes });
+  const engine = new Engine({
+    captureDir: disk.dir,
+    captureMemoryBytes: memoryBytes,
+    // The disk itself fails here: no floor or limit may act first.
+    capture: { limitBytes: null, floorBytes: 0 },
+  });
   let disposed: Promise<void> | undefined;
   const dispose = () => (disposed ??= engine.dispose());
   cleanups.push(dispose);
@@ -152,7 +158,7 @@ describe('the capture directory fills up', () => {
     const captured = engine
       .list()
       .reduce((sum, e) => sum + e.counters.bytesIn + e.counters.bytesOut, 0);
-    expect(fs.statSync(after.file).size).toBe(captured);
+    expect(dataBytesIn(after.folder)).toBe(captured);
     expect(setup.statuses.at(-1)).toBeNull();
   });
 
@@ -192,7 +198,11 @@ describe('a UDP flood while the capture directory is full', () => {
     const filler = path.join(disk.dir, 'someone-elses-file');
     fs.writeFileSync(filler, Buffer.alloc(1 * MiB));
     const budget = 64 * KiB;
-    const engine = new Engine({ captureDir: disk.dir, captureMemoryBytes: budget });
+    const engine = new Engine({
+      captureDir: disk.dir,
+      captureMemoryBytes: budget,
+      capture: { limitBytes: null, floorBytes: 0 },
+    });
     cleanups.push(() => engine.dispose());
     const udp = await engine.bindUdp({ host: '127.0.0.1', port: 0 });
     const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
@@ -243,7 +253,7 @@ describe('a UDP flood while the capture directory is full', () => {
     );
     expect(counters().datagramsDropped).toBe(before.datagramsDropped);
     await engine.flushCapture();
-    expect(fs.statSync(engine.status().capture.file).size).toBe(counters().bytesIn);
+    expect(dataBytesIn(engine.status().capture.folder)).toBe(counters().bytesIn);
   });
 });
 

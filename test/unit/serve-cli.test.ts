@@ -29,6 +29,28 @@ describe('serve command line', () => {
     expect(parseCommandLine([])).toEqual({ host: '127.0.0.1', port: 7357 });
   });
 
+  it('takes the capture limit and floor as sizes, or from the environment', () => {
+    expect(
+      parseCommandLine(['--capture-limit', '2GiB', '--capture-floor', '512 MiB']),
+    ).toMatchObject({
+      capture: { limitBytes: 2 * 1024 ** 3, floorBytes: 512 * 1024 ** 2 },
+    });
+    expect(parseCommandLine(['--capture-limit', 'unlimited'])).toMatchObject({
+      capture: { limitBytes: null },
+    });
+    expect(
+      parseCommandLine([], {
+        SOCKET_WORKBENCH_CAPTURE_LIMIT: '100m',
+        SOCKET_WORKBENCH_CAPTURE_FLOOR: '0',
+      }),
+    ).toMatchObject({ capture: { limitBytes: 100 * 1024 ** 2, floorBytes: 0 } });
+    expect(parseCommandLine(['--capture-limit', '10k'])).toMatch(
+      /^--capture-limit must be a size of at least 1.0 MiB/,
+    );
+    expect(parseCommandLine(['--capture-limit', 'lots'])).toMatch(/^--capture-limit must be/);
+    expect(parseCommandLine(['--capture-floor=-1'])).toMatch(/^--capture-floor must be a size/);
+  });
+
   it('says what is wrong with a bad argument', () => {
     expect(parseCommandLine(['--capture-dir', ''])).toMatch(/^--capture-dir is empty/);
     expect(parseCommandLine(['--port', '70000'])).toMatch(/^--port must be a whole number/);
@@ -37,7 +59,7 @@ describe('serve command line', () => {
 });
 
 describe('a chosen capture directory', () => {
-  it('holds the capture and its index, owner-only, and keeps them after the server stops', async () => {
+  it('holds a session folder, owner-only, and keeps it after the server stops', async () => {
     const root = tempDir();
     cleanups.push(() => fs.rmSync(root, { recursive: true, force: true }));
     const rendererDir = path.join(root, 'renderer');
@@ -46,15 +68,25 @@ describe('a chosen capture directory', () => {
     const captureDir = path.join(root, 'captures', 'today');
 
     const server = await startServer({ port: 0, rendererDir, captureDir });
-    const files = fs.readdirSync(captureDir).sort();
+    const [session] = fs.readdirSync(captureDir);
+    const folder = path.join(captureDir, session ?? 'missing');
+    expect(session).toMatch(/^session-/);
+    expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
+    const files = fs.readdirSync(folder).sort();
     expect(files).toEqual([
-      expect.stringMatching(/^capture-.*\.bin$/),
-      expect.stringMatching(/^index-.*\.bin$/),
+      expect.stringMatching(/^data-\d+-\d+\.bin$/),
+      expect.stringMatching(/^index-\d+-\d+\.bin$/),
+      'session.json',
     ]);
     for (const file of files) {
-      expect(fs.statSync(path.join(captureDir, file)).mode & 0o777).toBe(0o600);
+      expect(fs.statSync(path.join(folder, file)).mode & 0o777).toBe(0o600);
     }
     await server.close();
-    expect(fs.readdirSync(captureDir).sort()).toEqual(files);
+    expect(fs.readdirSync(folder).sort()).toEqual(files);
+    expect(JSON.parse(fs.readFileSync(path.join(folder, 'session.json'), 'utf8'))).toMatchObject({
+      format: 'socket-workbench-capture',
+      version: 1,
+      stoppedAt: expect.any(String),
+    });
   });
 });

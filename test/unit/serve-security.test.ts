@@ -428,11 +428,12 @@ const hasIpv6Loopback = Object.values(networkInterfaces()).some((addresses) =>
 
 describe.skipIf(!hasIpv6Loopback)('IPv6 loopback', () => {
   it('brackets the host in the URL and accepts that Host header and Origin', async () => {
-    const v6 = await startServer({ host: '::1', port: 0, rendererDir, token: 'fixed-token' });
+    const fixed = 'fixed-token-0123456789abcdef0123456789';
+    const v6 = await startServer({ host: '::1', port: 0, rendererDir, token: fixed });
     try {
-      expect(v6.url).toBe(`http://[::1]:${v6.port}/?token=fixed-token`);
+      expect(v6.url).toBe(`http://[::1]:${v6.port}/?token=${fixed}`);
       const res = await new Promise<number>((resolve, reject) => {
-        httpRequest({ host: '::1', port: v6.port, path: '/?token=fixed-token' }, (r) => {
+        httpRequest({ host: '::1', port: v6.port, path: `/?token=${fixed}` }, (r) => {
           r.resume();
           resolve(r.statusCode ?? 0);
         })
@@ -440,7 +441,7 @@ describe.skipIf(!hasIpv6Loopback)('IPv6 loopback', () => {
           .end();
       });
       expect(res).toBe(200);
-      const ws = `ws://[::1]:${v6.port}/ws?token=fixed-token`;
+      const ws = `ws://[::1]:${v6.port}/ws?token=${fixed}`;
       expect(await upgradeStatus(ws, `http://[::1]:${v6.port}`)).toBe(101);
       expect(await upgradeStatus(ws, `http://127.0.0.1:${v6.port}`)).toBe(403);
     } finally {

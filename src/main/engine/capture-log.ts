@@ -1,15 +1,17 @@
 /**
- * The engine's append-only capture file: every captured byte of every endpoint, in arrival order.
+ * An append-only log of the capture folder (the data log, or the index log), kept as a run of
+ * segment files so that the oldest bytes can go first when the capture reaches its limit.
  *
- * One file for the whole engine (not one per endpoint) so that 10,000 connections do not cost
- * 10,000 file descriptors. Writes are batched and asynchronous, one in flight at a time; a byte
- * counts as persisted once its write has completed, and only persisted bytes may leave memory.
+ * Offsets are logical: they count every byte ever appended, and never change when a segment is
+ * deleted. A segment holds whole appends (a chunk or an index record is never split across two
+ * files), so a reader needs only the segment's starting offset, which is in its file name.
+ * Writes are batched and asynchronous, one in flight at a time; a byte counts as persisted once
+ * its write has completed, and only persisted bytes may leave memory.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { UserError } from '../../shared/errors';
-import { describeSystemError } from '../../shared/errors';
+import { describeSystemError, WorkbenchError } from '../../shared/errors';
 
 /** Pending bytes that start a write at once (otherwise writes wait WRITE_DELAY_MS to batch). */
 const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -22,14 +24,61 @@ const STAGING_BYTES = 256 * 1024;
 const WRITE_DELAY_MS = 20;
 const RETRY_MS = 1000;
 
-export class CaptureLog {
+/**
+ * The file name of a segment: what it holds, its number (the data and index segments started
+ * together share one) and the logical offset it starts at. An index segment may stay empty, so
+ * two can start at the same offset: the number tells them apart.
+ */
+export function segmentFileName(name: string, number: number, start: number): string {
+  return `${name}-${String(number).padStart(6, '0')}-${String(start).padStart(16, '0')}.bin`;
+}
+
+/** Parses a segment file name, or null if it is not a segment of `name`. */
+export function parseSegmentFileName(
+  name: string,
+  file: string,
+): { number: number; start: number } | null {
+  const match = new RegExp(`^${name}-(\\d{6,})-(\\d{16})\\.bin$`).exec(file);
+  return match ? { number: Number(match[1]), start: Number(match[2]) } : null;
+}
+
+interface Segment {
+  readonly start: number;
+  /** Where the next append to it would go; only the newest segment grows. */
+  end: number;
   readonly file: string;
-  private readonly ownsDirectory: boolean;
-  private readonly directory: string;
+}
+
+export interface PreparedSegment {
+  readonly segment: Segment;
+  readonly fd: number;
+}
+
+interface PendingWrite {
+  bytes: Uint8Array;
+  segment: Segment;
+}
+
+export interface CaptureLogOptions {
+  /** Hears when writing starts failing, and hears null when it works again. */
+  onFailure?: (error: UserError | null) => void;
+  /** What the log holds, as the start of its segment names. */
+  name?: string;
+  /** Write at once past this many pending bytes (WRITE_BATCH_BYTES at most). */
+  batchBytes?: number;
+  /** How a write failure is told to the user: what the file is, what happens meanwhile. */
+  failureWords?: FailureWords;
+  /** Asked before each write: a reason not to write now (e.g. free space under its floor). */
+  mayWrite?: () => UserError | null;
+}
+
+export class CaptureLog {
+  readonly name: string;
+  private readonly segments: Segment[] = [];
   private fd: number;
   private appended = 0;
   private persisted = 0;
-  private pending: Uint8Array[] = [];
+  private pending: PendingWrite[] = [];
   private pendingBytes = 0;
   /** Small appends collected for the next write; its first `stagingUsed` bytes are in use. */
   private staging: Uint8Array | null = null;
@@ -41,45 +90,43 @@ export class CaptureLog {
   /** flush() and close() waiting for the write in flight to end, however it ends. */
   private settledWaiters: Array<() => void> = [];
   private closed = false;
+  private segmentsStarted = 0;
+  /** Descriptors of older segments that still have writes pending. */
+  private readonly retiring = new Map<Segment, number>();
+  /** One descriptor kept for reading an older segment: range reads ask for the same one often. */
+  private reader: { segment: Segment; fd: number } | null = null;
 
   private readonly onFailure: (error: UserError | null) => void;
   private readonly batchBytes: number;
   private readonly failureWords: FailureWords;
+  private readonly mayWrite: () => UserError | null;
 
   constructor(
-    directory: string | undefined,
-    options: {
-      /** Hears when writing starts failing, and hears null when it works again. */
-      onFailure?: (error: UserError | null) => void;
-      /** What the file holds, as the start of its name. */
-      name?: string;
-      /** Write at once past this many pending bytes (WRITE_BATCH_BYTES at most). */
-      batchBytes?: number;
-      /** How a write failure is told to the user: what the file is, what happens meanwhile. */
-      failureWords?: FailureWords;
-    } = {},
+    readonly directory: string,
+    options: CaptureLogOptions = {},
   ) {
+    this.name = options.name ?? 'data';
     this.failureWords = options.failureWords ?? CAPTURE_FAILURE_WORDS;
     this.onFailure = options.onFailure ?? (() => undefined);
+    this.mayWrite = options.mayWrite ?? (() => null);
     this.batchBytes = Math.min(WRITE_BATCH_BYTES, options.batchBytes ?? WRITE_BATCH_BYTES);
-    const name = options.name ?? 'capture';
-    this.ownsDirectory = directory === undefined;
-    this.directory = directory ?? fs.mkdtempSync(path.join(os.tmpdir(), 'socket-workbench-'));
-    fs.mkdirSync(this.directory, { recursive: true });
-    this.file = path.join(
-      this.directory,
-      `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.bin`,
-    );
-    // Owner-only, also in a directory the user chose: captures hold whatever peers sent.
-    this.fd = fs.openSync(this.file, 'a+', 0o600);
+    fs.mkdirSync(this.directory, { recursive: true, mode: 0o700 });
+    const first = this.prepareSegment();
+    this.segments.push(first.segment);
+    this.fd = first.fd;
   }
 
-  /** Bytes appended so far (the file offset the next append gets). */
+  /** The file the newest bytes go to. */
+  get file(): string {
+    return (this.segments.at(-1) as Segment).file;
+  }
+
+  /** Bytes appended so far (the offset the next append gets). */
   get size(): number {
     return this.appended;
   }
 
-  /** Bytes below this file offset are on disk. */
+  /** Bytes below this offset are on disk (or were, before their segment was deleted). */
   get persistedSize(): number {
     return this.persisted;
   }
@@ -89,19 +136,41 @@ export class CaptureLog {
     return this.appended - this.persisted;
   }
 
+  /** Bytes below this offset are gone: their segments were deleted to stay within the limit. */
+  get floor(): number {
+    return (this.segments[0] as Segment).start;
+  }
+
+  /** Bytes the log's segments take on disk now. */
+  get storedBytes(): number {
+    return this.appended - this.floor;
+  }
+
+  /** Bytes appended to the newest segment. */
+  get newestSegmentBytes(): number {
+    const newest = this.segments.at(-1) as Segment;
+    return newest.end - newest.start;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
   get error(): UserError | null {
     return this.failure;
   }
 
-  /** Queues bytes for the file; returns their file offset. The caller keeps them until persisted. */
+  /** Queues bytes for the file; returns their offset. The caller keeps them until persisted. */
   append(bytes: Uint8Array): number {
     const at = this.appended;
     this.appended += bytes.byteLength;
+    const segment = this.segments.at(-1) as Segment;
+    segment.end = this.appended;
     if (this.closed) return at;
     if (bytes.byteLength < SMALL_APPEND_BYTES) this.stage(bytes);
     else {
       this.closeStaging();
-      this.pending.push(bytes);
+      this.pending.push({ bytes, segment });
     }
     this.pendingBytes += bytes.byteLength;
     if (this.pendingBytes >= this.batchBytes) this.writeSoon(0);
@@ -109,12 +178,65 @@ export class CaptureLog {
     return at;
   }
 
-  /** Reads bytes that are already on disk. */
-  read(fileOffset: number, length: number): Uint8Array {
+  /**
+   * Opens the next segment's file, starting at the current offset, without using it yet: the
+   * data and index logs start theirs together or not at all (see CaptureFolder). Throws the
+   * system's error (EMFILE, ENOSPC, EACCES…) when it cannot be opened.
+   */
+  prepareSegment(): PreparedSegment {
+    const start = this.appended;
+    const file = path.join(this.directory, segmentFileName(this.name, this.segmentsStarted, start));
+    // Owner-only, also in a directory the user chose: captures hold whatever peers sent.
+    const fd = fs.openSync(file, 'a+', 0o600);
+    this.segmentsStarted += 1;
+    return { segment: { start, end: start, file }, fd };
+  }
+
+  /** A prepared segment that will not be used: its empty file goes. */
+  abandonSegment(prepared: PreparedSegment): void {
+    fs.closeSync(prepared.fd);
+    fs.rmSync(prepared.segment.file, { force: true });
+  }
+
+  /** Later appends go to the prepared segment. */
+  startSegment(prepared: PreparedSegment): void {
+    if (this.closed) {
+      this.abandonSegment(prepared);
+      return;
+    }
+    this.closeStaging();
+    const previous = this.fd;
+    // Writes still pending for the previous segment carry their own descriptor.
+    this.retiring.set(this.segments.at(-1) as Segment, previous);
+    this.segments.push(prepared.segment);
+    this.fd = prepared.fd;
+    this.closeRetired();
+    // The finished segment waits for nothing more: written now, it can be deleted sooner.
+    if (this.pending.length > 0) this.writeSoon(0);
+  }
+
+  /** The oldest segment may be deleted: it is wholly on disk and not the newest. */
+  get canDropOldestSegment(): boolean {
+    return this.segments.length >= 2 && (this.segments[0] as Segment).end <= this.persisted;
+  }
+
+  /** Deletes the oldest segment (see canDropOldestSegment); returns the bytes it held. */
+  dropOldestSegment(): number {
+    if (!this.canDropOldestSegment) return 0;
+    const oldest = this.segments.shift() as Segment;
+    if (this.reader?.segment === oldest) this.closeReader();
+    fs.rmSync(oldest.file, { force: true });
+    return oldest.end - oldest.start;
+  }
+
+  /** Reads bytes that are on disk; throws CAPTURE_GONE for bytes whose segment was deleted. */
+  read(offset: number, length: number): Uint8Array {
+    const segment = this.segmentHolding(offset);
+    const fd = segment === this.segments.at(-1) ? this.fd : this.readerFor(segment);
     const bytes = new Uint8Array(length);
     let done = 0;
     while (done < length) {
-      const n = fs.readSync(this.fd, bytes, done, length - done, fileOffset + done);
+      const n = fs.readSync(fd, bytes, done, length - done, offset - segment.start + done);
       if (n === 0) break;
       done += n;
     }
@@ -142,8 +264,49 @@ export class CaptureLog {
     this.timer = undefined;
     // A retry may be in flight on a full disk; its descriptor must outlive it.
     if (this.writing) await this.writeSettled();
+    this.closeReader();
+    for (const fd of this.retiring.values()) fs.closeSync(fd);
+    this.retiring.clear();
     fs.closeSync(this.fd);
-    if (this.ownsDirectory) fs.rmSync(this.directory, { recursive: true, force: true });
+  }
+
+  private closeRetired(): void {
+    for (const [segment, fd] of this.retiring) {
+      if (segment.end > this.persisted) break;
+      if (this.reader?.segment === segment) this.reader = null;
+      fs.closeSync(fd);
+      this.retiring.delete(segment);
+    }
+  }
+
+  private descriptorOf(segment: Segment): number {
+    return this.retiring.get(segment) ?? this.fd;
+  }
+
+  private segmentHolding(offset: number): Segment {
+    if (offset >= this.floor) {
+      for (let i = this.segments.length - 1; i >= 0; i--) {
+        const segment = this.segments[i] as Segment;
+        if (segment.start <= offset) return segment;
+      }
+    }
+    throw new WorkbenchError(
+      'CAPTURE_GONE',
+      `Captured bytes at offset ${offset} are gone: the capture limit deleted the oldest part`,
+    );
+  }
+
+  private readerFor(segment: Segment): number {
+    if (this.reader?.segment === segment) return this.reader.fd;
+    this.closeReader();
+    const fd = this.retiring.get(segment) ?? fs.openSync(segment.file, 'r');
+    this.reader = { segment, fd };
+    return fd;
+  }
+
+  private closeReader(): void {
+    if (this.reader && !this.retiring.has(this.reader.segment)) fs.closeSync(this.reader.fd);
+    this.reader = null;
   }
 
   private writeSettled(): Promise<void> {
@@ -185,7 +348,10 @@ export class CaptureLog {
   private closeStaging(): void {
     if (this.staging && this.stagingUsed > 0) {
       const used = this.staging.subarray(0, this.stagingUsed);
-      this.pending.push(this.stagingUsed * 2 < this.staging.byteLength ? used.slice() : used);
+      this.pending.push({
+        bytes: this.stagingUsed * 2 < this.staging.byteLength ? used.slice() : used,
+        segment: this.segments.at(-1) as Segment,
+      });
     }
     this.staging = null;
     this.stagingUsed = 0;
@@ -194,46 +360,62 @@ export class CaptureLog {
   private writeBatch(): void {
     this.closeStaging();
     if (this.writing || this.pending.length === 0 || this.closed) return;
-    const batch = this.pending;
-    const batchBytes = this.pendingBytes;
-    this.pending = [];
-    this.pendingBytes = 0;
+    const refusal = this.mayWrite();
+    if (refusal) {
+      this.failed(refusal);
+      return;
+    }
+    // One write goes to one file: the appends queued for the oldest pending segment.
+    const segment = (this.pending[0] as PendingWrite).segment;
+    let count = 0;
+    while (count < this.pending.length && this.pending[count]?.segment === segment) count++;
+    const batch = this.pending.splice(0, count).map((write) => write.bytes);
+    const batchBytes = batch.reduce((sum, bytes) => sum + bytes.byteLength, 0);
+    this.pendingBytes -= batchBytes;
     this.writing = true;
-    fs.writev(this.fd, batch, (error, written) => {
+    fs.writev(this.descriptorOf(segment), batch, (error, written) => {
       this.writing = false;
       if (error) {
         // A full or unwritable disk: keep the bytes in memory (the caller holds them), say why,
         // and try again later: freeing space or fixing permissions resumes the capture file.
-        this.pending = [...batch, ...this.pending];
-        this.pendingBytes += batchBytes;
-        if (!this.failure) {
-          this.failure = describeWriteFailure(error, this.file, this.failureWords);
-          this.onFailure(this.failure);
-        }
-        if (!this.closed) {
-          this.timer ??= setTimeout(() => {
-            this.timer = undefined;
-            this.writeBatch();
-          }, RETRY_MS);
-        }
-        this.settle();
+        this.requeue(batch, segment);
+        this.failed(describeWriteFailure(error, segment.file, this.failureWords));
         return;
       }
       this.persisted += written;
-      if (written < batchBytes) {
-        this.pending = [...remainderOf(batch, written), ...this.pending];
-        this.pendingBytes += batchBytes - written;
-      }
+      if (written < batchBytes) this.requeue(remainderOf(batch, written), segment);
       if (this.failure) {
         this.failure = null;
         this.onFailure(null);
       }
+      this.closeRetired();
       for (const listener of [...this.persistedListeners]) listener();
       this.settle();
       if (this.pending.length > 0) {
-        this.writeSoon(this.pendingBytes >= this.batchBytes ? 0 : WRITE_DELAY_MS);
+        // A finished segment waits for nothing more: write it now, so that it may be deleted.
+        const finished = this.pending[0]?.segment !== this.segments.at(-1);
+        this.writeSoon(finished || this.pendingBytes >= this.batchBytes ? 0 : WRITE_DELAY_MS);
       }
     });
+  }
+
+  private requeue(parts: Uint8Array[], segment: Segment): void {
+    this.pending = [...parts.map((bytes) => ({ bytes, segment })), ...this.pending];
+    this.pendingBytes += parts.reduce((sum, bytes) => sum + bytes.byteLength, 0);
+  }
+
+  private failed(error: UserError): void {
+    if (this.failure?.message !== error.message) {
+      this.failure = error;
+      this.onFailure(error);
+    }
+    if (!this.closed) {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.writeBatch();
+      }, RETRY_MS);
+    }
+    this.settle();
   }
 }
 
@@ -253,7 +435,7 @@ export interface FailureWords {
   meanwhile: string;
 }
 
-const CAPTURE_FAILURE_WORDS: FailureWords = {
+export const CAPTURE_FAILURE_WORDS: FailureWords = {
   file: 'the capture file',
   meanwhile:
     'Captured bytes stay in memory, and reading pauses while memory is full, until the file ' +

@@ -2,14 +2,15 @@
  * One endpoint's capture: every chunk in both directions, byte-exact, in the order it happened.
  *
  * Offsets count bytes across both directions, so a range read returns exactly what a Follow
- * Stream view shows. Every byte goes to the engine's append-only CaptureLog; the most recent
- * chunks also stay in memory, within one budget shared by all endpoints (CaptureMemory). A range
- * read is served from memory or disk transparently. What stays in memory per chunk otherwise is
- * a compact index row (~30 bytes), not the bytes.
+ * Stream view shows. Every byte goes to the session's capture folder (CaptureFolder); the most
+ * recent chunks also stay in memory, within one budget shared by all endpoints (CaptureMemory).
+ * A range read is served from memory or disk transparently. Once the capture limit deletes the
+ * folder's oldest segments, an endpoint's oldest bytes are gone: `keptFrom` says where what is
+ * left begins.
  */
 import type { CaptureChunk } from '../../shared/contract';
-import { ChunkIndex } from './capture-index';
-import type { CaptureLog } from './capture-log';
+import { ChunkIndex, HOT_ROWS, jsonRecord, RecordKind } from './capture-index';
+import type { CaptureFolder } from './capture-folder';
 import { nowMs } from './clock';
 
 export type Direction = CaptureChunk['dir'];
@@ -31,6 +32,18 @@ const CHUNK_OVERHEAD = 384;
  */
 const DATAGRAM_CEILING_FACTOR = 2;
 
+/** How often the index log is brought up to date with what no data write brings along. */
+const JOURNAL_MS = 200;
+/**
+ * Rows wait to be journaled until an endpoint has HOT_ROWS of them or its oldest is this old: a
+ * record costs memory (three numbers) whatever its size, so a quiet endpoint must not write one
+ * per chunk; and a crash loses at most about this much of the index beyond the data it loses.
+ */
+const JOURNAL_MAX_AGE_MS = 1000;
+
+/** What an endpoint's description record says (docs/capture-format.md). */
+export type EndpointDescription = Record<string, unknown> & { id: string };
+
 /** The memory budget shared by every endpoint's recent chunks. */
 export class CaptureMemory {
   private used = 0;
@@ -39,14 +52,20 @@ export class CaptureMemory {
   private releasedStores = 0;
   private pressure = false;
   private readonly pressureListeners = new Set<(pressure: boolean) => void>();
+  /** Stores with rows or a description not yet in the index log. */
+  private readonly unjournaled = new Set<CaptureStore>();
+  private journalTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     readonly budgetBytes: number,
-    readonly log: CaptureLog,
-    /** Where the stores' older index rows go (see ChunkIndex). */
-    readonly indexLog: CaptureLog,
+    readonly folder: CaptureFolder,
   ) {
-    log.onPersisted(() => this.trim());
+    folder.data.onPersisted(() => {
+      this.trim();
+      // Busy endpoints' rows follow their bytes to disk at once.
+      this.journal();
+    });
   }
 
   /** Bytes of captured data held in memory now. */
@@ -73,6 +92,48 @@ export class CaptureMemory {
     this.order.push(store);
     this.used += cost;
     if (this.used > this.budgetBytes) this.trim();
+  }
+
+  /** The store has something for the index log: journal it soon. */
+  needsJournal(store: CaptureStore): void {
+    if (this.stopped) return;
+    this.unjournaled.add(store);
+    this.journalSoon();
+  }
+
+  /** Unreferenced: the index catching up is no reason to keep a process alive. */
+  private journalSoon(): void {
+    this.journalTimer ??= setTimeout(() => {
+      this.journalTimer = undefined;
+      this.journal();
+    }, JOURNAL_MS).unref();
+  }
+
+  /**
+   * Writes rows whose bytes are on disk, and changed descriptions, to the index log: every such
+   * row when `everything`, otherwise those of endpoints with enough rows or old enough ones.
+   */
+  journal(everything = false): void {
+    for (const store of this.unjournaled) {
+      if (store.journal(everything)) this.unjournaled.delete(store);
+    }
+    if (this.unjournaled.size > 0) this.journalSoon();
+  }
+
+  /** Everything on disk, every row journaled, the index on disk. */
+  async flushAll(): Promise<void> {
+    await this.folder.data.flush();
+    this.journal(true);
+    if (this.journalTimer) clearTimeout(this.journalTimer);
+    this.journalTimer = undefined;
+    await this.folder.index.flush();
+  }
+
+  /** A clean stop: flushAll, then nothing more is journaled (the logs close next). */
+  async stop(): Promise<void> {
+    await this.flushAll();
+    this.stopped = true;
+    this.unjournaled.clear();
   }
 
   release(cost: number): void {
@@ -111,6 +172,13 @@ export class CaptureMemory {
 
 export class CaptureStore {
   private readonly index: ChunkIndex;
+  /** Where the index log's newest segment started when this store last described itself there. */
+  private describedInSegment = -1;
+  private describedPeers = 0;
+  private descriptionChanged = true;
+  /** Cached `keptFrom`, valid while the data log's floor is `keptFloor`. */
+  private kept = { floor: 0, seq: 0 };
+  private reportedKeptFrom = 0;
   /** The most recent chunks, oldest first; `tail[tailHead]` has seq `tailSeq`. */
   private tail: CaptureChunk[] = [];
   /** Where each tail chunk ends in the capture file (it may leave memory once that is on disk). */
@@ -122,8 +190,14 @@ export class CaptureStore {
   private readonly peerIds = new Map<string, number>();
   private released = false;
 
-  constructor(private readonly memory: CaptureMemory) {
-    this.index = new ChunkIndex(memory.indexLog);
+  constructor(
+    private readonly memory: CaptureMemory,
+    endpointNumber: number,
+    /** The endpoint's description, for the index log (read when it is written). */
+    private readonly describe: () => EndpointDescription,
+  ) {
+    this.index = new ChunkIndex(memory.folder.index, endpointNumber);
+    memory.needsJournal(this);
   }
 
   get totalBytes(): number {
@@ -138,6 +212,49 @@ export class CaptureStore {
     return this.released;
   }
 
+  /** The stream offset where the bytes still kept begin: everything before it is gone. */
+  get keptFrom(): number {
+    const seq = this.firstKeptSeq();
+    return seq < this.index.length ? this.index.row(seq).streamOffset : this.bytes;
+  }
+
+  /** True once each time `keptFrom` has moved since the last time this was asked. */
+  keptFromMoved(): boolean {
+    const now = this.keptFrom;
+    if (now === this.reportedKeptFrom) return false;
+    this.reportedKeptFrom = now;
+    return true;
+  }
+
+  /** The endpoint's description changed (a transition): the index log gets it again. */
+  describeAgain(): void {
+    this.descriptionChanged = true;
+    this.memory.needsJournal(this);
+  }
+
+  /**
+   * Writes this store's journaled-ready rows (and first its description and new peers, where the
+   * index log's newest segment lacks them). True when nothing is left to write.
+   */
+  journal(everything: boolean): boolean {
+    const log = this.memory.folder.index;
+    const segment = log.size - log.newestSegmentBytes;
+    if (this.descriptionChanged || this.describedInSegment !== segment) {
+      this.writeDescription(segment);
+    }
+    const oldest = this.index.oldestUnjournaledAt;
+    const due =
+      everything ||
+      this.index.unjournaledRows >= HOT_ROWS ||
+      (oldest !== undefined && nowMs() - oldest >= JOURNAL_MAX_AGE_MS);
+    if (!due) return this.index.unjournaledRows === 0;
+    const left = this.index.journal(this.memory.folder.data.persistedSize, (lastPeer) => {
+      const now = log.size - log.newestSegmentBytes;
+      if (this.describedInSegment !== now) this.writeDescription(now);
+      if (lastPeer >= this.describedPeers) this.writePeers();
+    });
+    return left === 0;
+  }
   append(dir: Direction, data: Uint8Array, peer?: Peer): CaptureChunk {
     // A small read can be a view into a large pooled allocation: copy it, or the budget lies.
     // Either way a plain Uint8Array, not a Buffer: views serialise it as bytes, not as JSON.
@@ -147,7 +264,7 @@ export class CaptureStore {
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const at = nowMs();
     const peerId = peer ? this.peerId(peer) : -1;
-    const fileOffset = this.memory.log.append(bytes);
+    const fileOffset = this.memory.folder.appendData(bytes);
     const seq = this.index.push({
       streamOffset: this.bytes,
       fileOffset,
@@ -167,6 +284,7 @@ export class CaptureStore {
       ...(sharedPeer ? { peer: sharedPeer } : {}),
     };
     this.bytes += bytes.byteLength;
+    this.memory.needsJournal(this);
     if (!this.released) {
       this.tail.push(chunk);
       this.tailFileEnds.push(fileOffset + bytes.byteLength);
@@ -179,6 +297,9 @@ export class CaptureStore {
   read(offset: number, length: number): CaptureChunk[] {
     const end = Math.min(offset + length, this.bytes);
     const result: CaptureChunk[] = [];
+    const keptFrom = this.keptFrom;
+    if (end <= keptFrom) return result;
+    offset = Math.max(offset, keptFrom);
     for (let seq = this.index.firstEndingAfter(offset); seq < this.index.length; seq++) {
       const { start, size } = this.span(seq);
       if (start >= end) break;
@@ -193,7 +314,7 @@ export class CaptureStore {
   /** Called by CaptureMemory: the oldest in-memory chunk may go once it is on disk. */
   canEvictOldest(): boolean {
     if (this.tailHead >= this.tail.length) return true; // nothing left: a released store
-    return (this.tailFileEnds[this.tailHead] as number) <= this.memory.log.persistedSize;
+    return (this.tailFileEnds[this.tailHead] as number) <= this.memory.folder.data.persistedSize;
   }
 
   /** Drops the oldest in-memory chunk; returns what it cost. */
@@ -254,9 +375,37 @@ export class CaptureStore {
       at: row.at,
       dir: row.dir === 0 ? 'in' : 'out',
       offset: row.streamOffset + from,
-      bytes: this.memory.log.read(row.fileOffset + from, to - from),
+      bytes: this.memory.folder.data.read(row.fileOffset + from, to - from),
       ...(peer ? { peer } : {}),
     };
+  }
+
+  private firstKeptSeq(): number {
+    const floor = this.memory.folder.data.floor;
+    if (floor !== this.kept.floor) this.kept = { floor, seq: this.index.firstKept(floor) };
+    return this.kept.seq;
+  }
+
+  private writeDescription(segment: number): void {
+    this.memory.folder.index.append(
+      jsonRecord(RecordKind.endpoint, { ...this.describe(), number: this.index.endpointNumber }),
+    );
+    this.describedInSegment = segment;
+    this.descriptionChanged = false;
+    this.describedPeers = 0;
+    if (this.peers.length > 0) this.writePeers();
+  }
+
+  /** Peers are described once per segment, as they come, by their place in the store's table. */
+  private writePeers(): void {
+    this.memory.folder.index.append(
+      jsonRecord(RecordKind.peers, {
+        number: this.index.endpointNumber,
+        first: this.describedPeers,
+        peers: this.peers.slice(this.describedPeers),
+      }),
+    );
+    this.describedPeers = this.peers.length;
   }
 
   private peerId(peer: Peer): number {

@@ -21,6 +21,9 @@ export interface ConnectOptions {
 
 const NOTHING = new Uint8Array(0);
 
+/** How many bytes may wait in this process for a peer that does not read (issue 9). */
+export const DEFAULT_SEND_QUEUE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 /** How an address reads in messages and the timeline: 127.0.0.1:80, [::1]:80. */
 export function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -39,6 +42,10 @@ export class Connection extends Endpoint {
   private keepAlive = false;
   private closedBy: 'local' | 'remote' | undefined;
   private discardedOnClose = 0;
+  /** Set by a listener: how long this connection may stay idle once the peer half-closed it. */
+  private halfClosedIdleMs = 0;
+  private idleClosed = false;
+  private readonly sendQueueLimit: number;
 
   private constructor(
     id: string,
@@ -50,6 +57,7 @@ export class Connection extends Endpoint {
     private readonly target: string,
   ) {
     super(id, kind, role, parentId, context, role === 'client' ? 'connecting' : 'open');
+    this.sendQueueLimit = context.sendQueueLimitBytes;
     socket.on('data', (data: Buffer) => this.captured('in', data));
     socket.on('end', () => this.onPeerFin());
     socket.on('finish', () => this.onFinSent());
@@ -148,9 +156,35 @@ export class Connection extends Endpoint {
 
   send(bytes: Uint8Array): number {
     if (!this.isWritable) throw this.notWritable();
+    const refusal = this.sendQueueRefusal(bytes.byteLength);
+    if (refusal) throw refusal;
     this.captured('out', bytes);
     this.socket.write(bytes, () => this.hub.touch(this.id));
     return bytes.byteLength;
+  }
+
+  /** Bytes handed to the socket that the kernel has not taken yet: they live in our memory. */
+  get bytesQueued(): number {
+    return this.socket.writableLength;
+  }
+
+  /**
+   * socket.write() never refuses: what the kernel will not take waits in this process, so a peer
+   * that never reads could make it grow without end. Past the limit a send is refused instead.
+   * An empty queue always takes one send, so a payload larger than a small limit still goes out:
+   * the queue never holds more than the limit or one payload, whichever is larger.
+   */
+  sendQueueRefusal(byteLength: number): WorkbenchError | null {
+    const queued = this.socket.writableLength;
+    if (queued === 0 || queued + byteLength <= this.sendQueueLimit) return null;
+    const [already, more, limit] = [queued, byteLength, this.sendQueueLimit].map((n) =>
+      n.toLocaleString('en-US'),
+    );
+    return new WorkbenchError(
+      'SEND_QUEUE_FULL',
+      `The peer is not reading: ${already} bytes already queued for ${this.id}; ${more} more ` +
+        `would pass its send queue limit of ${limit} bytes. Send again once the peer reads.`,
+    );
   }
 
   /** shutdown(SHUT_WR): our FIN goes out once queued bytes are written; we keep reading. */
@@ -169,6 +203,21 @@ export class Connection extends Endpoint {
     this.closedBy ??= 'local';
     this.discardedOnClose = this.socket.writableLength;
     this.socket.destroy();
+  }
+
+  /**
+   * A peer that connects and sends FIN leaves a half-closed connection holding a descriptor for
+   * as long as we keep it (allowHalfOpen). Once that has happened, the connection is closed after
+   * `idleMs` without traffic either way, unless a view shows it: then it waits for the next turn.
+   */
+  closeWhenHalfClosedIdle(idleMs: number): void {
+    this.halfClosedIdleMs = idleMs;
+    this.socket.on('timeout', () => this.onHalfClosedIdle());
+  }
+
+  /** Whether the engine closed it for sitting half-closed and idle. */
+  get closedForIdle(): boolean {
+    return this.idleClosed;
   }
 
   /** Abortive close: SO_LINGER 0, the kernel sends RST and drops unsent data. */
@@ -261,6 +310,7 @@ export class Connection extends Endpoint {
       noDelay: this.noDelay,
       keepAlive: this.keepAlive,
       allowHalfOpen: this.socket.allowHalfOpen,
+      sendQueueLimit: this.sendQueueLimit,
     };
   }
 
@@ -287,6 +337,24 @@ export class Connection extends Endpoint {
     this.closedBy ??= 'remote';
     this.record('fin-received', this.finSent ? this.state : 'half-closed-remote', { by: 'remote' });
     this.probeForReset();
+    // Node's socket timeout restarts on every read and write: it measures exactly "idle".
+    if (this.halfClosedIdleMs > 0 && this.state === 'half-closed-remote') {
+      this.socket.setTimeout(this.halfClosedIdleMs);
+    }
+  }
+
+  private onHalfClosedIdle(): void {
+    if (this.state !== 'half-closed-remote' || this.socket.destroyed) {
+      this.socket.setTimeout(0);
+      return;
+    }
+    if (this.hub.isWatched(this.id)) {
+      this.socket.setTimeout(this.halfClosedIdleMs);
+      return;
+    }
+    this.idleClosed = true;
+    this.record('idle-close', this.state, { by: 'local', detail: `${this.halfClosedIdleMs} ms` });
+    this.close();
   }
 
   /**

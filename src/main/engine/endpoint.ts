@@ -10,7 +10,13 @@ import type {
   Transition,
 } from '../../shared/contract';
 import type { UserError } from '../../shared/errors';
-import { CaptureStore, type CaptureMemory, type Direction, type Peer } from './capture';
+import {
+  CaptureStore,
+  type CaptureMemory,
+  type Direction,
+  type EndpointDescription,
+  type Peer,
+} from './capture';
 import { nowMs } from './clock';
 import type { EventHub } from './event-hub';
 
@@ -24,11 +30,15 @@ type TransitionFacts = Omit<Transition, 'at' | 'event' | 'state'>;
 export interface EngineContext {
   hub: EventHub;
   memory: CaptureMemory;
+  /** Bytes a connection may queue for a peer that does not read before its sends are refused. */
+  sendQueueLimitBytes: number;
 }
 
 export abstract class Endpoint {
   readonly createdAt = nowMs();
   readonly capture: CaptureStore;
+  /** The digits of the id ("conn-12" is 12): ids are numbered in the order they were made. */
+  readonly number: number;
   protected readonly hub: EventHub;
   protected state: EndpointState;
   protected local: Address | null = null;
@@ -42,6 +52,7 @@ export abstract class Endpoint {
     chunksOut: 0,
     bytesQueued: 0,
     datagramsDropped: 0,
+    kernelDrops: null,
   };
 
   protected constructor(
@@ -53,7 +64,8 @@ export abstract class Endpoint {
     initialState: EndpointState,
   ) {
     this.hub = context.hub;
-    this.capture = new CaptureStore(context.memory);
+    this.number = Number(id.slice(id.indexOf('-') + 1));
+    this.capture = new CaptureStore(context.memory, this.number, () => this.description());
     this.state = initialState;
   }
 
@@ -67,20 +79,18 @@ export abstract class Endpoint {
 
   info(): EndpointInfo {
     return {
-      id: this.id,
-      kind: this.kind,
-      role: this.role,
-      parentId: this.parentId,
-      state: this.state,
-      local: this.local,
-      remote: this.remote,
+      ...this.identity(),
       options: this.options(),
-      counters: { ...this.counters, bytesQueued: this.queuedBytes() },
+      counters: {
+        ...this.counters,
+        bytesQueued: this.queuedBytes(),
+        kernelDrops: this.kernelDrops(),
+      },
       readingPaused: this.readingPaused(),
       openConnections: this.openConnections(),
       timeline: [...this.timeline],
       error: this.lastError,
-      createdAt: this.createdAt,
+      captureKeptFrom: this.capture.keptFrom,
     };
   }
 
@@ -90,6 +100,10 @@ export abstract class Endpoint {
 
   protected queuedBytes(): number {
     return 0;
+  }
+  /** What the OS says it dropped before this endpoint could read it; null where it does not say. */
+  protected kernelDrops(): number | null {
+    return null;
   }
   protected readingPaused(): boolean {
     return false;
@@ -102,7 +116,32 @@ export abstract class Endpoint {
     this.state = state;
     if (facts.error) this.lastError = facts.error;
     this.timeline.push({ at: nowMs(), event, state, ...facts });
+    this.capture.describeAgain();
     this.hub.transition(this.id);
+  }
+
+  /** What it is and where: the part of its info that the capture folder keeps too. */
+  private identity() {
+    return {
+      id: this.id,
+      kind: this.kind,
+      role: this.role,
+      parentId: this.parentId,
+      state: this.state,
+      local: this.local,
+      remote: this.remote,
+      createdAt: this.createdAt,
+    };
+  }
+
+  /** What the capture folder says of this endpoint, so that it can be read without the app. */
+  private description(): EndpointDescription {
+    const last = this.timeline.at(-1);
+    return {
+      ...this.identity(),
+      ...(this.isFinished && last ? { endedAt: last.at } : {}),
+      ...(this.lastError ? { error: this.lastError } : {}),
+    };
   }
 
   protected captured(dir: Direction, bytes: Uint8Array, peer?: Peer): void {

@@ -3,11 +3,12 @@
  * subscribers what happened. Plain Node (never electron), driven through the router.
  */
 import type net from 'node:net';
-import path from 'node:path';
 import type { AnyEvent } from '../../shared/api';
 import {
+  HALF_CLOSED_IDLE_MS_DEFAULT,
+  KEEP_CLOSED_DEFAULT,
+  MAX_CONNECTIONS_DEFAULT,
   MAX_PAYLOAD_BYTES,
-  type CaptureChunk,
   type CommandOutput,
   type EndpointInfo,
   type EngineStatus,
@@ -15,23 +16,54 @@ import {
 } from '../../shared/contract';
 import { WorkbenchError } from '../../shared/errors';
 import type { ValidPayload } from '../../shared/payload';
-import { Connection } from './connection';
+import { Connection, DEFAULT_SEND_QUEUE_LIMIT_BYTES } from './connection';
 import { encodePayloadInNode } from './encodings';
 import type { Endpoint, EngineContext } from './endpoint';
 import { CaptureMemory } from './capture';
-import { CaptureLog } from './capture-log';
+import { CaptureFolder, type CaptureSettings } from './capture-folder';
 import { EventHub, type Subscription } from './event-hub';
-import { Listener } from './listener';
+import { DescriptorBudget } from './descriptors';
+import { Listener, type ListenerLimits } from './listener';
 import { UdpEndpoint } from './udp';
+import { checkUnixSocketPath } from './unix-path';
 
 export interface EngineOptions {
-  /** Where the capture file is written; a fresh temporary directory (removed on dispose) if unset. */
+  /**
+   * Where the capture session's folder is made; a fresh private temporary directory (removed on
+   * dispose) if unset.
+   */
   captureDir?: string;
+  /** The capture limit and free-space floor; defaults in capture-folder.ts. */
+  capture?: Partial<CaptureSettings>;
   /** Captured bytes kept in memory across all endpoints; older ones are read back from disk. */
   captureMemoryBytes?: number;
+  /** Bytes a connection may queue for a peer that does not read before sends are refused. */
+  sendQueueLimitBytes?: number;
+  /**
+   * The descriptor limit (read from the OS if unset) and the reserve kept for everything but
+   * the engine's sockets (max(64, 10% of the limit) if unset); see descriptors.ts.
+   */
+  descriptors?: { limit?: number; reserve?: number };
+  /** Finished clients, listeners and UDP sockets kept listed; older ones are forgotten. */
+  keepFinished?: number;
 }
 
+/** Finished top-level endpoints kept listed unless EngineOptions.keepFinished says otherwise. */
+export const DEFAULT_KEEP_FINISHED = 1_000;
+
+/**
+ * Listener input as the router validates it; callers inside the process (tests, benches) may
+ * leave the limits to the contract's defaults.
+ */
+type ListenInput<C extends 'tcp.listen' | 'unix.listen'> = Omit<
+  ValidInput<C>,
+  keyof ListenerLimits
+> &
+  Partial<ListenerLimits>;
+
 export const DEFAULT_CAPTURE_MEMORY_BYTES = 32 * 1024 * 1024;
+/** How often the engine's status (the capture folder's size) is published while it changes. */
+const STATUS_INTERVAL_MS = 1000;
 
 type Ok = { ok: true };
 const ok: Ok = { ok: true };
@@ -41,30 +73,46 @@ export class Engine {
   private readonly hub = new EventHub({
     describe: (id) => this.endpoints.get(id)?.info(),
     capturedBytes: (id) => this.endpoints.get(id)?.capture.totalBytes ?? 0,
+    transitioned: (id) => this.onTransition(id),
   });
-  private readonly log: CaptureLog;
-  private readonly indexLog: CaptureLog;
+  private readonly descriptors: DescriptorBudget;
+  /** Endpoints the user opened (everything but accepted connections), oldest first. */
+  private readonly topLevel = new Set<Endpoint>();
+  /** Finished top-level endpoints still listed, in the order they finished. */
+  private readonly finishedTopLevel = new Set<Endpoint>();
+  /** Accepted sockets not yet closed, across every listener (forgotten listeners included). */
+  private acceptedSocketsOpen = 0;
+  private forgetFinishedScheduled = false;
+  private readonly folder: CaptureFolder;
+  private readonly statusTimer: NodeJS.Timeout;
   private readonly memory: CaptureMemory;
   private readonly context: EngineContext;
   private nextId = 1;
 
   constructor(readonly options: EngineOptions = {}) {
+    this.descriptors = new DescriptorBudget(options.descriptors);
     const budget = options.captureMemoryBytes ?? DEFAULT_CAPTURE_MEMORY_BYTES;
-    const onFailure = () => this.publishStatus();
     // A small budget must not wait for a large batch before bytes can leave memory.
-    this.log = new CaptureLog(options.captureDir, { onFailure, batchBytes: budget / 4 });
-    // Beside the capture file, and removed with it when the engine made the directory.
-    this.indexLog = new CaptureLog(path.dirname(this.log.file), {
-      onFailure,
-      name: 'index',
-      failureWords: {
-        file: 'the capture index file',
-        meanwhile: 'The index rows of older chunks stay in memory until it can be written again.',
-      },
+    this.folder = new CaptureFolder(options.captureDir, {
+      settings: options.capture,
+      onFailure: () => this.publishStatus(),
+      onDeleted: () => this.onCaptureDeleted(),
+      batchBytes: budget / 4,
     });
-    this.memory = new CaptureMemory(budget, this.log, this.indexLog);
+    this.memory = new CaptureMemory(budget, this.folder);
     this.memory.onPressure((pressure) => this.onCapturePressure(pressure));
-    this.context = { hub: this.hub, memory: this.memory };
+    // What the folder holds changes with every write: say so about once a second, when it did.
+    let lastSize = -1;
+    this.statusTimer = setInterval(() => {
+      const size = this.folder.storedBytes + this.folder.deletedBytes;
+      if (size !== lastSize) this.publishStatus();
+      lastSize = size;
+    }, STATUS_INTERVAL_MS).unref();
+    this.context = {
+      hub: this.hub,
+      memory: this.memory,
+      sendQueueLimitBytes: options.sendQueueLimitBytes ?? DEFAULT_SEND_QUEUE_LIMIT_BYTES,
+    };
   }
 
   subscribe(
@@ -77,35 +125,64 @@ export class Engine {
   status(): EngineStatus {
     return {
       capture: {
-        file: this.log.file,
+        folder: this.folder.folder,
         budgetBytes: this.memory.budgetBytes,
         bytesInMemory: this.memory.usedBytes,
-        unpersistedBytes: this.log.unpersistedBytes,
+        unpersistedBytes: this.folder.data.unpersistedBytes,
         pressure: this.memory.underPressure,
-        error: this.log.error ?? this.indexLog.error,
+        error: this.folder.error,
+        ...this.folder.settings,
+        storedBytes: this.folder.storedBytes,
+        deletedBytes: this.folder.deletedBytes,
+        freeBytes: Number.isFinite(this.folder.freeBytes) ? this.folder.freeBytes : null,
       },
     };
   }
 
   /** Resolves once every captured byte so far, and its index, is on disk. */
   flushCapture(): Promise<void> {
-    return Promise.all([this.log.flush(), this.indexLog.flush()]).then(() => undefined);
+    return this.memory.flushAll();
+  }
+
+  /** Changes the capture limit or the free-space floor; the limit acts at once. */
+  configureCapture(settings: Partial<CaptureSettings>): EngineStatus {
+    this.folder.configure(settings);
+    this.publishStatus();
+    return this.status();
   }
 
   list(): EndpointInfo[] {
     return [...this.endpoints.values()].map((endpoint) => endpoint.info());
   }
 
+  /**
+   * One page of the session, in the order the endpoints were made. The cursor is the number in
+   * the last id of the previous page, so endpoints forgotten between pages shift nothing.
+   */
+  snapshot(cursor: number | undefined, limit: number): CommandOutput<'session.snapshot'> {
+    const endpoints: EndpointInfo[] = [];
+    let last = 0;
+    // Ids are numbered in the order endpoints are added to the map, so it is sorted by number.
+    for (const endpoint of this.endpoints.values()) {
+      if (cursor !== undefined && endpoint.number <= cursor) continue;
+      if (endpoints.length === limit) return { endpoints, nextCursor: last };
+      endpoints.push(endpoint.info());
+      last = endpoint.number;
+    }
+    return { endpoints };
+  }
+
   info(id: string): EndpointInfo {
     return this.get(id).info();
   }
 
-  async listenTcp(input: ValidInput<'tcp.listen'>): Promise<EndpointInfo> {
+  async listenTcp(input: ListenInput<'tcp.listen'>): Promise<EndpointInfo> {
     const target = { kind: 'tcp', host: input.host, port: input.port } as const;
     return this.openListener(target, input);
   }
 
-  async listenUnix(input: ValidInput<'unix.listen'>): Promise<EndpointInfo> {
+  async listenUnix(input: ListenInput<'unix.listen'>): Promise<EndpointInfo> {
+    checkUnixSocketPath(input.path, 'listen');
     const target = { kind: 'unix', path: input.path, removeStale: input.removeStale } as const;
     return this.openListener(target, input);
   }
@@ -116,6 +193,7 @@ export class Engine {
   }
 
   async connectUnix(input: ValidInput<'unix.connect'>): Promise<EndpointInfo> {
+    checkUnixSocketPath(input.path, 'connect');
     const target = { kind: 'unix', path: input.path } as const;
     return this.openConnection(target, { ...input, noDelay: false, keepAlive: false });
   }
@@ -167,7 +245,17 @@ export class Engine {
   broadcast(id: string, payload: ValidPayload): CommandOutput<'listener.broadcast'> {
     const listener = this.get(id, Listener);
     const bytes = this.encodePayload(payload);
-    return { connections: listener.broadcast(bytes), bytes: bytes.byteLength };
+    const { connections, refused } = listener.broadcast(bytes);
+    if (connections === 0 && refused.length > 0) {
+      const queued = refused.map(
+        (r) => `${r.bytesQueued.toLocaleString('en-US')} bytes already queued for ${r.id}`,
+      );
+      throw new WorkbenchError(
+        'SEND_QUEUE_FULL',
+        `The peer is not reading: ${queued.join(', ')}. No connection took the broadcast; send again once the peers read.`,
+      );
+    }
+    return { connections, bytes: bytes.byteLength, refused };
   }
 
   async stopListener(id: string, closeConnections: boolean): Promise<Ok> {
@@ -189,9 +277,17 @@ export class Engine {
         `${id} is still ${endpoint.currentState}; close it first`,
       );
     }
+    this.drop(endpoint);
+    return ok;
+  }
+
+  /** Removes a finished endpoint (a listener with its finished connections) from the session. */
+  private drop(endpoint: Endpoint): void {
     if (endpoint instanceof Listener) {
       for (const connection of endpoint.connections) {
-        if (connection.isFinished) this.remove(connection);
+        if (!connection.isFinished) continue;
+        endpoint.forgetConnection(connection);
+        this.remove(connection);
       }
     }
     if (endpoint instanceof Connection && endpoint.parentId) {
@@ -199,16 +295,15 @@ export class Engine {
       if (parent instanceof Listener) parent.forgetConnection(endpoint);
     }
     this.remove(endpoint);
-    return ok;
   }
 
-  readCapture(
-    id: string,
-    offset: number,
-    length: number,
-  ): { chunks: CaptureChunk[]; totalBytes: number } {
+  readCapture(id: string, offset: number, length: number): CommandOutput<'capture.read'> {
     const capture = this.get(id).capture;
-    return { chunks: capture.read(offset, length), totalBytes: capture.totalBytes };
+    return {
+      chunks: capture.read(offset, length),
+      totalBytes: capture.totalBytes,
+      keptFrom: capture.keptFrom,
+    };
   }
 
   encodePayload(payload: ValidPayload): Uint8Array {
@@ -225,9 +320,11 @@ export class Engine {
   /** Closes every socket; resolves when the OS has released them all. */
   async dispose(): Promise<void> {
     await Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.dispose()));
+    clearInterval(this.statusTimer);
     this.hub.dispose();
-    await this.indexLog.close();
-    await this.log.close();
+    // Every row written on a clean stop, after the bytes it points at.
+    await this.memory.stop();
+    await this.folder.close();
   }
 
   /**
@@ -241,14 +338,28 @@ export class Engine {
     this.publishStatus();
   }
 
+  /** The limit deleted the oldest segments: endpoints that lost bytes must say so. */
+  private onCaptureDeleted(): void {
+    for (const endpoint of this.endpoints.values()) {
+      if (endpoint.capture.keptFromMoved()) this.hub.touch(endpoint.id);
+    }
+  }
+
   private publishStatus(): void {
     this.hub.emitNow({ event: 'engine.status', payload: this.status() });
   }
 
   private async openListener(
     target: ConstructorParameters<typeof Listener>[2],
-    options: { backlog: number; allowHalfOpen: boolean },
+    input: { backlog: number; allowHalfOpen: boolean } & Partial<ListenerLimits>,
   ): Promise<EndpointInfo> {
+    const options = {
+      backlog: input.backlog,
+      allowHalfOpen: input.allowHalfOpen,
+      maxConnections: input.maxConnections ?? MAX_CONNECTIONS_DEFAULT,
+      halfClosedIdleMs: input.halfClosedIdleMs ?? HALF_CLOSED_IDLE_MS_DEFAULT,
+      keepClosed: input.keepClosed ?? KEEP_CLOSED_DEFAULT,
+    };
     const listener = new Listener(this.newId('lst'), this.context, target, options, {
       adopt: (socket: net.Socket, owner: Listener) => {
         const connection = Connection.accepted(
@@ -258,8 +369,15 @@ export class Engine {
           owner.id,
           owner.unixPath,
         );
+        this.acceptedSocketsOpen += 1;
         this.add(connection);
         return connection;
+      },
+      admits: () => this.descriptors.allowsOneMore(this.socketsHeld()),
+      released: () => (this.acceptedSocketsOpen -= 1),
+      forget: (connection) => {
+        // A listener forgotten earlier may still report its connections: drop each only once.
+        if (this.endpoints.get(connection.id) === connection) this.drop(connection);
       },
     });
     this.add(listener);
@@ -284,6 +402,7 @@ export class Engine {
 
   private add(endpoint: Endpoint): void {
     this.endpoints.set(endpoint.id, endpoint);
+    if (endpoint.role !== 'accepted') this.topLevel.add(endpoint);
     if (this.memory.underPressure && endpoint instanceof Connection) {
       endpoint.setCapturePressure(true);
     }
@@ -292,9 +411,50 @@ export class Engine {
 
   private remove(endpoint: Endpoint): void {
     this.endpoints.delete(endpoint.id);
+    this.topLevel.delete(endpoint);
+    this.finishedTopLevel.delete(endpoint);
     endpoint.capture.release();
     this.hub.forget(endpoint.id);
     this.hub.emitNow({ event: 'endpoint.removed', payload: { id: endpoint.id } });
+  }
+
+  /**
+   * Sockets the engine holds now: every accepted one not yet closed, and every endpoint the user
+   * opened that is not finished. Counting beats reading /proc/self/fd on each accept().
+   */
+  private socketsHeld(): number {
+    let held = this.acceptedSocketsOpen;
+    for (const endpoint of this.topLevel) if (!endpoint.isFinished) held += 1;
+    return held;
+  }
+
+  /** A finished client, listener or UDP socket joins the ones kept listed, oldest forgotten. */
+  private onTransition(id: string): void {
+    const endpoint = this.endpoints.get(id);
+    if (!endpoint || !endpoint.isFinished || !this.topLevel.has(endpoint)) return;
+    if (this.finishedTopLevel.has(endpoint)) return;
+    this.finishedTopLevel.add(endpoint);
+    const keep = this.options.keepFinished ?? DEFAULT_KEEP_FINISHED;
+    if (this.finishedTopLevel.size <= keep || this.forgetFinishedScheduled) return;
+    // Not inside the transition itself: whoever recorded it (a failing open()) is still running.
+    this.forgetFinishedScheduled = true;
+    queueMicrotask(() => {
+      this.forgetFinishedScheduled = false;
+      this.forgetFinishedBeyond(keep);
+    });
+  }
+
+  /**
+   * Failed listens and closed clients would stay in the session forever: past `keep`, the oldest
+   * go, except one the user is looking at and a stopped listener whose connections are open.
+   */
+  private forgetFinishedBeyond(keep: number): void {
+    for (const endpoint of this.finishedTopLevel) {
+      if (this.finishedTopLevel.size <= keep) return;
+      if (this.hub.isWatched(endpoint.id)) continue;
+      if (endpoint instanceof Listener && endpoint.hasOpenConnections) continue;
+      this.drop(endpoint);
+    }
   }
 
   private newId(prefix: 'lst' | 'conn' | 'udp'): string {

@@ -21,6 +21,8 @@ const RESUME_FRACTION = 1 / 4;
 export interface HubSource {
   describe(id: string): EndpointInfo | undefined;
   capturedBytes(id: string): number;
+  /** Called after each lifecycle transition has been told to the views. */
+  transitioned?(id: string): void;
 }
 
 interface WatchState {
@@ -67,6 +69,11 @@ export class Subscription {
       this.resumeIfCaughtUp(id, state);
     }
     return positions;
+  }
+
+  /** Whether this view shows `id` now: the engine treats it as what the user has selected. */
+  watches(id: string): boolean {
+    return this.watched.has(id);
   }
 
   /** The view has parsed `bytes` more of `id`'s data. */
@@ -192,6 +199,15 @@ export class EventHub {
     return this.source.capturedBytes(id);
   }
 
+  /**
+   * Whether any view shows this endpoint now. The engine never acts on its own (an idle close, a
+   * forgotten closed connection) on an endpoint the user is looking at.
+   */
+  isWatched(id: string): boolean {
+    for (const subscription of this.subscriptions) if (subscription.watches(id)) return true;
+    return false;
+  }
+
   /** An event that must not wait: added, removed, engine status. Queued data goes first. */
   emitNow(event: AnyEvent): void {
     this.flushData();
@@ -221,6 +237,7 @@ export class EventHub {
     this.flushData();
     this.changed.delete(id);
     this.deliverUpdate(id);
+    this.source.transitioned?.(id);
   }
 
   forget(id: string): void {

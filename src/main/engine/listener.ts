@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import type { EndpointInfo } from '../../shared/contract';
+import type { EndpointInfo, ListenerCounts, ValidInput } from '../../shared/contract';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Connection, describeTarget } from './connection';
 import { Endpoint, type EngineContext } from './endpoint';
@@ -13,9 +13,27 @@ export type ListenTarget =
   | { kind: 'tcp'; host: string; port: number }
   | { kind: 'unix'; path: string; removeStale: boolean };
 
+/** A connection a broadcast skipped because its peer is not reading. */
+export interface BroadcastRefusal {
+  id: string;
+  bytesQueued: number;
+}
+
+/** The limits a listener applies to its connections, as tcp.listen and unix.listen take them. */
+export type ListenerLimits = Pick<
+  ValidInput<'tcp.listen'>,
+  'maxConnections' | 'halfClosedIdleMs' | 'keepClosed'
+>;
+
 export interface ListenerHooks {
   /** Gives each accepted connection an id and registers it with the engine. */
   adopt(socket: net.Socket, listener: Listener): Connection;
+  /** Whether one more accepted socket still leaves the engine's descriptor reserve whole. */
+  admits(): boolean;
+  /** An accepted connection's socket is closed: its descriptor is free again. */
+  released(connection: Connection): void;
+  /** Drops a closed connection from the session, as endpoint.forget does. */
+  forget(connection: Connection): void;
 }
 
 export class Listener extends Endpoint {
@@ -23,6 +41,17 @@ export class Listener extends Endpoint {
   private readonly server: net.Server;
   private readonly backlog: number;
   private readonly allowHalfOpen: boolean;
+  private readonly limits: ListenerLimits;
+  private readonly counts: ListenerCounts = {
+    accepted: 0,
+    closed: 0,
+    forgotten: 0,
+    refusedAtLimit: 0,
+    refusedForReserve: 0,
+    closedIdle: 0,
+  };
+  /** Closed connections still listed, oldest first: past keepClosed the oldest are forgotten. */
+  private readonly closedListed = new Set<Connection>();
   /** Rejects a pending open() when the listener is stopped before it is listening. */
   private abortOpen: ((error: WorkbenchError) => void) | null = null;
 
@@ -30,7 +59,7 @@ export class Listener extends Endpoint {
     id: string,
     context: EngineContext,
     readonly target: ListenTarget,
-    options: { backlog: number; allowHalfOpen: boolean },
+    options: { backlog: number; allowHalfOpen: boolean } & ListenerLimits,
     private readonly hooks: ListenerHooks,
   ) {
     super(
@@ -43,7 +72,16 @@ export class Listener extends Endpoint {
     );
     this.backlog = options.backlog;
     this.allowHalfOpen = options.allowHalfOpen;
+    this.limits = {
+      maxConnections: options.maxConnections,
+      halfClosedIdleMs: options.halfClosedIdleMs,
+      keepClosed: options.keepClosed,
+    };
     this.server = net.createServer({ allowHalfOpen: options.allowHalfOpen });
+    // Node closes a connection past this many right after accept(), before it costs a Socket,
+    // and says so with 'drop'; it counts sockets until they close, half-closed ones included.
+    this.server.maxConnections = options.maxConnections;
+    this.server.on('drop', () => this.onRefused('refusedAtLimit'));
     this.server.on('connection', (socket) => this.onConnection(socket));
     this.server.on('error', (error: NodeJS.ErrnoException) => this.onError(error));
     this.local = target.kind === 'unix' ? { path: target.path } : null;
@@ -91,14 +129,21 @@ export class Listener extends Endpoint {
     });
   }
 
-  broadcast(bytes: Uint8Array): number {
+  /** Sends to every writable connection with room in its send queue; names the ones without. */
+  broadcast(bytes: Uint8Array): { connections: number; refused: BroadcastRefusal[] } {
     let count = 0;
+    const refused: BroadcastRefusal[] = [];
     for (const connection of this.connections) {
       if (!connection.isWritable) continue;
+      // One peer that does not read must not stop the others getting the bytes.
+      if (connection.sendQueueRefusal(bytes.byteLength)) {
+        refused.push({ id: connection.id, bytesQueued: connection.bytesQueued });
+        continue;
+      }
       connection.send(bytes);
       count += 1;
     }
-    return count;
+    return { connections: count, refused };
   }
 
   /** close() on the listening socket: no more accept(); existing connections go on unless asked. */
@@ -113,8 +158,21 @@ export class Listener extends Endpoint {
     this.server.close();
   }
 
+  /** The connection is no longer listed (forgotten by the user, or past keepClosed). */
   forgetConnection(connection: Connection): void {
-    this.connections.delete(connection);
+    if (!this.connections.delete(connection)) return;
+    this.closedListed.delete(connection);
+    this.counts.forgotten += 1;
+    this.hub.touch(this.id);
+  }
+
+  /** Whether a connection it accepted is still open (it then keeps the listener listed). */
+  get hasOpenConnections(): boolean {
+    return this.openConnections() > 0;
+  }
+
+  override info(): EndpointInfo {
+    return { ...super.info(), listenerCounts: { ...this.counts } };
   }
 
   override async dispose(): Promise<void> {
@@ -129,6 +187,7 @@ export class Listener extends Endpoint {
       keepAlive: false,
       allowHalfOpen: this.allowHalfOpen,
       backlog: this.backlog,
+      ...this.limits,
     };
   }
 
@@ -139,10 +198,48 @@ export class Listener extends Endpoint {
   }
 
   private onConnection(socket: net.Socket): void {
+    if (!this.hooks.admits()) {
+      // Keeping it would eat into the descriptors the UI's own channel needs.
+      socket.destroy();
+      this.onRefused('refusedForReserve');
+      return;
+    }
     const connection = this.hooks.adopt(socket, this);
     this.connections.add(connection);
-    socket.once('close', () => this.hub.touch(this.id));
+    this.counts.accepted += 1;
+    if (this.limits.halfClosedIdleMs > 0) {
+      connection.closeWhenHalfClosedIdle(this.limits.halfClosedIdleMs);
+    }
+    socket.once('close', () => this.onConnectionClosed(connection));
     this.hub.touch(this.id);
+  }
+
+  private onRefused(why: 'refusedAtLimit' | 'refusedForReserve'): void {
+    this.counts[why] += 1;
+    this.hub.touch(this.id);
+  }
+
+  private onConnectionClosed(connection: Connection): void {
+    this.hooks.released(connection);
+    this.counts.closed += 1;
+    if (connection.closedForIdle) this.counts.closedIdle += 1;
+    // The user may have forgotten it already (a reset connection is finished before it closes).
+    if (this.connections.has(connection)) {
+      this.closedListed.add(connection);
+      this.forgetBeyondKeepClosed();
+    }
+    this.hub.touch(this.id);
+  }
+
+  /**
+   * Thousands of closed connections would make every snapshot bigger and slower: only the last
+   * keepClosed stay listed, except one the user is looking at. Their bytes stay in the capture file.
+   */
+  private forgetBeyondKeepClosed(): void {
+    for (const connection of this.closedListed) {
+      if (this.closedListed.size <= this.limits.keepClosed) return;
+      if (!this.hub.isWatched(connection.id)) this.hooks.forget(connection);
+    }
   }
 
   private onError(error: NodeJS.ErrnoException): void {
@@ -172,11 +269,18 @@ export class Listener extends Endpoint {
   /**
    * A socket file outlives a crashed server. Binding over it fails with EADDRINUSE, which hides
    * the real situation: say whether someone still listens there, and remove it only when asked.
+   *
+   * The file can be replaced while it is checked (lstat, then a probe connect, then unlink all
+   * name the path anew). So the unlink happens only if the path still names the very socket that
+   * was found and probed: same type, device, inode and ctime, looked at again right before the
+   * unlink, with both calls made back to back (synchronously: no other work of this process runs
+   * between them). What remains: there is no "unlink if this inode" system call, so another
+   * process that swaps the file in the microseconds between that lstat and the unlink still wins.
    */
   private async clearStaleSocketFile(target: { path: string; removeStale: boolean }) {
-    let stat: fs.Stats;
+    let stat: fs.BigIntStats;
     try {
-      stat = await fs.promises.lstat(target.path);
+      stat = await fs.promises.lstat(target.path, { bigint: true });
     } catch {
       return; // nothing there
     }
@@ -208,11 +312,15 @@ export class Listener extends Endpoint {
         `A stale socket file is left at ${target.path} and nothing listens on it; choose "remove stale socket file" to replace it`,
       );
     }
-    try {
-      await fs.promises.unlink(target.path);
-    } catch (error) {
-      const errno = (error as NodeJS.ErrnoException).code;
-      const described = describeSystemError(errno, (error as Error).message, {
+    const removal = unlinkIfSameSocket(target.path, stat);
+    if (removal === 'removed') return;
+    if (removal === 'changed') {
+      fail(
+        'EADDRINUSE',
+        `${target.path} changed while it was being checked: it is no longer the stale socket file that was probed, so it was left untouched (EADDRINUSE)`,
+      );
+    } else {
+      const described = describeSystemError(removal.code, removal.message, {
         address: target.path,
         operation: 'listen',
       });
@@ -223,6 +331,34 @@ export class Listener extends Endpoint {
 
 function stoppedWhileOpening(): WorkbenchError {
   return new WorkbenchError('NOT_OPEN', 'The listener was stopped before it was listening');
+}
+
+/**
+ * Unlinks `path` only if it still names the socket file `found` describes. The lstat and the
+ * unlink are synchronous and back to back on purpose: an await between them would let the event
+ * loop run for as long as anything else wants, widening the window in which the file can be
+ * replaced. A new file can reuse a freed inode number, hence the type and ctime checks too.
+ */
+function unlinkIfSameSocket(
+  path: string,
+  found: fs.BigIntStats,
+): 'removed' | 'changed' | NodeJS.ErrnoException {
+  try {
+    const now = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    if (!now) return 'removed'; // someone else removed it: the path is free all the same
+    if (
+      !now.isSocket() ||
+      now.dev !== found.dev ||
+      now.ino !== found.ino ||
+      now.ctimeNs !== found.ctimeNs
+    ) {
+      return 'changed';
+    }
+    fs.unlinkSync(path);
+    return 'removed';
+  } catch (error) {
+    return error as NodeJS.ErrnoException;
+  }
 }
 
 /** Connects to a socket file: only ECONNREFUSED proves that nobody listens there. */

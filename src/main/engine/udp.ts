@@ -4,10 +4,17 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { EndpointInfo } from '../../shared/contract';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Endpoint, type EngineContext } from './endpoint';
 import { hostPort } from './connection';
+import {
+  findUdpSocketInode,
+  KERNEL_TABLE_MAX_AGE_MS,
+  kernelUdpDrops,
+  type UdpFamily,
+} from './kernel-udp';
 
 /** 65,535 less the UDP header, and for IPv4 the IP header too. */
 const MAX_DATAGRAM_IPV4 = 65_507;
@@ -15,7 +22,13 @@ const MAX_DATAGRAM_IPV6 = 65_527;
 
 export class UdpEndpoint extends Endpoint {
   private readonly socket: dgram.Socket;
+  private readonly family: UdpFamily;
   private closing = false;
+  /** The socket's inode in /proc/net/udp(6), once found; null where the OS does not say. */
+  private kernelInode: number | null = null;
+  private kernelDropCount: number | null = null;
+  private lastDatagramAt = 0;
+  private kernelDropsTimer: NodeJS.Timeout | undefined;
 
   constructor(
     id: string,
@@ -24,8 +37,10 @@ export class UdpEndpoint extends Endpoint {
     private readonly port: number,
   ) {
     super(id, 'udp-socket', 'udp', null, context, 'opening');
-    this.socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+    this.family = net.isIPv6(host) ? 'IPv6' : 'IPv4';
+    this.socket = dgram.createSocket({ type: this.family === 'IPv6' ? 'udp6' : 'udp4' });
     this.socket.on('message', (message, rinfo) => {
+      this.noteDatagram();
       if (context.memory.atDatagramCeiling) {
         this.counters.datagramsDropped += 1;
         this.hub.touch(this.id);
@@ -65,7 +80,7 @@ export class UdpEndpoint extends Endpoint {
           family: address.family === 'IPv6' ? 'IPv6' : 'IPv4',
         };
         this.record('bound', 'bound');
-        resolve();
+        void this.findKernelRow(address.address, address.port).finally(resolve);
       });
     });
   }
@@ -107,6 +122,10 @@ export class UdpEndpoint extends Endpoint {
     // dgram throws ERR_SOCKET_DGRAM_NOT_RUNNING on a second close() before 'close' arrives.
     if (this.isFinished || this.closing) return;
     this.closing = true;
+    // The kernel forgets the socket's row when it closes: keep its last word (read afresh only
+    // if datagrams came since the last reading, so closing many idle sockets stays cheap).
+    this.readKernelDrops(this.lastDatagramAt);
+    this.stopKernelDropsTimer();
     this.socket.close();
   }
 
@@ -120,6 +139,51 @@ export class UdpEndpoint extends Endpoint {
 
   protected override options(): EndpointInfo['options'] {
     return { noDelay: false, keepAlive: false, allowHalfOpen: false };
+  }
+
+  protected override kernelDrops(): number | null {
+    if (!this.isFinished && !this.closing) this.readKernelDrops();
+    return this.kernelDropCount;
+  }
+
+  private async findKernelRow(host: string, port: number): Promise<void> {
+    try {
+      this.kernelInode = await findUdpSocketInode(this.family, host, port);
+    } catch {
+      this.kernelInode = null;
+    }
+    if (this.kernelInode === null) return;
+    this.kernelDropCount = 0;
+    // 'bound' was published before the row was found: publish the count the OS now gives.
+    this.hub.touch(this.id);
+  }
+
+  /** `readAfter`: a performance.now() time the kernel's reading must be newer than. */
+  private readKernelDrops(readAfter?: number): void {
+    if (this.kernelInode === null) return;
+    const drops = kernelUdpDrops(this.family, this.kernelInode, readAfter);
+    if (drops !== undefined) this.kernelDropCount = Math.max(this.kernelDropCount ?? 0, drops);
+  }
+
+  /**
+   * The kernel drops datagrams while this socket is busy reading others, so its count changes
+   * only while datagrams arrive. Counters are published a few times a second then, each with a
+   * reading up to KERNEL_TABLE_MAX_AGE_MS old; one more reading, taken after the last datagram
+   * was read, makes the final count shown the kernel's final count.
+   */
+  private noteDatagram(): void {
+    if (this.kernelInode === null) return;
+    this.lastDatagramAt = performance.now();
+    this.kernelDropsTimer ??= setTimeout(() => {
+      this.kernelDropsTimer = undefined;
+      this.readKernelDrops(this.lastDatagramAt);
+      this.hub.touch(this.id);
+    }, KERNEL_TABLE_MAX_AGE_MS).unref();
+  }
+
+  private stopKernelDropsTimer(): void {
+    clearTimeout(this.kernelDropsTimer);
+    this.kernelDropsTimer = undefined;
   }
 
   private onError(error: NodeJS.ErrnoException): void {

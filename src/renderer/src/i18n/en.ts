@@ -126,6 +126,32 @@ export const en = {
     '… {count} bytes not shown here while the view caught up (search and copy still see them)',
   'terminal.readFailed': 'Could not read the capture: {message}',
 
+  // The capture's limit and free-space floor (CaptureSettings), and bytes the limit deleted.
+  'capture.button': 'Capture',
+  'capture.summary': 'Capture: {stored} of {limit}',
+  'capture.summaryUnlimited': 'Capture: {stored} (no limit)',
+  'capture.folder': 'Folder',
+  'capture.stored': 'Stored',
+  'capture.deleted': 'Deleted by the limit',
+  'capture.free': 'Free space there',
+  'capture.freeUnknown': 'not reported',
+  'capture.explain':
+    'Every byte goes to this folder. Past the limit the oldest bytes are deleted first; under the free-space floor capture stops and reading pauses. Read it without the app:',
+  'capture.limit': 'Capture limit',
+  'capture.limitHint': 'A size such as 4 GiB or 500 MiB',
+  'capture.limitInvalid': 'Enter a size of at least {min}, such as 4 GiB',
+  'capture.unlimited': 'Unlimited (the folder may fill the disk down to the floor)',
+  'capture.floor': 'Free-space floor',
+  'capture.floorHint': 'Capture stops while less than this is free',
+  'capture.floorInvalid': 'Enter a size such as 1 GiB (0 turns the floor off)',
+  'capture.apply': 'Apply',
+  'capture.applied': 'Applied.',
+  'capture.gone':
+    'The oldest {count} bytes of this endpoint are gone: the capture limit deleted them. Everything after is kept.',
+  'terminal.gone': '… {count} bytes are gone here: the capture limit deleted them',
+  'history.gone': 'Bytes before offset {offset} are gone: the capture limit deleted them.',
+  'history.toOldest': 'Go to the oldest kept byte',
+
   'view.label': 'View',
   'view.mode': 'Mode',
   'view.modeText': 'Text',
@@ -210,9 +236,57 @@ export const en = {
   'composer.udpClosed': 'This socket is closed.',
   'composer.notWritable': 'This connection can no longer send (we sent FIN, or it is closed).',
 
+  // Issue 9: the send queue limit, the kernel's UDP drops, hosts reachable from other machines.
+  'composer.queue': 'Send queue',
+  'composer.queueStatus':
+    '{queued} of {limit} waiting for the peer to read; past {limit} sends are refused',
+  'composer.broadcastRefusedOne': '{n} connection got nothing: its peer is not reading ({ids})',
+  'composer.broadcastRefusedMany':
+    '{n} connections got nothing: their peers are not reading ({ids})',
+  'counters.kernelDrops': 'Dropped by the kernel (receive buffer full)',
+  'counters.kernelDropsUnknown': 'not reported by this OS',
+  'form.hostEveryInterface':
+    'Reachable from other machines: {host} means every interface of this machine (host 0, 0.0.0.0 and :: all do). Use 127.0.0.1 or ::1 to stay on this machine.',
+  'form.hostNetworkAddress':
+    'Reachable from other machines: {host} is not a loopback address. Use 127.0.0.1 or ::1 to stay on this machine (host 0 would mean every interface).',
+  'form.hostName':
+    'May be reachable from other machines: {host} is a name, and it binds whatever address the name resolves to. Use 127.0.0.1 or ::1 to stay on this machine (host 0 would mean every interface).',
+
   'listener.connections': 'Accepted connections',
   'listener.more': '… and {count} more (all are listed on the left)',
   'listener.none': 'No connections yet. Connect a client to this address.',
+
+  // Issue 9: a listener's connection limits, the descriptor reserve, a bounded session.
+  'form.limits': 'Connection limits',
+  'form.limitsSummary': 'up to {max} open · half-closed idle {seconds} s · {keep} closed kept',
+  'form.limitsSummaryNoIdle': 'up to {max} open · half-closed kept · {keep} closed kept',
+  'form.maxConnections': 'Connection limit',
+  'form.maxConnectionsHint':
+    'Connections open at once; past it, new ones are closed right after accept() and counted',
+  'form.halfClosedIdle': 'Close idle half-closed connections after (s)',
+  'form.halfClosedIdleHint':
+    'A connection the peer half-closed (FIN) that stays idle this long is closed; 0 = never. Never one you are looking at.',
+  'form.keepClosed': 'Closed connections kept',
+  'form.keepClosedHint':
+    'Older closed connections leave the list; their bytes stay in the capture file',
+  'validate.maxConnections': 'The connection limit must be a whole number from 1 to 1000000',
+  'validate.halfClosedIdle':
+    'The idle time must be a whole number of seconds from 0 to 86400 (0 = never)',
+  'validate.keepClosed': 'Closed connections kept must be a whole number from 0 to 100000',
+  'row.refused': '{count} refused',
+  'listener.limits':
+    'Limits: up to {max} connections open · half-closed connections idle for {seconds} s are closed · the last {keep} closed stay listed',
+  'listener.limitsNoIdle':
+    'Limits: up to {max} connections open · half-closed connections are kept · the last {keep} closed stay listed',
+  'listener.refusedAtLimit': '{count} refused: limit of {limit} connections reached',
+  'listener.refusedForReserve':
+    '{count} refused: too few file descriptors left (a reserve is kept so this window keeps working)',
+  'listener.closedForgotten':
+    '{closed} closed, {forgotten} forgotten (their bytes stay in the capture file)',
+  'listener.closedIdle': '{count} closed after staying half-closed and idle',
+  'tl.call.idleClose': 'idle half-closed → close()',
+  'tl.explain.idleClose':
+    'The peer half-closed this connection and it stayed idle for the listener’s idle time, so we close it: otherwise a peer could hold descriptors forever.',
 
   'timeline.heading': 'Lifecycle',
   'timeline.byLocal': '(by us)',

@@ -122,6 +122,31 @@ export const zhCN: { [K in MessageKey]: string } = {
   'terminal.gap': '… 为跟上速度，有 {count} 字节未在此显示（搜索和复制仍然包含它们）',
   'terminal.readFailed': '无法读取抓包：{message}',
 
+  // 抓包上限与剩余空间下限（CaptureSettings），以及被上限删除的字节。
+  'capture.button': '抓包',
+  'capture.summary': '抓包：{stored} / {limit}',
+  'capture.summaryUnlimited': '抓包：{stored}（无上限）',
+  'capture.folder': '文件夹',
+  'capture.stored': '已保存',
+  'capture.deleted': '被上限删除',
+  'capture.free': '所在磁盘剩余空间',
+  'capture.freeUnknown': '系统未提供',
+  'capture.explain':
+    '每个字节都写入此文件夹。超过上限时先删除最早的字节；剩余空间低于下限时抓包停止、暂停读取。无需本程序即可读取：',
+  'capture.limit': '抓包上限',
+  'capture.limitHint': '大小，例如 4 GiB 或 500 MiB',
+  'capture.limitInvalid': '请输入不小于 {min} 的大小，例如 4 GiB',
+  'capture.unlimited': '不设上限（文件夹可能占满磁盘直到下限）',
+  'capture.floor': '剩余空间下限',
+  'capture.floorHint': '剩余空间低于此值时停止抓包',
+  'capture.floorInvalid': '请输入大小，例如 1 GiB（0 表示关闭下限）',
+  'capture.apply': '应用',
+  'capture.applied': '已应用。',
+  'capture.gone': '此端点最早的 {count} 字节已不在：被抓包上限删除。之后的字节都完整保留。',
+  'terminal.gone': '… 此处有 {count} 字节已不在：被抓包上限删除',
+  'history.gone': '偏移 {offset} 之前的字节已不在：被抓包上限删除。',
+  'history.toOldest': '跳到最早保留的字节',
+
   'view.label': '视图',
   'view.mode': '模式',
   'view.modeText': '文本',
@@ -206,9 +231,53 @@ export const zhCN: { [K in MessageKey]: string } = {
   'composer.udpClosed': '这个套接字已关闭。',
   'composer.notWritable': '这个连接已不能发送（我方已发送 FIN，或连接已关闭）。',
 
+  // Issue 9: the send queue limit, the kernel's UDP drops, hosts reachable from other machines.
+  'composer.queue': '发送队列',
+  'composer.queueStatus': '已有 {queued}（上限 {limit}）等待对方读取；超过 {limit} 后发送会被拒绝',
+  'composer.broadcastRefusedOne': '{n} 个连接没有收到：对方没有在读取（{ids}）',
+  'composer.broadcastRefusedMany': '{n} 个连接没有收到：对方没有在读取（{ids}）',
+  'counters.kernelDrops': '内核丢弃（接收缓冲区已满）',
+  'counters.kernelDropsUnknown': '本系统不提供此数据',
+  'form.hostEveryInterface':
+    '其他机器可以访问：{host} 表示本机的所有网络接口（主机 0、0.0.0.0 和 :: 都是如此）。如只在本机使用，请填 127.0.0.1 或 ::1。',
+  'form.hostNetworkAddress':
+    '其他机器可以访问：{host} 不是回环地址。如只在本机使用，请填 127.0.0.1 或 ::1（主机 0 表示所有网络接口）。',
+  'form.hostName':
+    '其他机器可能可以访问：{host} 是主机名，会绑定它解析出的地址。如只在本机使用，请填 127.0.0.1 或 ::1（主机 0 表示所有网络接口）。',
+
   'listener.connections': '已接受的连接',
   'listener.more': '… 还有 {count} 个（左侧列出了全部连接）',
   'listener.none': '还没有连接。用客户端连接到这个地址试试。',
+
+  // Issue 9: a listener's connection limits, the descriptor reserve, a bounded session.
+  'form.limits': '连接限制',
+  'form.limitsSummary':
+    '最多 {max} 个同时打开 · 半关闭空闲 {seconds} 秒后关闭 · 保留 {keep} 个已关闭',
+  'form.limitsSummaryNoIdle': '最多 {max} 个同时打开 · 半关闭连接一直保留 · 保留 {keep} 个已关闭',
+  'form.maxConnections': '连接数上限',
+  'form.maxConnectionsHint': '同时打开的连接数；超过后，新连接在 accept() 之后立即关闭并计数',
+  'form.halfClosedIdle': '半关闭连接空闲多久后关闭（秒）',
+  'form.halfClosedIdleHint':
+    '对端已半关闭（FIN）且空闲这么久的连接会被关闭；0 表示从不。你正在查看的连接不会被关闭。',
+  'form.keepClosed': '保留的已关闭连接数',
+  'form.keepClosedHint': '更早的已关闭连接会从列表中移除；其数据仍保存在抓包文件中',
+  'validate.maxConnections': '连接数上限必须是 1 到 1000000 之间的整数',
+  'validate.halfClosedIdle': '空闲时间必须是 0 到 86400 之间的整数秒（0 表示从不）',
+  'validate.keepClosed': '保留的已关闭连接数必须是 0 到 100000 之间的整数',
+  'row.refused': '已拒绝 {count} 个',
+  'listener.limits':
+    '限制：最多同时打开 {max} 个连接 · 半关闭且空闲 {seconds} 秒的连接会被关闭 · 列表保留最近 {keep} 个已关闭的连接',
+  'listener.limitsNoIdle':
+    '限制：最多同时打开 {max} 个连接 · 半关闭的连接一直保留 · 列表保留最近 {keep} 个已关闭的连接',
+  'listener.refusedAtLimit': '已拒绝 {count} 个：已达到 {limit} 个连接的上限',
+  'listener.refusedForReserve':
+    '已拒绝 {count} 个：剩余文件描述符不足（保留了一部分，确保本窗口继续可用）',
+  'listener.closedForgotten':
+    '已关闭 {closed} 个，其中 {forgotten} 个已从列表移除（数据仍在抓包文件中）',
+  'listener.closedIdle': '{count} 个因半关闭后空闲而被关闭',
+  'tl.call.idleClose': '半关闭后空闲 → close()',
+  'tl.explain.idleClose':
+    '对端半关闭了这个连接，并且空闲时间达到了监听器设定的时长，因此我们关闭它：否则对端可以一直占用文件描述符。',
 
   'timeline.heading': '生命周期',
   'timeline.byLocal': '（由我方）',
@@ -279,11 +348,16 @@ export const zhCNErrors: Record<ErrorCode, string> = {
   BAD_BASE64: 'Base64 无效',
   UNENCODABLE_TEXT: '有字符无法用所选编码表示',
   PAYLOAD_TOO_LARGE: '载荷超过大小上限',
+  FRAME_TOO_DEEP: '消息中的数组或对象嵌套过深，未被处理',
+  FRAME_TOO_MANY_VALUES: '消息包含的值过多，未被处理',
   UNKNOWN_ENDPOINT: '该端点不存在（可能已被移除）',
   WRONG_ENDPOINT_KIND: '这个操作不适用于该类型的端点',
   NOT_OPEN: '端点未处于打开状态',
   NOT_WRITABLE: '连接已不能发送数据',
   STALE_SOCKET_FILE: '该路径上有残留的套接字文件，没有程序在监听；可勾选“删除残留的套接字文件”',
+  SEND_QUEUE_FULL: '对方没有在读取：发送队列已达上限，本次发送被拒绝',
+  CAPTURE_GONE: '这些抓包字节已不在：抓包上限删除了最早的部分',
+  CAPTURE_FLOOR: '抓包已停止：磁盘剩余空间低于下限；在腾出空间或调低下限之前，所有连接暂停读取',
   EADDRINUSE: '地址已被其他套接字占用',
   EADDRNOTAVAIL: '该地址不属于本机',
   EACCES: '权限不足（1024 以下的端口或受保护的路径需要更高权限）',

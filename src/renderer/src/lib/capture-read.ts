@@ -25,6 +25,11 @@ async function eachChunk(
     if (cancel.cancelled) return null;
     if (!result.ok) return result.error;
     goal = Math.min(goal, result.value.totalBytes);
+    // The capture limit deleted what came before: go on from the oldest byte kept.
+    if (offset < result.value.keptFrom) {
+      offset = result.value.keptFrom;
+      continue;
+    }
     if (result.value.chunks.length === 0) break;
     for (const chunk of result.value.chunks) {
       offset = chunk.offset + chunk.bytes.length;

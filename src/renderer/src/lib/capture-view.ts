@@ -22,6 +22,7 @@ import type { Session } from './session.svelte';
 export interface ViewTexts extends RenderLabels {
   earlier: (n: number) => string;
   gap: (n: number) => string;
+  gone: (n: number) => string;
   readFailed: (message: string) => string;
 }
 
@@ -287,6 +288,11 @@ export class CaptureView {
       if (!result.ok) {
         this.note(this.texts().readFailed(result.error.message));
         return;
+      }
+      if (this.end < result.value.keptFrom) {
+        this.note(this.texts().gone(result.value.keptFrom - this.end));
+        this.end = result.value.keptFrom;
+        continue;
       }
       if (result.value.chunks.length === 0) return;
       await this.renderChunks(result.value.chunks, false);

@@ -24,19 +24,8 @@ export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
 /** Compact sizes for narrow places (the sidebar); counters elsewhere show exact bytes. */
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const digits = unit === 0 || value >= 100 ? 0 : 1;
-  return `${value.toFixed(digits)} ${units[unit]}`;
-}
+export { formatByteSize as formatBytes } from '../../../shared/byte-size';
 
 /** Thousands grouping that reads the same in every locale the UI supports. */
 export function formatCount(n: number): string {

@@ -65,6 +65,8 @@ export function describeTransition(
       return { call: 'tl.call.option', explain: 'tl.explain.option' };
     case 'error':
       return { call: 'tl.call.error', explain: 'tl.explain.error' };
+    case 'idle-close':
+      return { call: 'tl.call.idleClose', explain: 'tl.explain.idleClose' };
   }
 }
 

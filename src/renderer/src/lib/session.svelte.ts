@@ -140,18 +140,27 @@ export class Session {
     return this.endpoints.filter((e) => e.parentId === listenerId);
   }
 
+  /**
+   * Rebuilds the list from the engine's snapshot, fetched page by page. Each page is applied as
+   * it arrives, before awaiting the next: an event that arrived before a page is older than it,
+   * and one that arrives after it is newer, so neither order loses an update or a removal.
+   */
   async resync(): Promise<void> {
-    const result = await this.api.invoke('session.snapshot', {});
-    if (!result.ok) {
-      this.lastError = result.error.message;
-      return;
-    }
+    let cursor: number | undefined;
+    let first = true;
+    do {
+      const result = await this.api.invoke('session.snapshot', { cursor });
+      if (!result.ok) {
+        this.lastError = result.error.message;
+        return;
+      }
+      if (first) this.byId.clear();
+      first = false;
+      for (const info of result.value.endpoints) this.byId.set(info.id, info);
+      this.publishNow();
+      cursor = result.value.nextCursor;
+    } while (cursor !== undefined);
     this.lastError = null;
-    // Apply the snapshot before awaiting anything else: events that arrive after it are newer
-    // and must not be overwritten by it.
-    this.byId.clear();
-    for (const info of result.value.endpoints) this.byId.set(info.id, info);
-    this.publishNow();
     if (this.selectedId !== null && !this.byId.has(this.selectedId)) this.selectedId = null;
     this.ready = true;
     this.epoch += 1;

@@ -3,7 +3,12 @@
  * command is sent. The router still validates everything; these only make the UI faster to use.
  * Each check returns a catalog key (or null when the value is fine).
  */
-import { hostSchema } from '../../../shared/contract';
+import {
+  HALF_CLOSED_IDLE_MS_MAX,
+  KEEP_CLOSED_MAX,
+  MAX_CONNECTIONS_MAX,
+  hostSchema,
+} from '../../../shared/contract';
 import type { MessageKey } from '../i18n/en';
 
 /** The contract decides what a host is; this only picks the sentence that says why not. */
@@ -37,6 +42,22 @@ export function checkBacklog(text: string): MessageKey | null {
 export function checkTimeout(text: string): MessageKey | null {
   const n = wholeNumber(text);
   return n === null || n < 1 || n > 600_000 ? 'validate.timeout' : null;
+}
+
+/** A listener's limits, as the contract bounds them; the idle time is typed in seconds. */
+export function checkMaxConnections(text: string): MessageKey | null {
+  const n = wholeNumber(text);
+  return n === null || n < 1 || n > MAX_CONNECTIONS_MAX ? 'validate.maxConnections' : null;
+}
+
+export function checkHalfClosedIdleSeconds(text: string): MessageKey | null {
+  const n = wholeNumber(text);
+  return n === null || n * 1000 > HALF_CLOSED_IDLE_MS_MAX ? 'validate.halfClosedIdle' : null;
+}
+
+export function checkKeepClosed(text: string): MessageKey | null {
+  const n = wholeNumber(text);
+  return n === null || n > KEEP_CLOSED_MAX ? 'validate.keepClosed' : null;
 }
 
 export function checkPath(path: string): MessageKey | null {
