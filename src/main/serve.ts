@@ -34,6 +34,7 @@ import {
   encodeWireValue,
   type ServerMessage,
 } from '../shared/wire';
+import { formatByteSize } from '../shared/byte-size';
 import { parseCaptureSettings, type CaptureSettings } from './engine/capture-folder';
 import { Engine } from './engine/engine';
 import { createRouter, type Router } from './router';
@@ -311,10 +312,6 @@ function readableId(frame: unknown): number | undefined {
   return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : undefined;
 }
 
-function mebibytes(bytes: number): string {
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-}
-
 /**
  * Connections that have not presented the token. They cost a descriptor each, so they are
  * capped: past the cap the oldest goes, which keeps a flood of idle connections from locking
@@ -421,7 +418,7 @@ class PageMemory {
     // At most 123 bytes (RFC 6455 5.5).
     page.ws.close(
       CLOSE_POLICY,
-      `Server memory budget for pages exceeded; this page held the most (${mebibytes(held)})`,
+      `Server memory budget for pages exceeded; this page held the most (${formatByteSize(held)})`,
     );
     // A page that does not read never sees the close frame; its buffers go regardless.
     setTimeout(() => page.ws.terminate(), CLOSE_GRACE_MS).unref();
