@@ -3,13 +3,16 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { downloadElectron, platformPath, retryAdvice } from './electron-download.js';
 import { ensureBuilt, root, runChild } from './serve.js';
 
 const fallback = 'Run `npm run serve` to use Socket Workbench in your browser.';
 
 /**
- * The Electron executable, or why there is none. Deliberately not require('electron'): when the
- * binary is missing that call tries to download it, which hangs or fails with a stack offline.
+ * The Electron executable, or why there is none: `{ path }` or `{ missing, packageDir? }`, where
+ * `packageDir` (the electron package) is set when downloading the binary would fix it.
+ * Deliberately not require('electron'): when the binary is missing that call downloads it with
+ * no progress shown until 30 s have passed and no timeout, and fails with a stack trace offline.
  */
 export function findElectron() {
   const override = process.env.ELECTRON_EXEC_PATH;
@@ -22,23 +25,32 @@ export function findElectron() {
   try {
     packageDir = dirname(createRequire(import.meta.url).resolve('electron/package.json'));
   } catch {
-    return { missing: 'the electron package is not installed (run `npm install`)' };
+    return { missing: 'the electron package is not installed (run `npm ci`)' };
   }
-  let relative;
+  let relative = '';
   try {
     relative = readFileSync(join(packageDir, 'path.txt'), 'utf8').trim();
   } catch {
+    // Not downloaded yet.
+  }
+  // The electron package's own override: a dist/ managed by the user, never downloaded into.
+  const distOverride = process.env.ELECTRON_OVERRIDE_DIST_PATH;
+  if (distOverride) {
+    const path = join(distOverride, relative || platformPath() || 'electron');
+    return existsSync(path)
+      ? { path }
+      : { missing: `ELECTRON_OVERRIDE_DIST_PATH is set, but there is no Electron at ${path}` };
+  }
+  if (!relative) {
     return {
-      missing:
-        'the electron package is installed but its binary was never downloaded (Electron ' +
-        'fetches it from the internet on first use, and that was not possible here)',
+      missing: 'the electron package is installed but its binary was never downloaded',
+      packageDir,
     };
   }
-  const distDir = process.env.ELECTRON_OVERRIDE_DIST_PATH || join(packageDir, 'dist');
-  const path = join(distDir, relative);
+  const path = join(packageDir, 'dist', relative);
   return existsSync(path)
     ? { path }
-    : { missing: `the Electron binary is missing (expected at ${path})` };
+    : { missing: `the Electron binary is missing (expected at ${path})`, packageDir };
 }
 
 /** Why no window can be shown, or null. Only Linux and the BSDs need a display server. */
@@ -51,20 +63,35 @@ export function missingDisplay() {
   );
 }
 
-function giveUp(reason) {
+function giveUp(reason, advice = '') {
   process.stderr.write(
-    `Socket Workbench cannot open its desktop window: ${reason}. ${fallback} ` +
-      'It is the same workbench, served on 127.0.0.1 with a one-time token in the URL.\n',
+    `Socket Workbench cannot open its desktop window: ${reason}. ${advice}${advice ? ' ' : ''}` +
+      `${fallback} It is the same workbench, served on 127.0.0.1 with a one-time token in the URL.\n`,
   );
   process.exit(1);
 }
 
-export function start(args = []) {
-  // Checked before building: no point in a build that cannot be shown.
-  const electron = findElectron();
-  if (electron.missing) giveUp(electron.missing);
+export async function start(args = []) {
+  // Checked before downloading or building: no point in either when nothing can be shown. A
+  // headless machine gets the browser-mode advice at once, without a 100 MB download.
+  let electron = findElectron();
+  if (electron.missing && !electron.packageDir) giveUp(electron.missing);
   const noDisplay = missingDisplay();
   if (noDisplay) giveUp(noDisplay);
+  if (electron.missing) {
+    try {
+      await downloadElectron({ packageDir: electron.packageDir });
+    } catch (error) {
+      giveUp(
+        `downloading Electron failed. ${error.reason ?? String(error)}`,
+        retryAdvice({
+          mirror: process.env.ELECTRON_MIRROR || process.env.npm_config_electron_mirror,
+        }),
+      );
+    }
+    electron = findElectron();
+    if (electron.missing) giveUp(electron.missing);
+  }
   ensureBuilt();
   const env = { ...process.env };
   // Set in some shells and CI images; it would make the binary behave as plain Node.
@@ -80,4 +107,4 @@ function isEntry() {
   }
 }
 
-if (isEntry()) start(process.argv.slice(2));
+if (isEntry()) await start(process.argv.slice(2));

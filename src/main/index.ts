@@ -1,12 +1,17 @@
 /**
- * The Electron entry: one window, the security checklist, and the router bound to IPC. Every
- * decision that can be a pure function lives in security.ts / window-options.ts, under test.
+ * The Electron entry: one window, the security checklist, the router bound to IPC, and the
+ * desktop behaviour (one instance, a remembered window, the menu, a clean quit). Every decision
+ * that can be a pure function lives in security.ts / window-options.ts / window-state.ts /
+ * app-menu.ts / app-lifecycle.ts, under test; this file only wires them to Electron.
  */
 import {
   app,
   BrowserWindow,
   ipcMain,
+  Menu,
+  nativeImage,
   protocol,
+  screen,
   session,
   type IpcMainInvokeEvent,
   type WebContents,
@@ -14,10 +19,16 @@ import {
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// Compiled into the main bundle as a data: URL (assets.d.ts). A ?asset import would point into
+// resources/ at runtime (electron-vite's public folder for main), and electron-builder does not
+// pack resources/ (its buildResources) into the app: a packaged window would have no icon.
+import appIconDataUrl from '../../resources/icon.png?inline';
 import type { CommandName, CommandResult } from '../shared/contract';
+import { bringToFront, createQuitGuard, type QuitGuard } from './app-lifecycle';
+import { aboutPanelOptions, appMenuTemplate, type AppMenuOptions } from './app-menu';
 import { parseCaptureSettings } from './engine/capture-folder';
 import { Engine } from './engine/engine';
-import { createRouter, type ViewSession } from './router';
+import { createRouter, type Router, type ViewSession } from './router';
 import {
   APP_PAGE_URL,
   APP_SCHEME,
@@ -29,8 +40,17 @@ import {
   type ExpectedSender,
   type IpcSender,
 } from './security';
-import { windowOptions } from './window-options';
+import { windowOptions, type WindowSetup } from './window-options';
+import {
+  createStateSaver,
+  readWindowStateFile,
+  restoreWindowState,
+  WINDOW_STATE_FILE,
+  writeWindowStateFile,
+  type WindowPlacement,
+} from './window-state';
 
+const APP_NAME = 'Socket Workbench';
 const INVOKE_CHANNEL = 'workbench:invoke';
 const EVENT_CHANNEL = 'workbench:event';
 
@@ -49,18 +69,6 @@ const untrusted: CommandResult<CommandName> = {
   error: { code: 'INVALID_INPUT', message: 'IPC from an untrusted frame' },
 };
 
-// The same variables as browser mode's --capture-dir/--capture-limit/--capture-floor; the UI
-// changes the limit and floor while the app runs. A bad value is said once and left at default.
-const captureSettings = parseCaptureSettings(
-  process.env['SOCKET_WORKBENCH_CAPTURE_LIMIT'] || undefined,
-  process.env['SOCKET_WORKBENCH_CAPTURE_FLOOR'] || undefined,
-);
-if (typeof captureSettings === 'string') console.error(`Socket Workbench: ${captureSettings}`);
-const engine = new Engine({
-  captureDir: process.env['SOCKET_WORKBENCH_CAPTURE_DIR'] || undefined,
-  capture: typeof captureSettings === 'string' ? {} : captureSettings,
-});
-const router = createRouter(engine);
 let mainWindow: BrowserWindow | null = null;
 let mainView: ViewSession | null = null;
 
@@ -142,9 +150,68 @@ function hardenSession(): void {
   });
 }
 
-function createWindow(): void {
-  const win = new BrowserWindow(windowOptions(preloadPath));
+/**
+ * The engine, made only by the instance that holds the single-instance lock: a second start must
+ * not open a capture folder it would never close.
+ */
+function createEngine(): Engine {
+  // The same variables as browser mode's --capture-dir/--capture-limit/--capture-floor; the UI
+  // changes the limit and floor while the app runs. A bad value is said once and left at default.
+  const captureSettings = parseCaptureSettings(
+    process.env['SOCKET_WORKBENCH_CAPTURE_LIMIT'] || undefined,
+    process.env['SOCKET_WORKBENCH_CAPTURE_FLOOR'] || undefined,
+  );
+  if (typeof captureSettings === 'string') console.error(`Socket Workbench: ${captureSettings}`);
+  return new Engine({
+    captureDir: process.env['SOCKET_WORKBENCH_CAPTURE_DIR'] || undefined,
+    capture: typeof captureSettings === 'string' ? {} : captureSettings,
+  });
+}
+
+/** Where the window opens: the saved state checked against today's displays (window-state.ts). */
+function windowPlacement(stateFile: string): WindowPlacement {
+  return restoreWindowState(
+    readWindowStateFile(stateFile),
+    screen.getAllDisplays().map((display) => display.workArea),
+    screen.getPrimaryDisplay().workArea,
+  );
+}
+
+let stateWriteFailed = false;
+
+/** Saves the window's normal bounds and maximised state when it stops moving, and on close. */
+function rememberWindowState(win: BrowserWindow, stateFile: string): void {
+  const saver = createStateSaver(() => {
+    if (win.isDestroyed()) return;
+    // The normal bounds, so a maximised window comes back maximised over its own restore size.
+    const error = writeWindowStateFile(stateFile, {
+      ...win.getNormalBounds(),
+      maximized: win.isMaximized(),
+    });
+    if (error && !stateWriteFailed) {
+      // Said once: a read-only data folder would otherwise repeat it on every drag.
+      stateWriteFailed = true;
+      console.error(`Socket Workbench: cannot remember the window position: ${error.message}`);
+    }
+  });
+  win.on('move', () => saver.schedule());
+  win.on('resize', () => saver.schedule());
+  win.on('maximize', () => saver.schedule());
+  win.on('unmaximize', () => saver.schedule());
+  win.on('close', () => saver.flush(true));
+  win.on('closed', () => saver.cancel());
+}
+
+function createWindow(router: Router, stateFile: string): void {
+  const placement = windowPlacement(stateFile);
+  const setup: WindowSetup = {
+    bounds: placement,
+    icon: nativeImage.createFromDataURL(appIconDataUrl),
+    devTools: !app.isPackaged,
+  };
+  const win = new BrowserWindow(windowOptions(preloadPath, setup));
   mainWindow = win;
+  rememberWindowState(win, stateFile);
   // One flow-controlled view per loaded page: a reload starts with no watch list and no
   // outstanding credit, just as a new browser tab does in serve mode.
   const subscribe = (): ViewSession =>
@@ -159,7 +226,11 @@ function createWindow(): void {
     mainView?.unsubscribe();
     mainView = subscribe();
   });
-  win.once('ready-to-show', () => win.show());
+  win.once('ready-to-show', () => {
+    // maximize() shows the window too; show() then focuses it.
+    if (placement.maximized) win.maximize();
+    win.show();
+  });
   win.on('closed', () => {
     if (mainWindow !== win) return;
     mainView?.unsubscribe();
@@ -169,10 +240,37 @@ function createWindow(): void {
   void win.loadURL(devServerUrl ?? APP_PAGE_URL);
 }
 
-if (!app.requestSingleInstanceLock()) {
-  // Another instance owns the window and the engine; it is focused instead (see below).
-  app.quit();
-} else {
+function installMenu(): void {
+  const options: AppMenuOptions = {
+    platform: process.platform,
+    isPackaged: app.isPackaged,
+    appName: APP_NAME,
+    version: app.getVersion(),
+  };
+  // The 'about' role shows this panel: natively on macOS, app.showAboutPanel() elsewhere.
+  app.setAboutPanelOptions(aboutPanelOptions(options, process.versions));
+  Menu.setApplicationMenu(Menu.buildFromTemplate(appMenuTemplate(options)));
+}
+
+/** Everything the instance that holds the single-instance lock does. */
+function startPrimary(): void {
+  const engine = createEngine();
+  const router = createRouter(engine);
+  // Read after the lock: userData is where the lock lives, and a --user-data-dir switch moves both.
+  const stateFile = join(app.getPath('userData'), WINDOW_STATE_FILE);
+  const quitGuard: QuitGuard = createQuitGuard({
+    // Closes every socket (peers see FIN/RST now, not at process teardown) and flushes the capture.
+    dispose: () => engine.dispose(),
+    quit: () => app.quit(),
+    report: (message, error) => {
+      if (error === undefined) console.error(`Socket Workbench: ${message}`);
+      else console.error(`Socket Workbench: ${message}`, error);
+    },
+  });
+  const openWindow = (): void => {
+    if (app.isReady() && quitGuard.phase === 'running') createWindow(router, stateFile);
+  };
+
   app.enableSandbox();
   // Before 'ready', as Electron requires. Not corsEnabled: no other origin may read the files.
   protocol.registerSchemesAsPrivileged([
@@ -180,9 +278,11 @@ if (!app.requestSingleInstanceLock()) {
   ]);
 
   app.on('second-instance', () => {
-    if (!mainWindow) return;
-    if (mainWindow.isMinimized()) mainWindow.restore();
-    mainWindow.focus();
+    // A second start (npm start again, the launcher icon) lands here and then exits by itself.
+    if (quitGuard.phase !== 'running') return;
+    // macOS does not activate an app because one of its windows asked for focus.
+    if (process.platform === 'darwin') app.focus({ steal: true });
+    if (!bringToFront(mainWindow)) openWindow();
   });
 
   app.on('web-contents-created', (_event, contents) => hardenWebContents(contents));
@@ -199,26 +299,26 @@ if (!app.requestSingleInstanceLock()) {
   });
 
   app.on('activate', () => {
-    if (app.isReady() && BrowserWindow.getAllWindows().length === 0) createWindow();
+    if (BrowserWindow.getAllWindows().length === 0) openWindow();
   });
 
-  let disposed = false;
-  app.on('will-quit', (event) => {
-    if (disposed) return;
-    // Close every socket before exit, so peers see FIN/RST now rather than at process teardown.
-    event.preventDefault();
-    engine
-      .dispose()
-      .catch((error: unknown) => console.error('Socket Workbench: closing sockets failed', error))
-      .finally(() => {
-        disposed = true;
-        app.quit();
-      });
-  });
+  app.on('before-quit', (event) => quitGuard.onBeforeQuit(event));
 
   void app.whenReady().then(() => {
     hardenSession();
     serveRenderer();
-    createWindow();
+    installMenu();
+    // A packaged app's Dock icon comes from its bundle; a development run would show Electron's.
+    if (process.platform === 'darwin' && !app.isPackaged)
+      app.dock?.setIcon(nativeImage.createFromDataURL(appIconDataUrl));
+    openWindow();
   });
+}
+
+if (app.requestSingleInstanceLock()) {
+  startPrimary();
+} else {
+  // Another instance owns the window and the engine; its 'second-instance' handler brings its
+  // window to the front, and this process exits without opening anything.
+  app.quit();
 }

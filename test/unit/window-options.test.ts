@@ -24,6 +24,36 @@ describe('windowOptions', () => {
   it('waits for the first paint before showing the window', () => {
     expect(options.show).toBe(false);
   });
+
+  it('has no DevTools unless a development build asks for them', () => {
+    expect(prefs.devTools).toBe(false);
+    expect(windowOptions('/p.cjs', { devTools: true }).webPreferences?.devTools).toBe(true);
+  });
+
+  it('opens at the default size, centred, when there is no remembered place', () => {
+    expect(options).toMatchObject({ width: 1280, height: 800, center: true });
+    expect(options.x).toBeUndefined();
+    expect(options.icon).toBeUndefined();
+  });
+
+  it('opens where window-state.ts placed it, with the app icon, never below the minimum size', () => {
+    const placed = windowOptions('/p.cjs', {
+      bounds: { x: -1500, y: 40, width: 1000, height: 700 },
+      icon: '/app/out/main/chunks/icon.png',
+    });
+    expect(placed).toMatchObject({
+      x: -1500,
+      y: 40,
+      width: 1000,
+      height: 700,
+      minWidth: 720,
+      minHeight: 480,
+      icon: '/app/out/main/chunks/icon.png',
+    });
+    expect(placed.center).toBeUndefined();
+    // The security settings do not depend on where the window is.
+    expect(placed.webPreferences).toEqual({ ...prefs, preload: '/p.cjs' });
+  });
 });
 
 describe('isAppUrl for a built app (file://)', () => {
