@@ -2,6 +2,7 @@
 // (`npx install-electron`) does, with @electron/get and @electron-internal/extract-zip (both
 // dependencies of the electron package), but with visible progress, a stall timeout, and errors
 // turned into one plain sentence instead of a stack trace.
+import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
@@ -229,18 +230,92 @@ function tagged(code, message, fields = {}) {
  */
 export async function downloadElectron({ packageDir, stream = process.stderr, env = process.env }) {
   const state = { url: undefined };
+  const lock = join(packageDir, '.socket-workbench-download.lock');
   try {
-    return await download(packageDir, stream, env, state);
+    // Two starts at once: the second waits for the first's download instead of unpacking over
+    // an Electron that may already be running.
+    if (!(await takeLock(lock, stream))) return null;
+    try {
+      return await download(packageDir, stream, env, state);
+    } finally {
+      rmSync(lock, { force: true });
+    }
   } catch (error) {
     const reason = describeDownloadError(error, { url: state.url });
     throw Object.assign(new Error(reason, { cause: error }), { code: 'SW_DOWNLOAD', reason });
   }
 }
 
+/**
+ * Takes the download lock (a file naming this process). Resolves false when another running
+ * process held it and has finished: its download is there to use, or it failed and said why.
+ */
+async function takeLock(lock, stream) {
+  let waited = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return !waited;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+    }
+    const holder = Number(readFileSync(lock, 'utf8'));
+    if (!isRunning(holder)) {
+      rmSync(lock, { force: true }); // left by a start that was killed
+      continue;
+    }
+    if (!waited)
+      stream.write(
+        `Another start (process ${holder}) is downloading Electron; waiting for it...\n`,
+      );
+    waited = true;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (!existsSync(lock)) return false;
+  }
+}
+
+function isRunning(pid) {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
+
+/**
+ * The platform and architecture to download for, as the electron package's own installer
+ * chooses them: its environment overrides, and the arm64 build for x64 Node under Rosetta.
+ */
+export function targetOf(env = process.env, detectRosetta = isRosetta) {
+  const platform = env.ELECTRON_INSTALL_PLATFORM || env.npm_config_platform || process.platform;
+  let arch = env.ELECTRON_INSTALL_ARCH || env.npm_config_arch || process.arch;
+  if (
+    platform === 'darwin' &&
+    process.platform === 'darwin' &&
+    arch === 'x64' &&
+    env.npm_config_arch === undefined &&
+    detectRosetta()
+  ) {
+    arch = 'arm64';
+  }
+  return { platform, arch };
+}
+
+function isRosetta() {
+  try {
+    return execSync('sysctl -in sysctl.proc_translated').toString().trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
 async function download(packageDir, stream, env, state) {
   const { version } = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
-  const executable = platformPath();
-  if (!executable) throw tagged('SW_NO_PLATFORM', 'no build', { platform: process.platform });
+  const target = targetOf(env);
+  const executable = platformPath(target.platform);
+  if (!executable) throw tagged('SW_NO_PLATFORM', 'no build', { platform: target.platform });
   let get;
   let extractZip;
   try {
@@ -302,8 +377,8 @@ async function download(packageDir, stream, env, state) {
   const zipPath = await get.downloadArtifact({
     version,
     artifactName: 'electron',
-    platform: process.platform,
-    arch: process.arch,
+    platform: target.platform,
+    arch: target.arch,
     checksums,
     cacheRoot: env.electron_config_cache || undefined,
     force: env.force_no_cache === 'true',

@@ -159,6 +159,18 @@ async function dropDefaultApp(context) {
   rmSync(join(context.appOutDir, 'version'), { force: true });
 }
 
+/** True when the build asks for no platform or architecture other than this machine's. */
+export function targetsOnlyThisMachine(options) {
+  const platformFlags = { darwin: 'mac', win32: 'win', linux: 'linux' };
+  const own = platformFlags[process.platform];
+  const otherPlatform = Object.values(platformFlags).some(
+    (flag) => flag !== own && options[flag] !== undefined && options[flag] !== false,
+  );
+  const archs = ['x64', 'ia32', 'armv7l', 'arm64', 'universal'];
+  const otherArch = archs.some((arch) => arch !== process.arch && options[arch] === true);
+  return !otherPlatform && !otherArch;
+}
+
 function show(path) {
   const shown = relative(root, path);
   return shown.startsWith('..') ? path : shown;
@@ -183,7 +195,8 @@ export async function packageApp(args = []) {
     const configured =
       'electronDist' in options.config ||
       /^electronDist\s*:/m.test(readFileSync(join(root, 'electron-builder.yml'), 'utf8'));
-    const dist = configured ? null : downloadedElectronDist();
+    // The downloaded Electron is this machine's: never ship it in a package for another one.
+    const dist = configured || !targetsOnlyThisMachine(options) ? null : downloadedElectronDist();
     if (dist) {
       process.stderr.write(`Packaging with the Electron already in ${show(dist)}.\n`);
       options.config.electronDist = dist;

@@ -63,15 +63,28 @@ export function missingDisplay() {
   );
 }
 
+/** Thrown by giveUp: start() stops there, and the process exits once the paragraph is out. */
+class GaveUp extends Error {}
+
 function giveUp(reason, advice = '') {
+  // Exit only once the paragraph is written: a pipe's writes are asynchronous on macOS.
   process.stderr.write(
     `Socket Workbench cannot open its desktop window: ${reason}. ${advice}${advice ? ' ' : ''}` +
       `${fallback} It is the same workbench, served on 127.0.0.1 with a one-time token in the URL.\n`,
+    () => process.exit(1),
   );
-  process.exit(1);
+  throw new GaveUp();
 }
 
 export async function start(args = []) {
+  try {
+    await startWindow(args);
+  } catch (error) {
+    if (!(error instanceof GaveUp)) throw error;
+  }
+}
+
+async function startWindow(args) {
   // Checked before downloading or building: no point in either when nothing can be shown. A
   // headless machine gets the browser-mode advice at once, without a 100 MB download.
   let electron = findElectron();

@@ -10,6 +10,7 @@ import {
   ipcMain,
   Menu,
   nativeImage,
+  powerMonitor,
   protocol,
   screen,
   session,
@@ -68,6 +69,17 @@ const untrusted: CommandResult<CommandName> = {
   ok: false,
   error: { code: 'INVALID_INPUT', message: 'IPC from an untrusted frame' },
 };
+
+const quitting: CommandResult<CommandName> = {
+  ok: false,
+  error: { code: 'NOT_OPEN', message: 'Socket Workbench is quitting' },
+};
+
+function hasDebuggingSwitch(): boolean {
+  return ['remote-debugging-port', 'remote-debugging-pipe', 'remote-debugging-address'].some(
+    (name) => app.commandLine.hasSwitch(name),
+  );
+}
 
 let mainWindow: BrowserWindow | null = null;
 let mainView: ViewSession | null = null;
@@ -231,6 +243,7 @@ function createWindow(router: Router, stateFile: string): void {
     if (placement.maximized) win.maximize();
     win.show();
   });
+  win.on('session-end', () => app.quit());
   win.on('closed', () => {
     if (mainWindow !== win) return;
     mainView?.unsubscribe();
@@ -287,11 +300,12 @@ function startPrimary(): void {
 
   app.on('web-contents-created', (_event, contents) => hardenWebContents(contents));
 
-  ipcMain.handle(INVOKE_CHANNEL, (event, command: unknown, input: unknown) =>
-    isTrustedSender(senderOf(event), expectedSender()) && mainView
-      ? router.invoke(command, input, mainView)
-      : untrusted,
-  );
+  ipcMain.handle(INVOKE_CHANNEL, (event, command: unknown, input: unknown) => {
+    if (!isTrustedSender(senderOf(event), expectedSender()) || !mainView) return untrusted;
+    // While quitting, a listener opened now would escape the engine's dispose().
+    if (quitGuard.phase !== 'running') return quitting;
+    return router.invoke(command, input, mainView);
+  });
 
   app.on('window-all-closed', () => {
     // macOS keeps the app (and its sockets) alive until Quit; the engine's state survives.
@@ -305,6 +319,9 @@ function startPrimary(): void {
   app.on('before-quit', (event) => quitGuard.onBeforeQuit(event));
 
   void app.whenReady().then(() => {
+    // An OS shutdown sends no before-quit: quit through it, so the sockets close and the capture
+    // is flushed (Windows' log-off and shutdown come as the window's 'session-end').
+    powerMonitor.on('shutdown', () => app.quit());
     hardenSession();
     serveRenderer();
     installMenu();
@@ -315,7 +332,12 @@ function startPrimary(): void {
   });
 }
 
-if (app.requestSingleInstanceLock()) {
+if (app.isPackaged && hasDebuggingSwitch()) {
+  // The DevTools window is off in a packaged build; a debugger attached through these switches
+  // would bypass that (the fuses already refuse --inspect and NODE_OPTIONS).
+  console.error('Socket Workbench: remote debugging switches are refused in a packaged build.');
+  app.exit(1);
+} else if (app.requestSingleInstanceLock()) {
   startPrimary();
 } else {
   // Another instance owns the window and the engine; its 'second-instance' handler brings its

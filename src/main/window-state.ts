@@ -149,11 +149,15 @@ export function restoreWindowState(
     ...defaultBounds(primaryWorkArea),
     maximized: saved.maximized,
   };
-  const areas = workAreas.filter(usable);
+  // Mirrored (cloned) displays report the same area twice: count each part of the screen once.
+  const areas: Rectangle[] = [];
+  for (const workArea of workAreas.filter(usable)) {
+    if (!areas.some((kept) => overlap(kept, workArea) > 0)) areas.push(workArea);
+  }
   if (areas.length === 0) return fallback;
 
   const area = bounds.width * bounds.height;
-  // Work areas of different displays do not overlap, so the sum is the visible area.
+  // The areas kept do not overlap, so the sum is the visible area.
   const visible = areas.reduce((sum, workArea) => sum + overlap(bounds, workArea), 0);
   if (visible >= area) return { ...bounds, maximized: saved.maximized };
 

@@ -575,18 +575,12 @@ class Soak {
       },
     );
     pair.child = child;
-    let partial = '';
-    child.stdout?.on('data', (data: Buffer) => {
-      const lines = (partial + data.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        const [word, value] = line.split(' ');
-        if (word === 'port') {
-          pair.port = Number(value);
-          // It writes as fast as it can until it is killed, some time soon.
-          setTimeout(() => child.kill('SIGKILL'), 100 + Math.floor(this.rng() * 500));
-        } else if (word === 'sent') pair.peerSent = Number(value);
-      }
+    onStdoutWords(child, (word, value) => {
+      if (word === 'port') {
+        pair.port = Number(value);
+        // It writes as fast as it can until it is killed, some time soon.
+        setTimeout(() => child.kill('SIGKILL'), 100 + Math.floor(this.rng() * 500));
+      } else if (word === 'sent') pair.peerSent = Number(value);
     });
     child.once('close', () => {
       pair.peerClosed = true;
@@ -675,14 +669,8 @@ class Soak {
     const child = spawn('python3', ['-c', NON_READING_PEER, String(this.listeners.tcp4)], {
       stdio: ['pipe', 'pipe', 'ignore'],
     });
-    let partial = '';
-    child.stdout?.on('data', (data: Buffer) => {
-      const lines = (partial + data.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        const [word, value] = line.split(' ');
-        if (word === 'port') pair.port = Number(value);
-      }
+    onStdoutWords(child, (word, value) => {
+      if (word === 'port') pair.port = Number(value);
     });
     child.stdin?.on('error', () => undefined);
     child.once('close', () => (pair.peerClosed = true));
@@ -1299,6 +1287,19 @@ class Soak {
     if (fds !== undefined && now !== undefined && now > fds)
       this.problem(`${now - fds} file descriptors still open`);
   }
+}
+
+/** Calls `onLine` with each "word value" line the child prints, once the whole line has come. */
+function onStdoutWords(child: ChildProcess, onLine: (word: string, value: string) => void): void {
+  let partial = '';
+  child.stdout?.on('data', (data: Buffer) => {
+    const lines = (partial + data.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const [word, value] = line.split(' ');
+      onLine(word, value);
+    }
+  });
 }
 
 /**

@@ -65,3 +65,22 @@ export function startPython(
   });
   return { child, ready };
 }
+
+/**
+ * A socket file nobody listens on, as a server that died leaves it: python3 binds, listens and
+ * closes without unlinking.
+ */
+export async function makeStaleSocketFile(socketPath: string): Promise<void> {
+  const python = startPython(
+    [
+      'import socket, sys',
+      's = socket.socket(socket.AF_UNIX)',
+      's.bind(sys.argv[1])',
+      's.listen(1)',
+      's.close()',
+      "print('ready', flush=True)",
+    ].join('\n'),
+    [socketPath],
+  );
+  await python.ready;
+}

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import { MAX_PAYLOAD_BYTES } from '../../src/shared/contract';
+import { connectLocalTcp } from '../support/engine';
 import { exited, hasCommand, startProcess, startPython, tempDir } from '../support/peers';
 import { capturedBytes, waitForEndpoint, waitForState, waitUntil } from '../support/wait';
 
@@ -72,14 +73,7 @@ describe('byte-exact capture', () => {
     const port = Number.parseInt(await python.ready, 10);
     let output = '';
     python.child.stdout?.on('data', (data: Buffer) => (output += data.toString()));
-    const client = await engine.connectTcp({
-      host: '127.0.0.1',
-      port,
-      timeoutMs: 5000,
-      noDelay: false,
-      keepAlive: false,
-      allowHalfOpen: true,
-    });
+    const client = await connectLocalTcp(engine, port);
     for (let offset = 0; offset < SIZE; offset += MAX_PAYLOAD_BYTES) {
       const part = random.subarray(offset, offset + MAX_PAYLOAD_BYTES);
       engine.send(client.id, {

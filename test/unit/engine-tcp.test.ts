@@ -2,6 +2,7 @@ import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import type { EndpointInfo } from '../../src/shared/contract';
+import { connectLocalTcp } from '../support/engine';
 import { connectPeer, isRoot, startPython } from '../support/peers';
 import {
   capturedBytes,
@@ -242,16 +243,7 @@ describe('TCP connection', () => {
   it('connection refused is said plainly', async () => {
     const { listener, port } = await listen();
     await engine.stopListener(listener.id, true);
-    const error = await rejection(
-      engine.connectTcp({
-        host: '127.0.0.1',
-        port,
-        timeoutMs: 5000,
-        noDelay: false,
-        keepAlive: false,
-        allowHalfOpen: true,
-      }),
-    );
+    const error = await rejection(connectLocalTcp(engine, port));
     expect(error.code).toBe('ECONNREFUSED');
     expect(error.message).toBe(`Nothing is listening on 127.0.0.1:${port} (ECONNREFUSED)`);
     const failed = engine.list().find((e) => e.role === 'client');
@@ -280,16 +272,7 @@ describe('TCP connection', () => {
       fillers.push(filler);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const error = await rejection(
-      engine.connectTcp({
-        host: '127.0.0.1',
-        port,
-        timeoutMs: 500,
-        noDelay: false,
-        keepAlive: false,
-        allowHalfOpen: true,
-      }),
-    );
+    const error = await rejection(connectLocalTcp(engine, port, 500));
     expect(error.code).toBe('ETIMEDOUT');
     expect(error.message).toBe(`No answer from 127.0.0.1:${port} in time (ETIMEDOUT)`);
     for (const filler of fillers) filler.destroy();

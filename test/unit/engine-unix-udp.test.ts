@@ -1,9 +1,9 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Engine } from '../../src/main/engine/engine';
-import { connectPeer, startPython, tempDir } from '../support/peers';
+import { describe, expect, it } from 'vitest';
+import { freshEngineAndDir, listenUnix } from '../support/engine';
+import { connectPeer, makeStaleSocketFile, startPython } from '../support/peers';
 import {
   capturedBytes,
   waitForEndpoint,
@@ -12,62 +12,37 @@ import {
   rejection,
 } from '../support/wait';
 
-let engine: Engine;
-let dir: string;
-beforeEach(() => {
-  engine = new Engine();
-  dir = tempDir();
-});
-afterEach(async () => {
-  await engine.dispose();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fresh = freshEngineAndDir();
 
 const text = (s: string) => ({ format: 'text' as const, data: s, encoding: 'utf-8' as const });
 
-function listenUnix(socketPath: string, removeStale = false) {
-  return engine.listenUnix({ path: socketPath, backlog: 16, allowHalfOpen: true, removeStale });
-}
-
-/** python3 leaves the socket file behind when it closes without unlinking: a stale file. */
-async function makeStaleSocketFile(socketPath: string): Promise<void> {
-  const python = startPython(
-    [
-      'import socket, sys',
-      's = socket.socket(socket.AF_UNIX)',
-      's.bind(sys.argv[1])',
-      's.listen(1)',
-      's.close()',
-      "print('ready', flush=True)",
-    ].join('\n'),
-    [socketPath],
-  );
-  await python.ready;
-}
-
 describe('Unix-domain stream sockets', () => {
   it('listens on a path, accepts a client, echoes both ways', async () => {
-    const socketPath = path.join(dir, 'echo.sock');
-    const listener = await listenUnix(socketPath);
+    const socketPath = path.join(fresh.dir, 'echo.sock');
+    const listener = await listenUnix(fresh.engine, socketPath);
     expect(listener).toMatchObject({
       kind: 'unix-listener',
       state: 'listening',
       local: { path: socketPath },
     });
     const peer = await connectPeer({ path: socketPath });
-    const accepted = await waitForEndpoint(engine, 'accepted', (e) => e.parentId === listener.id);
+    const accepted = await waitForEndpoint(
+      fresh.engine,
+      'accepted',
+      (e) => e.parentId === listener.id,
+    );
     expect(accepted.kind).toBe('unix-connection');
     peer.socket.write('over unix');
-    await waitUntil('data', () => engine.info(accepted.id).counters.bytesIn === 9);
-    engine.send(accepted.id, text('back'));
+    await waitUntil('data', () => fresh.engine.info(accepted.id).counters.bytesIn === 9);
+    fresh.engine.send(accepted.id, text('back'));
     await waitUntil('reply', () => peer.received().toString() === 'back');
     peer.socket.destroy();
   });
 
   it('connects as a client to a Unix socket path', async () => {
-    const socketPath = path.join(dir, 'server.sock');
-    const listener = await listenUnix(socketPath);
-    const client = await engine.connectUnix({
+    const socketPath = path.join(fresh.dir, 'server.sock');
+    const listener = await listenUnix(fresh.engine, socketPath);
+    const client = await fresh.engine.connectUnix({
       path: socketPath,
       timeoutMs: 2000,
       allowHalfOpen: true,
@@ -77,16 +52,20 @@ describe('Unix-domain stream sockets', () => {
       state: 'open',
       remote: { path: socketPath },
     });
-    const accepted = await waitForEndpoint(engine, 'accepted', (e) => e.parentId === listener.id);
-    engine.send(client.id, text('a\\x00b'));
-    await waitUntil('bytes', () => engine.info(accepted.id).counters.bytesIn === 3);
-    expect(capturedBytes(engine, accepted.id, 'in')).toEqual(Buffer.from([0x61, 0, 0x62]));
+    const accepted = await waitForEndpoint(
+      fresh.engine,
+      'accepted',
+      (e) => e.parentId === listener.id,
+    );
+    fresh.engine.send(client.id, text('a\\x00b'));
+    await waitUntil('bytes', () => fresh.engine.info(accepted.id).counters.bytesIn === 3);
+    expect(capturedBytes(fresh.engine, accepted.id, 'in')).toEqual(Buffer.from([0x61, 0, 0x62]));
   });
 
   it('a missing path is ENOENT, said plainly', async () => {
     const error = await rejection(
-      engine.connectUnix({
-        path: path.join(dir, 'nobody.sock'),
+      fresh.engine.connectUnix({
+        path: path.join(fresh.dir, 'nobody.sock'),
         timeoutMs: 2000,
         allowHalfOpen: true,
       }),
@@ -96,35 +75,35 @@ describe('Unix-domain stream sockets', () => {
   });
 
   it('a stale socket file is named, and removed only when asked', async () => {
-    const socketPath = path.join(dir, 'stale.sock');
+    const socketPath = path.join(fresh.dir, 'stale.sock');
     await makeStaleSocketFile(socketPath);
     expect(fs.statSync(socketPath).isSocket()).toBe(true);
-    const error = await rejection(listenUnix(socketPath));
+    const error = await rejection(listenUnix(fresh.engine, socketPath));
     expect(error.code).toBe('STALE_SOCKET_FILE');
     expect(error.message).toContain(socketPath);
     expect(fs.existsSync(socketPath)).toBe(true);
 
-    const listener = await listenUnix(socketPath, true);
+    const listener = await listenUnix(fresh.engine, socketPath, true);
     expect(listener.state).toBe('listening');
     const peer = await connectPeer({ path: socketPath });
     peer.socket.destroy();
   });
 
   it('refuses to replace a live socket or a file that is not a socket', async () => {
-    const live = path.join(dir, 'live.sock');
-    await listenUnix(live);
-    expect((await rejection(listenUnix(live, true))).code).toBe('EADDRINUSE');
+    const live = path.join(fresh.dir, 'live.sock');
+    await listenUnix(fresh.engine, live);
+    expect((await rejection(listenUnix(fresh.engine, live, true))).code).toBe('EADDRINUSE');
 
-    const plain = path.join(dir, 'plain.txt');
+    const plain = path.join(fresh.dir, 'plain.txt');
     fs.writeFileSync(plain, 'keep me');
-    expect((await rejection(listenUnix(plain, true))).code).toBe('EADDRINUSE');
+    expect((await rejection(listenUnix(fresh.engine, plain, true))).code).toBe('EADDRINUSE');
     expect(fs.readFileSync(plain, 'utf8')).toBe('keep me');
   });
 });
 
 describe('UDP', () => {
   it('receives datagrams with their sender and boundaries, and sends one', async () => {
-    const udp = await engine.bindUdp({ host: '127.0.0.1', port: 0 });
+    const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
     expect(udp.state).toBe('bound');
     const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
 
@@ -134,8 +113,8 @@ describe('UDP', () => {
     for (const message of ['one', 'two two', 'three three three']) {
       peer.send(message, port, '127.0.0.1');
     }
-    await waitUntil('three datagrams', () => engine.info(udp.id).counters.chunksIn === 3);
-    const { chunks } = engine.readCapture(udp.id, 0, 1000);
+    await waitUntil('three datagrams', () => fresh.engine.info(udp.id).counters.chunksIn === 3);
+    const { chunks } = fresh.engine.readCapture(udp.id, 0, 1000);
     expect(chunks.map((c) => Buffer.from(c.bytes).toString())).toEqual([
       'one',
       'two two',
@@ -146,7 +125,7 @@ describe('UDP', () => {
     );
 
     const received = new Promise<Buffer>((resolve) => peer.once('message', resolve));
-    const sent = await engine.sendUdp({
+    const sent = await fresh.engine.sendUdp({
       id: udp.id,
       host: '127.0.0.1',
       port: peerPort,
@@ -158,7 +137,7 @@ describe('UDP', () => {
   });
 
   it('keeps the boundaries of datagrams a python3 peer sends', async () => {
-    const udp = await engine.bindUdp({ host: '127.0.0.1', port: 0 });
+    const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
     const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
     const python = startPython(
       [
@@ -171,17 +150,19 @@ describe('UDP', () => {
       [String(port)],
     );
     await python.ready;
-    await waitUntil('four datagrams', () => engine.info(udp.id).counters.chunksIn === 4);
-    const sizes = engine.readCapture(udp.id, 0, 100_000).chunks.map((c) => c.bytes.byteLength);
+    await waitUntil('four datagrams', () => fresh.engine.info(udp.id).counters.chunksIn === 4);
+    const sizes = fresh.engine
+      .readCapture(udp.id, 0, 100_000)
+      .chunks.map((c) => c.bytes.byteLength);
     expect(sizes).toEqual([1, 100, 1400, 9000]);
   });
 
   it('binding a port in use is EADDRINUSE; closing records the transition', async () => {
-    const udp = await engine.bindUdp({ host: '127.0.0.1', port: 0 });
+    const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
     const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
-    const error = await rejection(engine.bindUdp({ host: '127.0.0.1', port }));
+    const error = await rejection(fresh.engine.bindUdp({ host: '127.0.0.1', port }));
     expect(error.code).toBe('EADDRINUSE');
-    engine.closeUdp(udp.id);
-    await waitForState(engine, udp.id, 'closed');
+    fresh.engine.closeUdp(udp.id);
+    await waitForState(fresh.engine, udp.id, 'closed');
   });
 });

@@ -32,6 +32,7 @@ import {
   nearValid,
   validInput,
 } from '../soak/router-inputs';
+import { connectLocalTcp } from '../support/engine';
 import { connectPeer, tempDir } from '../support/peers';
 import { waitUntil } from '../support/wait';
 
@@ -181,14 +182,7 @@ async function makeVictim(kind: VictimKind): Promise<string> {
       ).id;
     case 'client':
     case 'closed': {
-      const { id } = await engine.connectTcp({
-        host: '127.0.0.1',
-        port: tcpSink.port,
-        timeoutMs: 5000,
-        noDelay: false,
-        keepAlive: false,
-        allowHalfOpen: true,
-      });
+      const { id } = await connectLocalTcp(engine, tcpSink.port);
       if (kind === 'closed') {
         engine.close(id);
         await finished(id);

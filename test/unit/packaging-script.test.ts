@@ -22,6 +22,8 @@ import { FuseState, FuseV1Options, getCurrentFuseWire } from '@electron/fuses';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { tempDir } from '../support/peers';
+// @ts-expect-error -- plain JS module run by `npm run package`; it has no type declarations.
+import { targetsOnlyThisMachine } from '../../scripts/package.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const electronVersion = (
@@ -194,6 +196,18 @@ beforeAll(async () => {
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('the Electron npm start downloaded', () => {
+  it('is reused only for a package for this machine, never for another platform or arch', () => {
+    const other = process.platform === 'win32' ? 'linux' : 'win';
+    const otherArch = process.arch === 'arm64' ? 'x64' : 'arm64';
+    const check = targetsOnlyThisMachine as (options: Record<string, unknown>) => boolean;
+    expect(check({})).toBe(true);
+    expect(check({ [process.arch]: true })).toBe(true);
+    expect(check({ [other]: [] })).toBe(false);
+    expect(check({ [otherArch]: true })).toBe(false);
+  });
 });
 
 describe('npm run package', () => {

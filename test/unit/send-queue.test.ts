@@ -10,6 +10,7 @@ import { DEFAULT_SEND_QUEUE_LIMIT_BYTES } from '../../src/main/engine/connection
 import { Engine } from '../../src/main/engine/engine';
 import { commands } from '../../src/shared/contract';
 import { WorkbenchError } from '../../src/shared/errors';
+import { connectLocalTcp } from '../support/engine';
 import { exited, hasCommand, startPython } from '../support/peers';
 import { waitForEndpoint, waitUntil } from '../support/wait';
 
@@ -62,14 +63,7 @@ describe.runIf(hasCommand('python3'))('the send queue limit of a connection', ()
     let said = '';
     python.child.stdout?.on('data', (data: Buffer) => (said += data.toString()));
     const port = Number.parseInt(await python.ready, 10);
-    const client = await engine.connectTcp({
-      host: '127.0.0.1',
-      port,
-      timeoutMs: 5000,
-      noDelay: false,
-      keepAlive: false,
-      allowHalfOpen: true,
-    });
+    const client = await connectLocalTcp(engine, port);
     expect(client.options.sendQueueLimit).toBe(DEFAULT_SEND_QUEUE_LIMIT_BYTES);
     expect(DEFAULT_SEND_QUEUE_LIMIT_BYTES).toBe(64 * MiB);
 

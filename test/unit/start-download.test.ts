@@ -525,16 +525,20 @@ describe('download progress', () => {
     const written: string[] = [];
     return { stream: { isTTY, write: (text: string) => written.push(text) }, written };
   };
-
-  it('is a few whole lines when stderr is not a terminal', () => {
-    const { stream, written } = recorder(false);
+  /** What a reporter writes for 100 MB arriving a megabyte at a time, then finishing. */
+  const wholeDownload = (isTTY: boolean): string[] => {
+    const { stream, written } = recorder(isTTY);
     const progress = progressReporter(stream, 'Downloading e.zip');
     for (let bytes = 0; bytes <= 100e6; bytes += 1e6) {
       progress.update({ transferred: bytes, total: 100e6 });
     }
     progress.update({ transferred: 100e6, total: 100e6 }, true);
     progress.end();
-    expect(written).toEqual([
+    return written;
+  };
+
+  it('is a few whole lines when stderr is not a terminal', () => {
+    expect(wholeDownload(false)).toEqual([
       'Downloading e.zip: 0% (0.0 MB of 100.0 MB)\n',
       'Downloading e.zip: 25% (25.0 MB of 100.0 MB)\n',
       'Downloading e.zip: 50% (50.0 MB of 100.0 MB)\n',
@@ -544,15 +548,8 @@ describe('download progress', () => {
   });
 
   it('is one line redrawn in place on a terminal, finished with a newline', () => {
-    const { stream, written } = recorder(true);
-    const progress = progressReporter(stream, 'Downloading e.zip');
-    for (let bytes = 0; bytes <= 100e6; bytes += 1e6) {
-      progress.update({ transferred: bytes, total: 100e6 });
-    }
-    progress.update({ transferred: 100e6, total: 100e6 }, true);
-    progress.end();
     // Redrawn at most ten times a second: here, the first update and the final one.
-    expect(written).toEqual([
+    expect(wholeDownload(true)).toEqual([
       '\r\x1b[KDownloading e.zip: 0% (0.0 MB of 100.0 MB)',
       '\r\x1b[KDownloading e.zip: 100% (100.0 MB of 100.0 MB)',
       '\n',

@@ -7,39 +7,26 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Engine } from '../../src/main/engine/engine';
+import { describe, expect, it } from 'vitest';
 import { checkUnixSocketPath, unixPathLimitBytes } from '../../src/main/engine/unix-path';
 import { WorkbenchError } from '../../src/shared/errors';
-import { hasCommand, startPython, tempDir } from '../support/peers';
+import { freshEngineAndDir, listenUnix } from '../support/engine';
+import { hasCommand, makeStaleSocketFile, startPython } from '../support/peers';
 import { rejection, waitUntil } from '../support/wait';
 
-let engine: Engine;
-let dir: string;
-beforeEach(() => {
-  engine = new Engine();
-  dir = tempDir();
-});
-afterEach(async () => {
-  await engine.dispose();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fresh = freshEngineAndDir();
 
 const linux = process.platform === 'linux';
 
 /** A path in the test directory exactly `bytes` long in UTF-8, ending with `tail`. */
 function pathOfBytes(bytes: number, tail = ''): string {
-  const base = `${dir}/`;
+  const base = `${fresh.dir}/`;
   const fill = bytes - Buffer.byteLength(base) - Buffer.byteLength(tail);
   return `${base}${'p'.repeat(fill)}${tail}`;
 }
 
-function listenUnix(socketPath: string, removeStale = false) {
-  return engine.listenUnix({ path: socketPath, backlog: 16, allowHalfOpen: true, removeStale });
-}
-
 function connectUnix(socketPath: string) {
-  return engine.connectUnix({ path: socketPath, timeoutMs: 2000, allowHalfOpen: true });
+  return fresh.engine.connectUnix({ path: socketPath, timeoutMs: 2000, allowHalfOpen: true });
 }
 
 describe.runIf(linux)('a Unix socket path longer than sun_path (Linux: 107 bytes + NUL)', () => {
@@ -47,7 +34,7 @@ describe.runIf(linux)('a Unix socket path longer than sun_path (Linux: 107 bytes
     'takes a path of exactly 107 bytes, and a python3 client reaches it by that name',
     async () => {
       const socketPath = pathOfBytes(107);
-      const listener = await listenUnix(socketPath);
+      const listener = await listenUnix(fresh.engine, socketPath);
       expect(listener).toMatchObject({ state: 'listening', local: { path: socketPath } });
       expect(fs.lstatSync(socketPath).isSocket()).toBe(true);
       const python = startPython(
@@ -62,30 +49,30 @@ describe.runIf(linux)('a Unix socket path longer than sun_path (Linux: 107 bytes
       await python.ready;
       await waitUntil(
         'the accepted connection',
-        () => engine.info(listener.id).openConnections > 0,
+        () => fresh.engine.info(listener.id).openConnections > 0,
       );
     },
   );
 
   it('refuses to listen on 108 bytes, naming the limit, and binds nothing', async () => {
     const socketPath = pathOfBytes(108);
-    const error = await rejection(listenUnix(socketPath));
+    const error = await rejection(listenUnix(fresh.engine, socketPath));
     expect(error.code).toBe('ENAMETOOLONG');
     expect(error.message).toContain('108 bytes long');
     expect(error.message).toContain('Linux allows at most 107 bytes');
     // Before the fix a socket file named by the first 107 bytes appeared here.
-    expect(fs.readdirSync(dir)).toEqual([]);
-    expect(engine.list()).toEqual([]);
+    expect(fs.readdirSync(fresh.dir)).toEqual([]);
+    expect(fresh.engine.list()).toEqual([]);
   });
 
   it('counts UTF-8 bytes, not characters', async () => {
     // 3 bytes a character: under 107 characters, over 107 bytes.
     const socketPath = pathOfBytes(110, '套接字');
     expect(socketPath.length).toBeLessThan(107);
-    const error = await rejection(listenUnix(socketPath));
+    const error = await rejection(listenUnix(fresh.engine, socketPath));
     expect(error.code).toBe('ENAMETOOLONG');
     expect(error.message).toContain('110 bytes long (UTF-8)');
-    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(fs.readdirSync(fresh.dir)).toEqual([]);
   });
 
   it.runIf(hasCommand('python3'))(
@@ -121,7 +108,7 @@ describe.runIf(linux)('a Unix socket path longer than sun_path (Linux: 107 bytes
         () => said.includes('nobody') || said.includes('accepted'),
       );
       expect(said).toContain('nobody');
-      expect(engine.list()).toEqual([]);
+      expect(fresh.engine.list()).toEqual([]);
     },
   );
 });
@@ -148,21 +135,6 @@ describe('the sun_path limit per platform', () => {
   });
 });
 
-/** A socket file nobody listens on: python3 binds and closes without unlinking. */
-async function makeStaleSocketFile(socketPath: string): Promise<void> {
-  const python = startPython(
-    [
-      'import socket, sys',
-      's = socket.socket(socket.AF_UNIX)',
-      's.bind(sys.argv[1])',
-      's.close()',
-      "print('ready', flush=True)",
-    ].join('\n'),
-    [socketPath],
-  );
-  await python.ready;
-}
-
 /** Lets the event loop turn `turns` times, so work in flight (fs calls, connects) moves on. */
 async function loopTurns(turns: number): Promise<void> {
   for (let i = 0; i < turns; i += 1) await new Promise((resolve) => setImmediate(resolve));
@@ -171,18 +143,18 @@ async function loopTurns(turns: number): Promise<void> {
 describe.runIf(hasCommand('python3'))('removing a stale socket file', () => {
   it('deletes no regular file put in its place while it is checked (150 tries of a real race)', async () => {
     // One stale socket inode, hard-linked afresh at the listener's path for every try.
-    const staleOriginal = path.join(dir, 'stale-original.sock');
+    const staleOriginal = path.join(fresh.dir, 'stale-original.sock');
     await makeStaleSocketFile(staleOriginal);
-    const socketPath = path.join(dir, 'listener.sock');
+    const socketPath = path.join(fresh.dir, 'listener.sock');
     const tries = 150;
     let deleted = 0;
     let refusedAsChanged = 0;
     for (let attempt = 0; attempt < tries; attempt += 1) {
       fs.linkSync(staleOriginal, socketPath);
-      const decoy = path.join(dir, `decoy-${attempt}`);
+      const decoy = path.join(fresh.dir, `decoy-${attempt}`);
       const content = `the user's file, try ${attempt}`;
       fs.writeFileSync(decoy, content);
-      const opening = listenUnix(socketPath, true).then(
+      const opening = listenUnix(fresh.engine, socketPath, true).then(
         (info) => ({ ok: true as const, info }),
         (error: unknown) => ({ ok: false as const, error }),
       );
@@ -197,7 +169,7 @@ describe.runIf(hasCommand('python3'))('removing a stale socket file', () => {
       if (outcome.ok) {
         // libuv unlinks the listener's path by name when it closes: take the decoy away first.
         fs.unlinkSync(socketPath);
-        await engine.stopListener(outcome.info.id, true);
+        await fresh.engine.stopListener(outcome.info.id, true);
       } else {
         const { message } = outcome.error as WorkbenchError;
         if (message.includes('changed while')) refusedAsChanged += 1;

@@ -196,6 +196,17 @@ describe('restoreWindowState', () => {
     expect(restoreWindowState(saved(low), [PRIMARY], PRIMARY)).toMatchObject({ x: 100, y: 340 });
   });
 
+  it('counts mirrored displays once: a window half off a cloned screen is still pulled on', () => {
+    const mostly = { x: 1120, y: 100, width: 1000, height: 700 };
+    expect(restoreWindowState(saved(mostly), [PRIMARY, { ...PRIMARY }], PRIMARY)).toEqual({
+      x: 920,
+      y: 100,
+      width: 1000,
+      height: 700,
+      maximized: false,
+    });
+  });
+
   it('shrinks a window saved on a larger display to the one it is now mostly on', () => {
     // Saved at 2400×1400 on a 4K display; now the same place is a 2200×1300 work area.
     const big = { x: 0, y: 0, width: 2400, height: 1400 };
