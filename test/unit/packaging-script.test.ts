@@ -86,7 +86,8 @@ function offlineEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     ELECTRON_BUILDER_CACHE: join(work, 'cache/builder'),
     electron_config_cache: join(work, 'cache/electron'),
     XDG_CACHE_HOME: join(work, 'cache/xdg'),
-    TMPDIR: join(work, 'tmp'),
+    // TMPDIR stays the system's: electron-builder refuses to pack files whose real path is
+    // under /tmp unless /tmp is its temporary folder, and CI may clone the project there.
     NO_UPDATE_NOTIFIER: '1',
     ...extra,
   };
@@ -185,7 +186,6 @@ beforeAll(async () => {
   work = tempDir();
   project = join(work, 'project');
   mkdirSync(project);
-  mkdirSync(join(work, 'tmp'));
   for (const entry of readdirSync(root)) {
     if (notCopied.has(entry) || entry.endsWith('.tsbuildinfo')) continue;
     cpSync(join(root, entry), join(project, entry), { recursive: true });
