@@ -6,10 +6,10 @@ export default defineConfig({
   main: {
     build: {
       rolldownOptions: {
-        // serve.ts is the browser-mode entry: the same engine and router, carried over WebSocket.
+        // serve/ is the browser-mode entry: the same engine and router, carried over WebSocket.
         input: {
           index: resolve('src/main/index.ts'),
-          serve: resolve('src/main/serve.ts'),
+          serve: resolve('src/main/serve/index.ts'),
           // `socket-workbench capture`: reads a capture folder without the app.
           capture: resolve('src/main/capture-cli.ts'),
         },

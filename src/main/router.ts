@@ -1,7 +1,7 @@
 /**
  * The transport-agnostic router: takes a command name and an untrusted input, validates the input
  * against the contract, dispatches it to the engine and answers with a result or a typed error.
- * Electron IPC (index.ts) and WebSocket (serve.ts) both carry exactly this.
+ * Electron IPC (index.ts) and WebSocket (serve/transport.ts) both carry exactly this.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { z } from 'zod';

@@ -1,6 +1,6 @@
 /**
  * Security decisions as pure functions of plain values, so they are unit-tested without the
- * Electron binary. index.ts (Electron) and serve.ts (browser mode) apply them.
+ * Electron binary. index.ts (Electron) and serve/ (browser mode) apply them.
  */
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -107,24 +107,15 @@ export function isTrustedSender(
 }
 
 /**
- * The file under `rendererDir` that an APP_SCHEME request names, with its Content-Type (module
- * scripts are refused without a JavaScript type), or null for anything else: another scheme or
- * host, or a path that tries to leave the directory. Each segment is decoded before it is
- * checked, so `%2e%2e` and `..%2f` are caught as well as a literal `..`.
+ * The file under `root` that a URL path names (`/`, `''` and a trailing `/` name index.html), or
+ * null when the path tries to leave it. Each segment is decoded before it is checked, so `%2e%2e`
+ * and `..%2f` are caught as well as a literal `..`; encoded separators, NUL, drive letters and
+ * empty segments are refused rather than guessed at. Browser mode's static files and the app
+ * protocol both read files through this.
  */
-export function appAsset(
-  rendererDir: string,
-  requestUrl: string,
-): { file: string; contentType: string } | null {
-  let url: URL;
-  try {
-    url = new URL(requestUrl);
-  } catch {
-    return null;
-  }
-  if (url.protocol !== `${APP_SCHEME}:` || url.host !== APP_HOST) return null;
+export function resolveUnder(root: string, urlPath: string): string | null {
   const segments: string[] = [];
-  for (const raw of url.pathname.split('/').slice(1)) {
+  for (const raw of urlPath.split('/').slice(1)) {
     let segment: string;
     try {
       segment = decodeURIComponent(raw);
@@ -138,12 +129,31 @@ export function appAsset(
     segments[Math.max(segments.length - 1, 0)] = 'index.html';
   }
   if (segments.some((s) => s === '')) return null;
-  const root = resolve(rendererDir);
-  const file = resolve(root, ...segments);
-  const inside = relative(root, file);
+  const base = resolve(root);
+  const file = resolve(base, ...segments);
+  const inside = relative(base, file);
   if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
     return null;
   }
-  const contentType = contentTypeOf(file);
-  return { file, contentType };
+  return file;
+}
+
+/**
+ * The file under `rendererDir` that an APP_SCHEME request names, with its Content-Type (module
+ * scripts are refused without a JavaScript type), or null for anything else: another scheme or
+ * host, or a path that resolveUnder refuses.
+ */
+export function appAsset(
+  rendererDir: string,
+  requestUrl: string,
+): { file: string; contentType: string } | null {
+  let url: URL;
+  try {
+    url = new URL(requestUrl);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== `${APP_SCHEME}:` || url.host !== APP_HOST) return null;
+  const file = resolveUnder(rendererDir, url.pathname);
+  return file === null ? null : { file, contentType: contentTypeOf(file) };
 }

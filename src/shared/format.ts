@@ -83,29 +83,75 @@ export function hexDumpLines(bytes: Uint8Array, startOffset = 0, width = 16): st
 }
 
 export interface PrintableOptions {
-  /** Follow each ␊ with a real line break, so multi-line text keeps its shape. */
+  /** Follow each `\n` mark with a real line break, so multi-line text keeps its shape. */
   keepLineBreaks?: boolean;
+  /**
+   * Wraps each mark (`\r`, `\n`, `\e`, `\x01`, `\\`, `<U+0085>` …), e.g. to draw it in a
+   * distinct colour. Whatever it adds is the caller's own output, never the peer's.
+   */
+  mark?: (mark: string) => string;
+}
+
+/** The composer's one-letter escapes, so a mark pasted into the composer sends the same byte. */
+const LETTER_MARKS: Readonly<Record<number, string>> = {
+  0x07: '\\a',
+  0x08: '\\b',
+  0x09: '\\t',
+  0x0a: '\\n',
+  0x0b: '\\v',
+  0x0c: '\\f',
+  0x0d: '\\r',
+  0x1b: '\\e',
+  0x5c: '\\\\',
+};
+
+/** How one control character (or a backslash) is drawn: plain ASCII, no special glyph. */
+function markOf(code: number): string {
+  const letter = LETTER_MARKS[code];
+  if (letter !== undefined) return letter;
+  if (code < 0x20 || code === 0x7f) return `\\x${HEX_PAIRS[code]}`;
+  return `<U+${code.toString(16).toUpperCase().padStart(4, '0')}>`;
 }
 
 /**
  * Text with its control characters made visible, so nothing is hidden and nothing reaches a
- * terminal as a command:
- * - C0 controls U+0000-U+001F become their Unicode Control Pictures (␀ … ␟: \r is ␍, \n is ␊,
- *   \t is ␉, ESC is ␛), and DEL becomes ␡;
- * - C1 controls U+0080-U+009F, which have no pictures, become `<U+0085>` (as `less` shows them);
- * - everything else is unchanged. With `keepLineBreaks`, \n becomes ␊ followed by a real \n.
+ * terminal as a command. Marks are plain ASCII in the composer's escape syntax, so they need no
+ * special glyph (Unicode's control pictures ␍ ␊ are empty boxes where no font has them):
+ * - C0 controls and DEL become escapes: \r, \n, \t, \e (ESC), \a, \b, \v, \f, and \xHH
+ *   for the rest (NUL is \x00);
+ * - a backslash becomes \\, so a mark and text that looks like one never read the same;
+ * - C1 controls U+0080-U+009F become `<U+0085>` (as `less` shows them);
+ * - everything else is unchanged. With `keepLineBreaks`, \n is followed by a real line break.
  */
 export function toPrintableText(text: string, options: PrintableOptions = {}): string {
+  const { keepLineBreaks = false, mark } = options;
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (character) => {
+  return text.replace(/[\x00-\x1f\x5c\x7f-\x9f]/g, (character) => {
     const code = character.charCodeAt(0);
-    if (code < 0x20) {
-      const picture = String.fromCharCode(0x2400 + code);
-      return code === 0x0a && options.keepLineBreaks ? `${picture}\n` : picture;
-    }
-    if (code === 0x7f) return '\u2421';
-    return `<U+${code.toString(16).toUpperCase().padStart(4, '0')}>`;
+    const drawn = mark ? mark(markOf(code)) : markOf(code);
+    return code === 0x0a && keepLineBreaks ? `${drawn}\n` : drawn;
   });
+}
+
+/** The letter of each one-letter mark (`n` of `\n`), and the character it stands for. */
+const LETTER_CODES: ReadonlyMap<string, number> = new Map(
+  Object.entries(LETTER_MARKS).map(([code, mark]) => [mark.slice(1), Number(code)]),
+);
+
+/**
+ * Undoes toPrintableText without `keepLineBreaks`: marks (`\r`, `\x01`, `\\`, `<U+0085>`) back
+ * to their characters. Exact for controls and backslashes, since a backslash in the text is itself
+ * drawn as a mark (text that spells `<U+0085>` itself still reads back as that C1 control).
+ */
+export function fromPrintableText(shown: string): string {
+  return shown.replace(
+    /\\(?:x([0-9a-f]{2})|([abtnvfre\\]))|<U\+(00[89][0-9A-F])>/g,
+    (whole, byte?: string, letter?: string, c1?: string) => {
+      if (byte !== undefined) return String.fromCharCode(parseInt(byte, 16));
+      if (letter !== undefined) return String.fromCharCode(LETTER_CODES.get(letter) ?? 0);
+      return c1 !== undefined ? String.fromCharCode(parseInt(c1, 16)) : whole;
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

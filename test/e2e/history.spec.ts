@@ -30,6 +30,50 @@ async function expectPage(page: Page, from: number, to: number): Promise<void> {
   await expect.poll(() => dumpLines(page)).toEqual(expected);
 }
 
+/** A hex-dump row of the terminal: the capture offsets it covers, [start, end). */
+function dumpRow(text: string): { start: number; end: number } | null {
+  const line = /^([0-9a-f]{8,}) {2}([0-9a-f ]+?) *\|/.exec(text.replace(/\s/g, ' '));
+  if (!line) return null;
+  const start = parseInt(line[1] ?? '', 16);
+  return { start, end: start + (line[2]?.match(/[0-9a-f]{2}/g)?.length ?? 0) };
+}
+
+/**
+ * Scrolls the terminal up from the bottom to the latest "not shown" note and gives it with the
+ * dump rows just before and after it.
+ */
+async function rowsAroundGapNote(page: Page) {
+  const rows = page.locator('.xterm-rows > div');
+  await page.locator('.xterm-screen').hover();
+  const found: {
+    view?: {
+      note: string;
+      before: ReturnType<typeof dumpRow>;
+      after: ReturnType<typeof dumpRow>;
+    };
+  } = {};
+  await expect
+    .poll(
+      async () => {
+        const texts = await rows.allInnerTexts();
+        const at = texts.findLastIndex((text) => text.includes('bytes not shown here'));
+        const before = texts.slice(0, Math.max(0, at)).findLast((text) => dumpRow(text));
+        const after = texts.slice(at + 1).find((text) => dumpRow(text));
+        if (at >= 0 && before && after) {
+          found.view = { note: texts[at] ?? '', before: dumpRow(before), after: dumpRow(after) };
+          return true;
+        }
+        // Not on screen (or not with a row on each side) yet: scroll up a little and look again.
+        await page.mouse.wheel(0, at >= 0 ? -40 : -200);
+        return false;
+      },
+      { timeout: 60_000, intervals: [50] },
+    )
+    .toBe(true);
+  if (!found.view) throw new Error('no gap note on screen');
+  return found.view;
+}
+
 /** A peer connected to a fresh listener, with its accepted connection shown. */
 async function acceptedPeer(page: Page): Promise<net.Socket> {
   const port = await openTcpListener(page);
@@ -83,7 +127,7 @@ test('the history pages through the whole capture as a hex dump or text', async 
   await expect(status).toHaveText('Bytes 0–1,023 of 20,000');
 
   await panel.getByLabel('Show as').selectOption('text');
-  await expect(panel.getByRole('document')).toContainText('␀␁␂␃');
+  await expect(panel.getByRole('document')).toContainText('\\x00\\x01\\x02\\x03');
 
   await panel.getByRole('button', { name: 'Close history' }).click();
   await expect(panel).toBeHidden();
@@ -119,6 +163,15 @@ test('bytes the live view skipped are announced and shown exactly in the history
   expect(from).toBeGreaterThan(0);
   expect(to).toBeLessThan(total);
   expect(count).toBe((to ?? 0) - (from ?? 0) + 1);
+  // Exactly what the view did not show: after catching up it shows the flood's last 16 KiB (a
+  // sixteenth of a second of hex at its live rate), and the range ends just before them.
+  expect((to ?? 0) + 1).toBe(total - 16 * 1024);
+  // On screen: the last bytes before the range, the note for exactly that count, then the bytes
+  // right after the range.
+  const around = await rowsAroundGapNote(app);
+  expect(around.note).toContain(`… ${count?.toLocaleString('en-US')} bytes not shown here`);
+  expect(around.before?.end).toBe(from);
+  expect(around.after?.start).toBe((to ?? 0) + 1);
 
   await notice.getByRole('button', { name: 'Show skipped bytes' }).click();
   const panel = history(app);

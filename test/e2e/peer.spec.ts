@@ -28,7 +28,7 @@ test('a python3 client talks to a workbench listener', async ({ app }) => {
   python.stdout.on('data', (data: Buffer) => (output += data.toString()));
 
   await app.getByRole('treeitem', { level: 2 }).click();
-  await expect(terminal(app)).toContainText('GET / HTTP/1.0␍␊');
+  await expect(terminal(app)).toContainText('GET / HTTP/1.0\\r\\n');
   await send(app, 'hello from the workbench, bye');
   await expect(pane(app)).toContainText('← FIN (read returns 0)');
   await app.getByRole('button', { name: 'Close', exact: true }).click();

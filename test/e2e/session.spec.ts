@@ -14,6 +14,43 @@ test('a reloaded page shows every endpoint and its traffic again', async ({ app 
   await expect(pane(app)).toContainText('connect() → SYN');
 });
 
+test('a reload keeps the selected endpoint and the view mode, per tab', async ({ app }) => {
+  const port = await openTcpListener(app);
+  await connectTcp(app, port);
+  await send(app, 'kept\\r\\n');
+  await app.getByLabel('Mode').selectOption('both');
+  await app.getByLabel('Decoding').selectOption('latin1');
+  await app.getByLabel('Timestamps').check();
+  await expect(terminal(app)).toContainText('6b 65 70 74 0d 0a');
+  const client = new RegExp(`^TCP 127\\.0\\.0\\.1:${port} open`);
+
+  await app.reload();
+  // Restored once the snapshot is in: the same connection, shown the same way.
+  await expect(row(app, client)).toHaveAttribute('aria-selected', 'true');
+  await expect(pane(app).getByRole('heading', { level: 2 })).toContainText(`:${port}`);
+  await expect(app.getByLabel('Mode')).toHaveValue('both');
+  await expect(app.getByLabel('Decoding')).toHaveValue('latin1');
+  await expect(app.getByLabel('Timestamps')).toBeChecked();
+  await expect(terminal(app)).toContainText(/\d\d:\d\d:\d\d\.\d{3} → sent 6 bytes/);
+  await expect(terminal(app)).toContainText('6b 65 70 74 0d 0a');
+
+  // Another tab on the same engine has its own memory: nothing selected, the default view.
+  const other = await app.context().newPage();
+  await other.goto(app.url());
+  await expect(row(other, client)).toHaveAttribute('aria-selected', 'false');
+  await expect(other.getByRole('heading', { name: 'Nothing selected' })).toBeVisible();
+  await row(other, client).click();
+  await expect(other.getByLabel('Mode')).toHaveValue('text');
+  await expect(terminal(other)).toContainText('kept\\r\\n');
+  await other.close();
+
+  // A remembered endpoint the engine no longer has is simply not selected.
+  await app.evaluate(() => sessionStorage.setItem('socket-workbench.selected', 'gone-endpoint'));
+  await app.reload();
+  await expect(row(app, client)).toHaveAttribute('aria-selected', 'false');
+  await expect(app.getByRole('heading', { name: 'Nothing selected' })).toBeVisible();
+});
+
 test('everything can be done from the keyboard', async ({ app }) => {
   await app.getByRole('tab', { name: 'TCP listener' }).focus();
   await app.keyboard.press('Tab'); // Host

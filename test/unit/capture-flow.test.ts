@@ -221,6 +221,53 @@ describe('live view flow control', () => {
     view.unsubscribe();
   });
 
+  it('a view that keeps acknowledging through a flood is told exactly what it missed: data and skips tile the stream', async () => {
+    engine = new Engine({ captureMemoryBytes: 8 * MiB });
+    const current = engine;
+    const payload = randomBytes(32 * MiB);
+    const { accepted, send } = await floodInto(current, payload);
+    const ranges: { from: number; to: number; kind: 'data' | 'skipped' }[] = [];
+    const view = current.subscribe(
+      (event) => {
+        if (event.event === 'endpoint.skipped') {
+          const { offset, bytes } = event.payload;
+          ranges.push({ from: offset, to: offset + bytes, kind: 'skipped' });
+        } else if (event.event === 'endpoint.data') {
+          for (const chunk of event.payload.chunks) {
+            ranges.push({
+              from: chunk.offset,
+              to: chunk.offset + chunk.bytes.byteLength,
+              kind: 'data',
+            });
+            // Parsed a moment later, while the flood goes on: the view resumes and falls behind again.
+            setImmediate(() => view.ack(accepted.id, chunk.bytes.byteLength));
+          }
+        }
+      },
+      { flowControl: true },
+    );
+    view.watch([accepted.id], 64 * 1024);
+    send();
+    await waitUntil(
+      'all bytes captured',
+      () => current.info(accepted.id).counters.bytesIn === payload.length,
+      60_000,
+    );
+    current.flushCapture();
+    await waitUntil('the view caught up with the end', () => ranges.at(-1)?.to === payload.length);
+
+    expect(ranges.filter((r) => r.kind === 'skipped').length).toBeGreaterThan(0);
+    // In order, no gap and no overlap: every skipped notice is exactly the bytes not sent.
+    let at = 0;
+    for (const range of ranges) {
+      expect(range.from).toBe(at);
+      expect(range.to).toBeGreaterThan(range.from);
+      at = range.to;
+    }
+    expect(at).toBe(payload.length);
+    view.unsubscribe();
+  });
+
   it('a datagram is never cut to fit a window: it is skipped whole, or taken whole when nothing is in flight', async () => {
     engine = new Engine();
     const current = engine;

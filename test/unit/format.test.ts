@@ -4,13 +4,14 @@ import { textEncodings } from '../../src/shared/contract';
 import {
   createTextDecoder,
   decodeText,
+  fromPrintableText,
   hexDumpLines,
   toBase64,
   toCArray,
   toHex,
   toPrintableText,
 } from '../../src/shared/format';
-import { encodeText, parseHex } from '../../src/shared/payload';
+import { encodeText, parseEscapes, parseHex } from '../../src/shared/payload';
 
 const FUZZ_RUNS = 10_000;
 
@@ -153,14 +154,27 @@ describe('hexDumpLines', () => {
 });
 
 describe('toPrintableText', () => {
-  it('shows line endings and other controls as control pictures', () => {
-    expect(toPrintableText('a\r\nb')).toBe('a␍␊b');
-    expect(toPrintableText('\0\t\x1b\x7f')).toBe('␀␉␛␡');
-    expect(toPrintableText('\x01\x1f')).toBe('␁␟');
+  it('shows line endings and other controls as ASCII marks, no special glyph needed', () => {
+    expect(toPrintableText('a\r\nb')).toBe('a\\r\\nb');
+    expect(toPrintableText('\0\t\x1b\x7f')).toBe('\\x00\\t\\e\\x7f');
+    expect(toPrintableText('\x01\x1f\x07\x08\x0b\x0c')).toBe('\\x01\\x1f\\a\\b\\v\\f');
+    // Printable ASCII only: no font needs a special glyph for a mark.
+    expect(toPrintableText('\x00\x1f\x7f')).toMatch(/^[\x20-\x7e]+$/);
   });
 
-  it('can keep line breaks after ␊', () => {
-    expect(toPrintableText('a\r\nb\n', { keepLineBreaks: true })).toBe('a␍␊\nb␊\n');
+  it('shows a backslash as \\\\, so text never reads as a mark', () => {
+    expect(toPrintableText('C:\\new\r')).toBe('C:\\\\new\\r');
+  });
+
+  it('can keep line breaks after \\n', () => {
+    expect(toPrintableText('a\r\nb\n', { keepLineBreaks: true })).toBe('a\\r\\n\nb\\n\n');
+  });
+
+  it('lets the caller draw marks apart, e.g. in a colour', () => {
+    expect(toPrintableText('a\rb\\', { mark: (m) => `[${m}]` })).toBe('a[\\r]b[\\\\]');
+    expect(toPrintableText('a\n', { keepLineBreaks: true, mark: (m) => `[${m}]` })).toBe(
+      'a[\\n]\n',
+    );
   });
 
   it('shows C1 controls as <U+XXXX>', () => {
@@ -176,11 +190,38 @@ describe('toPrintableText', () => {
       fc.property(fc.string({ unit: 'binary', maxLength: 60 }), fc.boolean(), (text, keep) => {
         const shown = toPrintableText(text, { keepLineBreaks: keep });
         // eslint-disable-next-line no-control-regex -- looking for controls is the point
-        expect(/[\x00-\x1f\x7f-\x9f]/.test(keep ? shown.replace(/␊\n/g, '␊') : shown)).toBe(false);
+        expect(/[\x00-\x1f\x7f-\x9f]/.test(keep ? shown.replace(/\\n\n/g, '\\n') : shown)).toBe(
+          false,
+        );
         // eslint-disable-next-line no-control-regex -- looking for controls is the point
-        if (!/[\x00-\x1f\x7f-\x9f]/.test(text)) expect(shown).toBe(text);
+        if (!/[\x00-\x1f\x5c\x7f-\x9f]/.test(text)) expect(shown).toBe(text);
       }),
       { numRuns: FUZZ_RUNS },
+    );
+  });
+
+  it('is read back exactly: copying a selection gives the bytes, not the marks', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), fc.boolean(), (text, keep) => {
+        const shown = toPrintableText(text, { keepLineBreaks: keep });
+        expect(fromPrintableText(keep ? shown.replace(/\\n\n/g, '\\n') : shown)).toBe(text);
+      }),
+      { numRuns: FUZZ_RUNS },
+    );
+  });
+
+  it("draws C0 marks in the composer's escape syntax: pasted there, they send the same bytes", () => {
+    fc.assert(
+      // eslint-disable-next-line no-control-regex -- controls are the point
+      fc.property(fc.stringMatching(/^[\x00-\x7f]{0,40}$/), (text) => {
+        const parsed = parseEscapes(toPrintableText(text));
+        expect(
+          parsed
+            .map((part) => (typeof part === 'string' ? part : decodeText(part, 'latin1')))
+            .join(''),
+        ).toBe(text);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -261,7 +261,7 @@ describe('tokens the user sets', () => {
     const run = (token: string) => {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', path.join(root, 'src/main/serve.ts'), '--port', '0'],
+        ['--import', 'tsx', path.join(root, 'src/main/serve/index.ts'), '--port', '0'],
         { cwd: root, env: { ...process.env, SOCKET_WORKBENCH_TOKEN: token } },
       );
       let stdout = '';

@@ -6,7 +6,7 @@
  * must still load and a new listener must still open through a new WebSocket.
  *
  * Both halves matter: the HTTP server caps connections that have not shown the token
- * (src/main/serve.ts), and the engine keeps a descriptor reserve and a per-listener connection
+ * (src/main/serve/), and the engine keeps a descriptor reserve and a per-listener connection
  * limit (src/main/engine/descriptors.ts, listener.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -75,7 +75,7 @@ describe.skipIf(!hasCommand('python3'))('browser mode under a descriptor flood',
         process.execPath,
         '--import',
         'tsx',
-        path.join(root, 'src/main/serve.ts'),
+        path.join(root, 'src/main/serve/index.ts'),
         '--port',
         '0',
       ],

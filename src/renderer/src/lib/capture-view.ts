@@ -72,6 +72,16 @@ function gapFillBytes(mode: RenderSettings['mode']): number {
   return LIVE_BYTES_PER_SECOND[mode] / 16;
 }
 
+/**
+ * Where filling [from, to) from the capture starts, in a view that has shown everything before
+ * `end` and renders at most the last `budget` bytes of the range. [end, start) is what the view
+ * does not show: its note in the terminal and the skipped notice say exactly that range, not the
+ * engine's whole skip (part of which the fill does show).
+ */
+function fillStart(from: number, to: number, end: number, budget: number): number {
+  return Math.max(from, end, to - budget);
+}
+
 /** Rendering work done in one go before the browser gets a turn (input, animation frames). */
 const WORK_BUDGET_MS = 8;
 
@@ -82,7 +92,7 @@ function yieldToBrowser(): Promise<void> {
 export interface SearchMatch {
   offset: number;
   length: number;
-  /** How the match reads in text mode (as rendered: control pictures and all). */
+  /** How the match reads in text mode (as rendered: control-character marks and all). */
   text: string;
   /** Every match's offset, ascending: to tell which occurrence on screen this one is. */
   all: readonly number[];
@@ -122,7 +132,10 @@ export class CaptureView {
     private readonly term: Terminal,
     private readonly session: Session,
     private readonly texts: () => ViewTexts,
-    /** Told of every range the engine skipped, so the UI can offer to show it. */
+    /**
+     * Told of every range of live bytes the view did not show (the engine skipped them and the
+     * fill showed only their end), so the UI can say so exactly and offer to show them.
+     */
     private readonly onSkipped: (offset: number, bytes: number) => void = () => {},
   ) {}
 
@@ -145,10 +158,9 @@ export class CaptureView {
       id,
       {
         data: (chunks) => this.enqueue(generation, () => this.renderChunks(chunks, true)),
-        skipped: (offset, bytes) => {
-          this.onSkipped(offset, bytes);
-          this.enqueue(generation, () => this.fill(generation, offset, offset + bytes, 'gap'));
-        },
+        // The notice is given by the fill, once it knows how much of the range it shows.
+        skipped: (offset, bytes) =>
+          this.enqueue(generation, () => this.fill(generation, offset, offset + bytes, 'gap')),
       },
       liveWindow(settings.mode),
     );
@@ -269,13 +281,11 @@ export class CaptureView {
     if (!this.id || !this.settings) return;
     const budget =
       reason === 'earlier' ? REPLAY_BYTES[this.settings.mode] : gapFillBytes(this.settings.mode);
-    const start = Math.max(from, this.end, to - budget);
+    const start = fillStart(from, to, this.end, budget);
     if (reason === 'gap') this.liveBudget.spend(Math.max(0, to - start));
     if (start > this.end) {
-      const texts = this.texts();
-      this.note(
-        reason === 'earlier' ? texts.earlier(start - this.end) : texts.gap(start - this.end),
-      );
+      if (reason === 'earlier') this.note(this.texts().earlier(start - this.end));
+      else this.notShown(start);
       this.end = start;
     }
     while (this.end < to) {
@@ -327,7 +337,7 @@ export class CaptureView {
         duplicate += from;
         chunk = { ...original, offset: this.end, bytes: original.bytes.subarray(from) };
       } else if (original.offset > this.end) {
-        this.write(renderer.note(this.texts().gap(original.offset - this.end)));
+        this.notShown(original.offset, renderer);
       }
       this.end = chunkEnd;
       this.lastSeq = original.seq;
@@ -353,6 +363,16 @@ export class CaptureView {
       }
     }
     if (live && duplicate > 0) this.parsed(this.parsedEnd, duplicate);
+  }
+
+  /**
+   * Live bytes in [this.end, until) are not shown (the view fell behind): a note in the terminal
+   * where they would be, and the skipped notice, both for exactly that range.
+   */
+  private notShown(until: number, renderer = this.renderer): void {
+    const bytes = until - this.end;
+    if (renderer) this.write(renderer.note(this.texts().gap(bytes)));
+    this.onSkipped(this.end, bytes);
   }
 
   private note(text: string): void {

@@ -37,6 +37,11 @@ const DIM = `${CSI}90m`;
 const COLOR: Record<Dir, string> = { in: `${CSI}32m`, out: `${CSI}34m` };
 const ARROW: Record<Dir, string> = { in: '←', out: '→' };
 const NL = '\r\n';
+/**
+ * Marks for control characters (`\r`, `\n`, `\e` …) are drawn faint in the direction's colour,
+ * so they read apart from the same characters sent as text. SGR 22 ends only the faintness.
+ */
+const markStyle = (mark: string): string => `${CSI}2m${mark}${CSI}22m`;
 
 /**
  * Large chunks are rendered this many bytes at a time (a multiple of the dump's line width, so
@@ -132,7 +137,7 @@ export class ChunkRenderer {
 
   private decodeText(chunk: CaptureChunk): string {
     const text = this.decoders[chunk.dir].decode(chunk.bytes, !this.settings.datagrams);
-    return toPrintableText(text, { keepLineBreaks: true }).replaceAll('\n', NL);
+    return toPrintableText(text, { keepLineBreaks: true, mark: markStyle }).replaceAll('\n', NL);
   }
 
   private header(chunk: CaptureChunk, full: boolean): string {

@@ -1,9 +1,10 @@
 /**
  * The bytes behind what the user selected in the terminal, for "copy selection as hex / C array
  * / base64". In the dump modes the selected hex cells are the bytes; in text mode the selection
- * is turned back from its printable form (control pictures) and encoded in the view's encoding.
+ * is turned back from its printable form (its marks) and encoded in the view's encoding.
  */
 import type { TextEncoding } from '../../../shared/contract';
+import { fromPrintableText } from '../../../shared/format';
 import { encodeText, isLegacyEncoding, parseHex } from '../../../shared/payload';
 import type { ViewMode } from './render';
 
@@ -27,18 +28,11 @@ export function hexFromDumpSelection(selection: string): Uint8Array {
 }
 
 /**
- * Undoes toPrintableText: control pictures back to control characters, C1 names back to their
- * characters, and every real line break dropped (the data's own breaks are the ␊ pictures).
+ * Undoes toPrintableText for a selection copied from the terminal, whose real line breaks are
+ * layout (the data's own breaks are the `\n` marks).
  */
 export function unprintable(selection: string): string {
-  return selection
-    .replace(/\r?\n/g, '')
-    .replace(/<U\+(00[89][0-9A-F])>/g, (_whole, hex: string) =>
-      String.fromCharCode(parseInt(hex, 16)),
-    )
-    .replace(/[\u2400-\u241f\u2421]/g, (c) =>
-      c === '\u2421' ? '\x7f' : String.fromCharCode(c.charCodeAt(0) - 0x2400),
-    );
+  return fromPrintableText(selection.replace(/\r?\n/g, ''));
 }
 
 /**

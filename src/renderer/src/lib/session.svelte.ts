@@ -14,6 +14,7 @@ import type {
   EndpointInfo,
   EngineStatus,
 } from '../../../shared/contract';
+import { readSelected, writeSelected } from './tab-state';
 import type { Transport, TransportStatus } from './transport';
 
 /** Live traffic for one endpoint, as the flow-controlled view receives it. */
@@ -51,6 +52,8 @@ export class Session {
   /** The credit window the live view asked for; the engine's default until it asks. */
   private liveWindow: number | undefined;
   private publishTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The endpoint this tab had selected before a reload: selected again once the snapshot has it. */
+  private restoreId: string | null = readSelected();
 
   constructor(readonly api: Transport) {
     // The session lives as long as the page, so these subscriptions are never undone.
@@ -74,8 +77,11 @@ export class Session {
     return this.api.invoke(command, input);
   }
 
+  /** Selects an endpoint (or none); the tab remembers it across a reload. */
   select(id: string | null): void {
     this.selectedId = id;
+    this.restoreId = null;
+    writeSelected(id);
   }
 
   /** Commands that create an endpoint answer with it; show it before its event arrives. */
@@ -161,7 +167,13 @@ export class Session {
       cursor = result.value.nextCursor;
     } while (cursor !== undefined);
     this.lastError = null;
-    if (this.selectedId !== null && !this.byId.has(this.selectedId)) this.selectedId = null;
+    const restore = this.restoreId;
+    this.restoreId = null;
+    // After a reload: the endpoint this tab showed, if the engine still has it.
+    if (restore !== null && this.selectedId === null && this.byId.has(restore))
+      this.select(restore);
+    if (this.selectedId !== null && !this.byId.has(this.selectedId)) this.select(null);
+    if (restore !== null && this.selectedId === null) writeSelected(null);
     this.ready = true;
     this.epoch += 1;
     const status = await this.api.invoke('engine.status', {});
@@ -175,7 +187,7 @@ export class Session {
 
   private remove(id: string): void {
     this.byId.delete(id);
-    if (this.selectedId === id) this.selectedId = null;
+    if (this.selectedId === id) this.select(null);
     this.schedulePublish();
   }
 
