@@ -6,6 +6,14 @@
  * inferred from a schema, so main, preload and renderer cannot drift apart.
  */
 import { z } from 'zod';
+import {
+  BACKLOG_MAX,
+  HOST_LENGTH_MAX,
+  PORT_MAX,
+  SOCKET_PATH_LENGTH_MAX,
+  TIMEOUT_MS_MAX,
+  TIMEOUT_MS_MIN,
+} from './domain';
 import { userErrorSchema, type ErrorCode, type UserError } from './errors';
 
 /** Largest payload one send may carry, after decoding (bytes). */
@@ -35,7 +43,6 @@ export const KEEP_CLOSED_MAX = 100_000;
 export const SNAPSHOT_PAGE_DEFAULT = 500;
 export const SNAPSHOT_PAGE_MAX = 5_000;
 
-/** A custom issue carries its contract error code, so the router can report it precisely. */
 /** Raw bytes: Uint8Array across Electron IPC, base64 inside JSON on the WebSocket (wire.ts). */
 const bytesSchema = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'Expected bytes');
 
@@ -50,16 +57,16 @@ function coded(code: ErrorCode, message: string) {
 export const portSchema = z
   .number()
   .refine(
-    (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
-    coded('PORT_OUT_OF_RANGE', 'Port must be a whole number from 0 to 65535'),
+    (n) => Number.isInteger(n) && n >= 0 && n <= PORT_MAX,
+    coded('PORT_OUT_OF_RANGE', `Port must be a whole number from 0 to ${PORT_MAX}`),
   );
 
 /** A peer's port: 0 is not a destination. */
 export const remotePortSchema = z
   .number()
   .refine(
-    (n) => Number.isInteger(n) && n >= 1 && n <= 65535,
-    coded('PORT_OUT_OF_RANGE', 'Port must be a whole number from 1 to 65535'),
+    (n) => Number.isInteger(n) && n >= 1 && n <= PORT_MAX,
+    coded('PORT_OUT_OF_RANGE', `Port must be a whole number from 1 to ${PORT_MAX}`),
   );
 
 // No brackets: node:net wants a bare IPv6 address ("::1"), and "[::1]" fails as a host name.
@@ -71,11 +78,14 @@ export const hostSchema = z
     coded('INVALID_HOST', 'Host is empty: give a name or an address such as 127.0.0.1'),
   )
   .refine(
-    (h) => h.length <= 253,
-    coded('INVALID_HOST', 'Host is longer than 253 characters, the limit for a DNS name'),
+    (h) => h.length <= HOST_LENGTH_MAX,
+    coded(
+      'INVALID_HOST',
+      `Host is longer than ${HOST_LENGTH_MAX} characters, the limit for a DNS name`,
+    ),
   )
   .refine(
-    (h) => h.length === 0 || h.length > 253 || hostPattern.test(h),
+    (h) => h.length === 0 || h.length > HOST_LENGTH_MAX || hostPattern.test(h),
     coded('INVALID_HOST', 'Host may only contain letters, digits, ".", ":", "-", "_" and "%"'),
   );
 
@@ -83,8 +93,8 @@ export const socketPathSchema = z
   .string()
   .refine((p) => p.length > 0, coded('INVALID_PATH', 'Socket path is empty'))
   .refine(
-    (p) => p.length <= 1024,
-    coded('INVALID_PATH', 'Socket path is longer than 1024 characters'),
+    (p) => p.length <= SOCKET_PATH_LENGTH_MAX,
+    coded('INVALID_PATH', `Socket path is longer than ${SOCKET_PATH_LENGTH_MAX} characters`),
   )
   .refine((p) => !p.includes('\0'), coded('INVALID_PATH', 'Socket path contains a NUL character'));
 
@@ -98,8 +108,11 @@ export const endpointIdSchema = z
 const timeoutSchema = z
   .number()
   .refine(
-    (n) => Number.isInteger(n) && n >= 1 && n <= 600_000,
-    coded('INVALID_INPUT', 'Timeout must be a whole number of milliseconds from 1 to 600000'),
+    (n) => Number.isInteger(n) && n >= TIMEOUT_MS_MIN && n <= TIMEOUT_MS_MAX,
+    coded(
+      'INVALID_INPUT',
+      `Timeout must be a whole number of milliseconds from ${TIMEOUT_MS_MIN} to ${TIMEOUT_MS_MAX}`,
+    ),
   );
 
 function wholeNumberSchema(min: number, max: number, what: string) {
@@ -132,8 +145,8 @@ const listenerLimitFields = {
 const backlogSchema = z
   .number()
   .refine(
-    (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
-    coded('INVALID_INPUT', 'Backlog must be a whole number from 0 to 65535'),
+    (n) => Number.isInteger(n) && n >= 0 && n <= BACKLOG_MAX,
+    coded('INVALID_INPUT', `Backlog must be a whole number from 0 to ${BACKLOG_MAX}`),
   );
 
 // ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import { unixPathLimitBytes } from '../../src/main/engine/unix-path';
 import type { Router, ViewSession } from '../../src/main/router';
 import type { AnyEvent } from '../../src/shared/api';
 import type { CaptureChunk, Counters, EndpointInfo } from '../../src/shared/contract';
-import { PYTHON_STREAM, firstMismatch, streamBytes } from './stream';
+import { PYTHON_STREAM, firstMismatch, streamBytes } from '../support/stream';
 
 /** What the hostile peers need from the soak that runs them. */
 export interface SoakContext {

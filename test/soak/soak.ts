@@ -34,8 +34,8 @@ import type {
   PayloadSpec,
 } from '../../src/shared/contract';
 import { FinPeers, LongUnixPaths, UdpBursts, type SoakContext } from './hostile-peers';
-import { PYTHON_STREAM, firstMismatch, streamBytes } from './stream';
-import { activeResources, openFds, resourceDifference } from './system';
+import { PYTHON_STREAM, firstMismatch, streamBytes } from '../support/stream';
+import { activeResources, openFds, resourceDifference } from '../support/system';
 
 export interface SoakOptions {
   seconds: number;

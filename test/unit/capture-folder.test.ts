@@ -16,7 +16,7 @@ import { CaptureFolder } from '../../src/main/engine/capture-folder';
 import { CaptureFolderReader, findSessions } from '../../src/main/engine/capture-reader';
 import { Engine } from '../../src/main/engine/engine';
 import { commands, type EndpointInfo } from '../../src/shared/contract';
-import { startEngineProcess } from '../soak/engine-process-client';
+import { startEngineProcess } from '../support/engine-process-client';
 import { dataBytesIn, folderBytes } from '../support/capture';
 import { tempDir } from '../support/peers';
 import { waitUntil } from '../support/wait';

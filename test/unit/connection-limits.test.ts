@@ -22,9 +22,9 @@ import {
   portOf,
   refusal,
   startSinkServer,
-} from '../soak/engine-helpers';
-import { startEngineProcess, type EngineProcess } from '../soak/engine-process-client';
-import { openFds } from '../soak/system';
+} from '../support/engine-helpers';
+import { startEngineProcess, type EngineProcess } from '../support/engine-process-client';
+import { openFds } from '../support/system';
 import { connectPeer, exited, hasCommand, startPython } from '../support/peers';
 import { waitForState, waitUntil } from '../support/wait';
 

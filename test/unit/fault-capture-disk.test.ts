@@ -19,15 +19,15 @@ import {
   portOf,
   readDirection,
   startSinkServer,
-} from '../soak/engine-helpers';
-import { firstMismatch, sha256, streamBytes, streamHash } from '../soak/stream';
+} from '../support/engine-helpers';
+import { firstMismatch, sha256, streamBytes, streamHash } from '../support/stream';
 import {
   activeResources,
   mountFailingExt4,
   mountTmpfs,
   resourceDifference,
   type Mounted,
-} from '../soak/system';
+} from '../support/system';
 import { connectPeer } from '../support/peers';
 import { dataBytesIn } from '../support/capture';
 import { waitUntil } from '../support/wait';

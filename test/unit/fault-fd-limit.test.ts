@@ -16,10 +16,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import { createRouter } from '../../src/main/router';
 import type { EndpointInfo } from '../../src/shared/contract';
-import { eventually, portOf, startSinkServer } from '../soak/engine-helpers';
-import { startEngineProcess, type EngineProcess } from '../soak/engine-process-client';
-import { firstMismatch, sha256, streamBytes, streamHash } from '../soak/stream';
-import { activeResources, openFds } from '../soak/system';
+import { eventually, portOf, startSinkServer } from '../support/engine-helpers';
+import { startEngineProcess, type EngineProcess } from '../support/engine-process-client';
+import { firstMismatch, sha256, streamBytes, streamHash } from '../support/stream';
+import { activeResources, openFds } from '../support/system';
 import { connectPeer, tempDir } from '../support/peers';
 import { waitUntil } from '../support/wait';
 

@@ -20,8 +20,8 @@ import {
   refusal,
   startPythonPeer,
   type PythonPeer,
-} from '../soak/engine-helpers';
-import { PYTHON_STREAM, firstMismatch, sha256, streamBytes, streamHash } from '../soak/stream';
+} from '../support/engine-helpers';
+import { PYTHON_STREAM, firstMismatch, sha256, streamBytes, streamHash } from '../support/stream';
 import { connectPeer, hasCommand, tempDir } from '../support/peers';
 import { waitForEndpoint, waitForState, waitUntil } from '../support/wait';
 

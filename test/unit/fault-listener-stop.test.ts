@@ -8,9 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import { createRouter, type Router } from '../../src/main/router';
 import type { EndpointInfo } from '../../src/shared/contract';
-import { call, portOf, readDirection, refusal } from '../soak/engine-helpers';
-import { sha256, streamBytes, streamHash } from '../soak/stream';
-import { softFdLimit } from '../soak/system';
+import { call, portOf, readDirection, refusal } from '../support/engine-helpers';
+import { sha256, streamBytes, streamHash } from '../support/stream';
+import { softFdLimit } from '../support/system';
 import { connectPeer } from '../support/peers';
 import { waitUntil } from '../support/wait';
 

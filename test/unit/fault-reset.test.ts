@@ -17,9 +17,9 @@ import {
   refusal,
   startPythonPeer,
   type PythonPeer,
-} from '../soak/engine-helpers';
-import { PYTHON_STREAM, firstMismatch, sha256, streamBytes, streamHash } from '../soak/stream';
-import { openFds } from '../soak/system';
+} from '../support/engine-helpers';
+import { PYTHON_STREAM, firstMismatch, sha256, streamBytes, streamHash } from '../support/stream';
+import { openFds } from '../support/system';
 import { connectPeer, hasCommand } from '../support/peers';
 import { waitForEndpoint, waitForState, waitUntil } from '../support/wait';
 

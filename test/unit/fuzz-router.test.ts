@@ -24,14 +24,14 @@ import {
   type EndpointInfo,
 } from '../../src/shared/contract';
 import { errorCodes, type ErrorCode } from '../../src/shared/errors';
-import { portOf, startSinkServer } from '../soak/engine-helpers';
+import { portOf, startSinkServer } from '../support/engine-helpers';
 import {
   PROTOTYPE_KEYS,
   hostile,
   hostileSmall,
   nearValid,
   validInput,
-} from '../soak/router-inputs';
+} from '../support/router-inputs';
 import { connectLocalTcp } from '../support/engine';
 import { connectPeer, tempDir } from '../support/peers';
 import { waitUntil } from '../support/wait';

@@ -30,7 +30,7 @@ import {
   MAX_WIRE_DEPTH,
 } from '../../src/shared/wire';
 import { WorkbenchError } from '../../src/shared/errors';
-import { call, MiB, portOf } from '../soak/engine-helpers';
+import { call, MiB, portOf } from '../support/engine-helpers';
 import { exited, tempDir } from '../support/peers';
 import { Page, RawWebSocket } from '../support/serve-peers';
 import { waitUntil } from '../support/wait';

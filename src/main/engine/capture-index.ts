@@ -310,27 +310,26 @@ export class ChunkIndex {
 
   private grow(): void {
     const capacity = this.size.length * 2;
-    const grown = <T extends Float64Array | Uint32Array | Uint8Array | Int32Array>(
-      old: T,
-      make: (n: number) => T,
-    ): T => {
-      const next = make(capacity);
-      next.set(old);
-      return next;
-    };
-    this.streamOffset = grown(this.streamOffset, (n) => new Float64Array(n));
-    this.fileOffset = grown(this.fileOffset, (n) => new Float64Array(n));
-    this.at = grown(this.at, (n) => new Float64Array(n));
-    this.size = grown(this.size, (n) => new Uint32Array(n));
-    this.dir = grown(this.dir, (n) => new Uint8Array(n));
-    this.peer = grown(this.peer, (n) => new Int32Array(n));
+    this.streamOffset = grownTo(this.streamOffset, capacity);
+    this.fileOffset = grownTo(this.fileOffset, capacity);
+    this.at = grownTo(this.at, capacity);
+    this.size = grownTo(this.size, capacity);
+    this.dir = grownTo(this.dir, capacity);
+    this.peer = grownTo(this.peer, capacity);
   }
 }
 
 const NONE = new Float64Array(0);
 
-function grownTo(old: Float64Array, capacity: number): Float64Array<ArrayBuffer> {
-  const next = new Float64Array(capacity);
+type Column =
+  | Float64Array<ArrayBuffer>
+  | Uint32Array<ArrayBuffer>
+  | Uint8Array<ArrayBuffer>
+  | Int32Array<ArrayBuffer>;
+
+/** A column of the same type with room for `capacity` rows, holding the old one's rows. */
+function grownTo<T extends Column>(old: T, capacity: number): T {
+  const next = new (old.constructor as new (length: number) => T)(capacity);
   next.set(old);
   return next;
 }

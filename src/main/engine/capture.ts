@@ -12,6 +12,7 @@ import type { CaptureChunk } from '../../shared/contract';
 import { ChunkIndex, HOT_ROWS, jsonRecord, RecordKind } from './capture-index';
 import type { CaptureFolder } from './capture-folder';
 import { nowMs } from './clock';
+import { Deque } from './deque';
 
 export type Direction = CaptureChunk['dir'];
 export type Peer = NonNullable<CaptureChunk['peer']>;
@@ -47,8 +48,8 @@ export type EndpointDescription = Record<string, unknown> & { id: string };
 /** The memory budget shared by every endpoint's recent chunks. */
 export class CaptureMemory {
   private used = 0;
-  private order: CaptureStore[] = [];
-  private orderHead = 0;
+  /** One entry per admitted chunk, oldest first: whose oldest chunk to evict next. */
+  private readonly order = new Deque<CaptureStore>(4096);
   private releasedStores = 0;
   private pressure = false;
   private readonly pressureListeners = new Set<(pressure: boolean) => void>();
@@ -142,9 +143,8 @@ export class CaptureMemory {
     // never happen on quiet connections (each one keeps its ~3.5 KB index alive). Drop such
     // entries once releases reach an eighth of the queue: at most 8 steps per release.
     this.releasedStores += 1;
-    if (this.releasedStores * 8 > this.order.length - this.orderHead) {
-      this.order = this.order.slice(this.orderHead).filter((store) => !store.isReleased);
-      this.orderHead = 0;
+    if (this.releasedStores * 8 > this.order.length) {
+      this.order.retain((store) => !store.isReleased);
       this.releasedStores = 0;
     }
   }
@@ -152,15 +152,11 @@ export class CaptureMemory {
   private trim(): void {
     // Hysteresis: once under pressure, free a quarter of the budget before reading resumes.
     const target = this.pressure ? this.budgetBytes * 0.75 : this.budgetBytes;
-    while (this.used > target && this.orderHead < this.order.length) {
-      const store = this.order[this.orderHead] as CaptureStore;
+    while (this.used > target && this.order.length > 0) {
+      const store = this.order.at(0) as CaptureStore;
       if (!store.canEvictOldest()) break;
       this.used -= store.evictOldest();
-      this.orderHead += 1;
-    }
-    if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) {
-      this.order.splice(0, this.orderHead);
-      this.orderHead = 0;
+      this.order.shift();
     }
     const next = this.used > target;
     if (next !== this.pressure) {
@@ -179,11 +175,10 @@ export class CaptureStore {
   /** Cached `keptFrom`, valid while the data log's floor is `keptFloor`. */
   private kept = { floor: 0, seq: 0 };
   private reportedKeptFrom = 0;
-  /** The most recent chunks, oldest first; `tail[tailHead]` has seq `tailSeq`. */
-  private tail: CaptureChunk[] = [];
+  /** The most recent chunks, oldest first; `tail.at(0)` has seq `tailSeq`. */
+  private readonly tail = new Deque<CaptureChunk>();
   /** Where each tail chunk ends in the capture file (it may leave memory once that is on disk). */
-  private tailFileEnds: number[] = [];
-  private tailHead = 0;
+  private readonly tailFileEnds = new Deque<number>();
   private tailSeq = 0;
   private bytes = 0;
   private readonly peers: Peer[] = [];
@@ -313,22 +308,16 @@ export class CaptureStore {
 
   /** Called by CaptureMemory: the oldest in-memory chunk may go once it is on disk. */
   canEvictOldest(): boolean {
-    if (this.tailHead >= this.tail.length) return true; // nothing left: a released store
-    return (this.tailFileEnds[this.tailHead] as number) <= this.memory.folder.data.persistedSize;
+    if (this.tail.length === 0) return true; // nothing left: a released store
+    return (this.tailFileEnds.at(0) as number) <= this.memory.folder.data.persistedSize;
   }
 
   /** Drops the oldest in-memory chunk; returns what it cost. */
   evictOldest(): number {
-    if (this.tailHead >= this.tail.length) return 0;
-    const oldest = this.tail[this.tailHead] as CaptureChunk;
-    this.tail[this.tailHead] = undefined as unknown as CaptureChunk;
-    this.tailHead += 1;
+    const oldest = this.tail.shift();
+    if (oldest === undefined) return 0;
+    this.tailFileEnds.shift();
     this.tailSeq += 1;
-    if (this.tailHead > 1024 && this.tailHead * 2 > this.tail.length) {
-      this.tail = this.tail.slice(this.tailHead);
-      this.tailFileEnds = this.tailFileEnds.slice(this.tailHead);
-      this.tailHead = 0;
-    }
     return oldest.bytes.byteLength + CHUNK_OVERHEAD;
   }
 
@@ -337,13 +326,10 @@ export class CaptureStore {
     if (this.released) return;
     this.released = true;
     let cost = 0;
-    for (let i = this.tailHead; i < this.tail.length; i++) {
-      cost += (this.tail[i] as CaptureChunk).bytes.byteLength + CHUNK_OVERHEAD;
-    }
+    for (const chunk of this.tail) cost += chunk.bytes.byteLength + CHUNK_OVERHEAD;
     // Unpersisted chunks are still referenced by the log's queue; only the accounting moves.
-    this.tail = [];
-    this.tailFileEnds = [];
-    this.tailHead = 0;
+    this.tail.clear();
+    this.tailFileEnds.clear();
     this.memory.release(cost);
   }
 
@@ -358,7 +344,7 @@ export class CaptureStore {
   /** The chunk itself while it is still in memory. */
   private inMemory(seq: number): CaptureChunk | undefined {
     if (seq < this.tailSeq || this.released) return undefined;
-    return this.tail[this.tailHead + (seq - this.tailSeq)];
+    return this.tail.at(seq - this.tailSeq);
   }
 
   private chunkAt(seq: number, from: number, to: number): CaptureChunk {

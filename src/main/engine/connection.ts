@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import type { Address, EndpointInfo } from '../../shared/contract';
+import { canStreamWrite, formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Endpoint, type EndpointKind, type EngineContext } from './endpoint';
 
@@ -24,13 +25,8 @@ const NOTHING = new Uint8Array(0);
 /** How many bytes may wait in this process for a peer that does not read (issue 9). */
 export const DEFAULT_SEND_QUEUE_LIMIT_BYTES = 64 * 1024 * 1024;
 
-/** How an address reads in messages and the timeline: 127.0.0.1:80, [::1]:80. */
-export function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 export function describeTarget(target: ConnectTarget): string {
-  return target.kind === 'unix' ? target.path : hostPort(target.host, target.port);
+  return target.kind === 'unix' ? target.path : formatHostPort(target.host, target.port);
 }
 
 export class Connection extends Endpoint {
@@ -147,7 +143,7 @@ export class Connection extends Endpoint {
     // The socket can be gone before its 'close' event changes the state: never capture as
     // "sent" what cannot be sent.
     return (
-      (this.state === 'open' || this.state === 'half-closed-remote') &&
+      canStreamWrite(this.state) &&
       !this.finSent &&
       !this.socket.destroyed &&
       !this.socket.writableEnded

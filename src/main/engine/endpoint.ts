@@ -9,6 +9,7 @@ import type {
   EndpointState,
   Transition,
 } from '../../shared/contract';
+import { isTerminalState } from '../../shared/domain';
 import type { UserError } from '../../shared/errors';
 import {
   CaptureStore,
@@ -19,8 +20,6 @@ import {
 } from './capture';
 import { nowMs } from './clock';
 import type { EventHub } from './event-hub';
-
-export const terminalStates: ReadonlySet<EndpointState> = new Set(['closed', 'reset', 'error']);
 
 export type EndpointKind = EndpointInfo['kind'];
 export type EndpointRole = EndpointInfo['role'];
@@ -74,7 +73,7 @@ export abstract class Endpoint {
   }
 
   get isFinished(): boolean {
-    return terminalStates.has(this.state);
+    return isTerminalState(this.state);
   }
 
   info(): EndpointInfo {

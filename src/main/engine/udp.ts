@@ -6,9 +6,9 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { EndpointInfo } from '../../shared/contract';
+import { formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Endpoint, type EngineContext } from './endpoint';
-import { hostPort } from './connection';
 import {
   findUdpSocketInode,
   KERNEL_TABLE_MAX_AGE_MS,
@@ -52,7 +52,7 @@ export class UdpEndpoint extends Endpoint {
     this.socket.on('close', () => {
       if (!this.isFinished) this.record('closed', 'closed', { by: 'local' });
     });
-    this.record('socket', 'opening', { detail: hostPort(host, port) });
+    this.record('socket', 'opening', { detail: formatHostPort(host, port) });
   }
 
   /** bind(); resolves when bound, rejects with a readable error. */
@@ -107,7 +107,7 @@ export class UdpEndpoint extends Endpoint {
           const described = describeSystemError(
             (error as NodeJS.ErrnoException).code,
             error.message,
-            { address: hostPort(host, port), operation: 'send' },
+            { address: formatHostPort(host, port), operation: 'send' },
           );
           reject(new WorkbenchError(described.code, described.message));
           return;
@@ -188,7 +188,7 @@ export class UdpEndpoint extends Endpoint {
 
   private onError(error: NodeJS.ErrnoException): void {
     const described = describeSystemError(error.code, error.message, {
-      address: hostPort(this.host, this.port),
+      address: formatHostPort(this.host, this.port),
       operation: this.state === 'opening' ? 'bind' : 'read',
     });
     if (this.state === 'opening') {

@@ -1,5 +1,6 @@
 /** Small, pure formatting helpers shared by the views. */
 import type { Address, EndpointInfo } from '../../../shared/contract';
+import { formatHostPort, isStreamRole } from '../../../shared/domain';
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
@@ -17,11 +18,7 @@ export function formatAddress(address: Address | null): string {
   if ('path' in address) return address.path;
   return address.family === 'IPv6'
     ? `[${address.host}]:${address.port}`
-    : `${address.host}:${address.port}`;
-}
-
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    : formatHostPort(address.host, address.port);
 }
 
 /** Compact sizes for narrow places (the sidebar); counters elsewhere show exact bytes. */
@@ -51,7 +48,7 @@ export function parseHostPort(text: string): { host: string; port: number } | nu
  * for, which the engine records as the first transition's detail.
  */
 export function endpointAddress(endpoint: EndpointInfo): string {
-  const peer = endpoint.role === 'client' || endpoint.role === 'accepted';
+  const peer = isStreamRole(endpoint.role);
   const address = peer ? endpoint.remote : endpoint.local;
   if (address) return formatAddress(address);
   return endpoint.timeline.find((t) => t.detail !== undefined)?.detail ?? '—';

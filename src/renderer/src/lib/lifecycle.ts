@@ -3,6 +3,7 @@
  * the engine did and what a student reads in a textbook.
  */
 import type { EndpointInfo, EndpointState, Transition } from '../../../shared/contract';
+import { isStreamRole } from '../../../shared/domain';
 import type { MessageKey } from '../i18n/en';
 
 export interface TransitionText {
@@ -15,7 +16,7 @@ export function describeTransition(
   endpoint: Pick<EndpointInfo, 'role' | 'kind'>,
 ): TransitionText {
   const { role } = endpoint;
-  const stream = role === 'client' || role === 'accepted';
+  const stream = isStreamRole(role);
   // Unix-domain sockets have no segments on a wire: the kernel joins the two ends directly.
   const unix = endpoint.kind === 'unix-connection';
   switch (transition.event) {
@@ -102,10 +103,6 @@ export function stateTone(state: EndpointState): 'pending' | 'live' | 'half' | '
     case 'error':
       return 'bad';
   }
-}
-
-export function isFinished(state: EndpointState): boolean {
-  return state === 'closed' || state === 'reset' || state === 'error';
 }
 
 export const kindKeys: Record<EndpointInfo['kind'], MessageKey> = {

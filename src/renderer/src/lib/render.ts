@@ -11,7 +11,8 @@ import {
   toPrintableText,
   type StreamTextDecoder,
 } from '../../../shared/format';
-import { formatClock, formatHostPort } from './display';
+import { formatHostPort } from '../../../shared/domain';
+import { formatClock } from './display';
 
 export const viewModes = ['text', 'hex', 'both'] as const;
 export type ViewMode = (typeof viewModes)[number];

@@ -9,12 +9,20 @@ import {
   MAX_CONNECTIONS_MAX,
   hostSchema,
 } from '../../../shared/contract';
+import {
+  BACKLOG_MAX,
+  HOST_LENGTH_MAX,
+  PORT_MAX,
+  SOCKET_PATH_LENGTH_MAX,
+  TIMEOUT_MS_MAX,
+  TIMEOUT_MS_MIN,
+} from '../../../shared/domain';
 import type { MessageKey } from '../i18n/en';
 
 /** The contract decides what a host is; this only picks the sentence that says why not. */
 export function checkHost(host: string): MessageKey | null {
   if (host.trim().length === 0) return 'validate.hostEmpty';
-  if (host.length > 253) return 'validate.hostTooLong';
+  if (host.length > HOST_LENGTH_MAX) return 'validate.hostTooLong';
   if (!hostSchema.safeParse(host).success) return 'validate.hostChars';
   return null;
 }
@@ -29,19 +37,19 @@ function wholeNumber(text: string): number | null {
 export function checkPort(text: string, allowZero: boolean): MessageKey | null {
   const n = wholeNumber(text);
   const min = allowZero ? 0 : 1;
-  if (n === null || n < min || n > 65535)
+  if (n === null || n < min || n > PORT_MAX)
     return allowZero ? 'validate.portRangeListen' : 'validate.portRangeConnect';
   return null;
 }
 
 export function checkBacklog(text: string): MessageKey | null {
   const n = wholeNumber(text);
-  return n === null || n > 65535 ? 'validate.backlog' : null;
+  return n === null || n > BACKLOG_MAX ? 'validate.backlog' : null;
 }
 
 export function checkTimeout(text: string): MessageKey | null {
   const n = wholeNumber(text);
-  return n === null || n < 1 || n > 600_000 ? 'validate.timeout' : null;
+  return n === null || n < TIMEOUT_MS_MIN || n > TIMEOUT_MS_MAX ? 'validate.timeout' : null;
 }
 
 /** A listener's limits, as the contract bounds them; the idle time is typed in seconds. */
@@ -62,7 +70,7 @@ export function checkKeepClosed(text: string): MessageKey | null {
 
 export function checkPath(path: string): MessageKey | null {
   if (path.length === 0) return 'validate.pathEmpty';
-  if (path.length > 1024) return 'validate.pathTooLong';
+  if (path.length > SOCKET_PATH_LENGTH_MAX) return 'validate.pathTooLong';
   if (path.includes('\0')) return 'validate.pathNul';
   return null;
 }

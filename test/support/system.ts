@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tempDir } from '../support/peers';
+import { tempDir } from './peers';
 
 export interface Mounted {
   dir: string;

@@ -10,7 +10,7 @@ import type {
   EndpointInfo,
 } from '../../src/shared/contract';
 import type { UserError } from '../../src/shared/errors';
-import { waitForEndpoint } from '../support/wait';
+import { waitForEndpoint } from './wait';
 
 export const MiB = 1024 * 1024;
 

@@ -4,7 +4,7 @@
  * (src/shared/wire.ts) over stdio, one message a line: calls on stdin, results on stdout.
  * Closing stdin disposes the engine and ends the process.
  *
- * Run with tsx: node --import tsx test/soak/engine-process.ts
+ * Run with tsx: node --import tsx test/support/engine-process.ts
  */
 import readline from 'node:readline';
 import { Engine, type EngineOptions } from '../../src/main/engine/engine';

@@ -1,4 +1,4 @@
-/** Starts test/soak/engine-process.ts in a child process and calls its router. */
+/** Starts test/support/engine-process.ts in a child process and calls its router. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -13,7 +13,7 @@ import type {
 import { decodeWire, encodeWire, type ServerMessage } from '../../src/shared/wire';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const script = path.join(root, 'test/soak/engine-process.ts');
+const script = path.join(root, 'test/support/engine-process.ts');
 
 export interface EngineProcess {
   child: ChildProcess;
