@@ -13,6 +13,7 @@ const parts = {
   datagrams: () => import('./datagrams'),
   ui: () => import('./ui'),
   'serve-fairness': () => import('./serve-fairness'),
+  search: () => import('./search'),
 } as const;
 
 export type PartName = keyof typeof parts;

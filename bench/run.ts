@@ -95,6 +95,8 @@ function jobsFor(part: PartName, quick: boolean): Job[] {
       return [{ part, options: { quick }, timeoutMs: 150_000, fds: 12_000 }];
     case 'serve-fairness':
       return [{ part, options: { probes: quick ? 100 : 300 }, timeoutMs: 120_000 }];
+    case 'search':
+      return [{ part, options: { bytes: quick ? 256 * MiB : GiB, rounds: 3 }, timeoutMs: 300_000 }];
   }
 }
 
@@ -158,6 +160,7 @@ const requiredFields: Record<PartName, string[]> = {
   datagrams: ['rssGrowthMB', 'retainedBytesPerDatagram'],
   ui: ['p95FrameMs', 'keystrokeMs', 'lagSeconds', 'listScrollP95FrameMs'],
   'serve-fairness': ['maxMs', 'baselineMaxMs', 'maxRatio'],
+  search: ['ratio', 'mbPerSec', 'grepMbPerSec', 'heapPlusExternalGrowthMB'],
 };
 
 function failed(part: PartName, error: unknown): Json {
@@ -325,6 +328,14 @@ function describe(results: Partial<Record<PartName, Json>>): string {
         `p50 ${fmt(u['listScrollP50FrameMs'], 1)} ms, p95 ${fmt(u['listScrollP95FrameMs'], 1)} ms ` +
         `(scrolled ${fmt(u['listScrolledPx'])} px)`,
     );
+    const search = u['search'] as Json | undefined;
+    if (search && search['heapGrowthMB'] !== null) {
+      out.push(
+        `  search for a 16-byte needle at the end of a ${fmt((search['captureBytes'] as number) / MiB)} MiB capture: ` +
+          `"${String(search['status'])}" after ${fmt(search['seconds'], 2)} s; renderer heap +${fmt(search['heapGrowthMB'], 1)} MB ` +
+          `(goal < ${fmt(search['heapGrowthGoalMB'])} MB; ${fmt(search['samples'])} samples ~50 ms apart)`,
+      );
+    }
     for (const note of (u['notes'] as string[] | undefined) ?? []) out.push(`  note: ${note}`);
   }
   const f = results['serve-fairness'];
@@ -347,6 +358,28 @@ function describe(results: Partial<Record<PartName, Json>>): string {
           `${fmt(f['serverBlockCpuMaxMs'], 1)} ms (${fmt(f['baselineServerBlockCpuMaxMs'], 1)}); ` +
           `one read served whole would block ${fmt(f['wholeReadBlockMs'], 1)} ms`,
         `  ${fmt(f['reads'])} reads answered while probing (${fmt(f['readMBPerSec'])} MB/s of replies)`,
+      );
+    }
+  }
+  const q = results.search;
+  if (q) {
+    out.push(
+      `Search: engine.findInCapture for a 16-byte needle over a ${fmt((q['bytes'] as number) / GiB, 2)} GiB ` +
+        'capture vs grep -c -F over its data files',
+    );
+    if (q['error']) out.push(`  failed: ${q['error']}`);
+    else {
+      out.push(
+        `  engine ${fmt(q['mbPerSec'])} MB/s, grep ${fmt(q['grepMbPerSec'])} MB/s, ratio ` +
+          `${fmt(q['ratio'], 3)} (goal >= 0.5; median of ${fmt(q['rounds'])} alternating rounds); ` +
+          `ignoring ASCII case ${fmt(q['ignoreCaseMbPerSec'])} MB/s; as an RE2 regex over UTF-8 ` +
+          `${fmt(q['regexMbPerSec'])} MB/s`,
+        `  rounds: engine ${(q['engineRoundsMbPerSec'] as number[]).join(', ')}; grep ` +
+          `${(q['grepRoundsMbPerSec'] as number[]).join(', ')} MB/s`,
+        `  engine memory during a search: heap+external +${fmt(q['heapPlusExternalGrowthMB'], 1)} MB, ` +
+          `RSS +${fmt(q['rssGrowthMB'], 1)} MB, kept after GC ${fmt(q['retainedMB'], 2)} MB; ` +
+          `the answer: ${fmt(q['pages'])} pages, ` +
+          `${fmt(q['answerBytes'])} bytes of JSON`,
       );
     }
   }

@@ -121,9 +121,9 @@ async function baseline(swarm: Swarm, connections: number) {
 }
 
 /**
- * The engine with a flow-controlled subscriber standing in for the UI: it sees every endpoint
- * added, updated and removed, and forgets connections once they have closed, as a user clearing
- * finished connections would (unless told to hold on to them for a moment).
+ * The engine with a view standing in for the UI (it opens no feeds): it sees every endpoint added,
+ * updated and removed, and forgets connections once they have closed, as a user clearing finished
+ * connections would (unless told to hold on to them for a moment).
  */
 async function engineRun(swarm: Swarm, options: Required<ScaleOptions>) {
   const { connections, cycles, batch } = options;
@@ -138,19 +138,16 @@ async function engineRun(swarm: Swarm, options: Required<ScaleOptions>) {
     engine.forget(id);
     forgotten += 1;
   };
-  const view = engine.subscribe(
-    (event) => {
-      if (event.event === 'endpoint.added' && event.payload.role === 'accepted') accepted += 1;
-      if (event.event !== 'endpoint.updated' || event.payload.role !== 'accepted') return;
-      if (!terminal.has(event.payload.state)) return;
-      const id = event.payload.id;
-      closed += 1;
-      // Not from inside the engine's own event delivery: a UI's click comes later, too.
-      if (autoForget) setImmediate(() => forget(id));
-      else waitingToForget.push(id);
-    },
-    { flowControl: true },
-  );
+  const view = engine.openView((event) => {
+    if (event.event === 'endpoint.added' && event.payload.role === 'accepted') accepted += 1;
+    if (event.event !== 'endpoint.updated' || event.payload.role !== 'accepted') return;
+    if (!terminal.has(event.payload.state)) return;
+    const id = event.payload.id;
+    closed += 1;
+    // Not from inside the engine's own event delivery: a UI's click comes later, too.
+    if (autoForget) setImmediate(() => forget(id));
+    else waitingToForget.push(id);
+  });
   const listener = await engine.listenTcp({
     host: '127.0.0.1',
     port: 0,
@@ -205,7 +202,7 @@ async function engineRun(swarm: Swarm, options: Required<ScaleOptions>) {
   const resourcesAfter = activeResources();
   const endpointsLeft = engine.list().length;
 
-  view.unsubscribe();
+  view.close();
   await engine.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
   return {

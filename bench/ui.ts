@@ -9,7 +9,11 @@
  * 4. Lag: from the end of the flood until the view has caught up with the capture (rendered or
  *    deliberately skipped), read from the view's `data-view-end` hook; without the hook, until
  *    the "Bytes in" counter shows every byte (a weaker figure, labelled as such).
- * 5. A second peer process opens 10,000 connections; the endpoint list is scrolled with the
+ * 5. Search: another peer process writes a dedicated capture (256 MiB with --quick, 1 GiB
+ *    otherwise) and then a 16-byte needle; the needle is typed into the "Search" box and Enter
+ *    pressed. The renderer's JS heap is sampled every ~50 ms from just before until the status
+ *    line shows "Match 1 of": its growth (peak minus before) and the time taken.
+ * 6. A second peer process opens 10,000 connections; the endpoint list is scrolled with the
  *    mouse wheel: rAF intervals while scrolling.
  *
  * Each step that cannot run (the UI lacks a control, a hook, or the build is missing) leaves
@@ -21,6 +25,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { chromium, type Browser, type Page } from '@playwright/test';
 import {
+  GiB,
   log,
   median,
   MiB,
@@ -40,7 +45,14 @@ export interface UiOptions {
   quick?: boolean;
   floodSeconds?: number;
   connections?: number;
+  /** The dedicated capture searched in step 5, in bytes (the needle comes after them). */
+  searchBytes?: number;
 }
+
+/** What the search peer writes after its bytes; flood.mjs' pattern never holds it. */
+const NEEDLE = 'SWB-needle-7f3a9';
+/** The issue's goal for the renderer's heap growth during a search over a large capture. */
+const SEARCH_HEAP_GOAL_MB = 16;
 
 /**
  * Runs in the page before the app: a requestAnimationFrame recorder, and a keystroke probe that
@@ -102,6 +114,33 @@ const listedConnections = (listenerPort: number) => `(() => {
   }
   return 0;
 })()`;
+
+/**
+ * Before the search: records (page clock) when Enter is pressed in a text field and when a status
+ * line first says "Match 1 of", and returns whether one already does (it must not).
+ */
+const SEARCH_PROBE = `(() => {
+  const bench = window.__swbBench;
+  bench.searchEnter = null;
+  bench.searchDone = null;
+  const matched = () => Array.from(document.querySelectorAll('[role="status"]'))
+    .some((el) => /^Match 1 of/.test(el.textContent.trim()));
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && bench.searchEnter === null &&
+        event.target instanceof HTMLInputElement) bench.searchEnter = performance.now();
+  }, true);
+  const observer = new MutationObserver(() => {
+    if (bench.searchDone === null && matched()) {
+      bench.searchDone = performance.now();
+      observer.disconnect();
+    }
+  });
+  observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+  return matched();
+})()`;
+
+/** The texts of the page's status lines. */
+const STATUS_TEXTS = `Array.from(document.querySelectorAll('[role="status"]'), (el) => el.textContent.trim())`;
 
 /** The element that scrolls the endpoint tree, marked so the bench can find it again. */
 const MARK_TREE_SCROLLER = `(() => {
@@ -173,6 +212,45 @@ async function typeProbes(page: Page, count: number, gapMs: number): Promise<num
   return (await page.evaluate('window.__swbBench.keys')) as number[];
 }
 
+/**
+ * bench/peers/flood.mjs writing `bytes` and then `tail`, started with --wait --hold: it says
+ * which local port it connected from (so the bench can select that connection), writes on
+ * `go()`, and keeps the connection open until `release()`.
+ */
+function startTailFlood(port: number, bytes: number, tail: string): Flood {
+  const script = path.join(repoRoot, 'bench/peers/flood.mjs');
+  const args = [script, '--port', String(port), '--bytes', String(bytes), '--tail', tail];
+  const child = spawn(process.execPath, [...args, '--wait', '--hold'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = readline.createInterface({ input: child.stdout! });
+  const exited = new Promise<never>((_, reject) => {
+    child.once('exit', (code) => reject(new Error(`search peer exited (${code}) too early`)));
+  });
+  exited.catch(() => undefined);
+  const message = <T>(key: string) =>
+    Promise.race([
+      new Promise<T>((resolve) => {
+        lines.on('line', (line) => {
+          const parsed = JSON.parse(line) as Record<string, unknown>;
+          if (key in parsed) resolve(parsed as T);
+        });
+      }),
+      exited,
+    ]);
+  const connected = message<{ connected: number }>('connected').then((m) => m.connected);
+  const finished = message<{ sent: number; ms: number; endedAt: number }>('sent');
+  connected.catch(() => undefined);
+  finished.catch(() => undefined);
+  return {
+    child,
+    connected,
+    finished,
+    go: () => child.stdin!.write('go\n'),
+    release: () => child.stdin!.end(),
+  };
+}
+
 async function startServe(
   serveJs: string,
   fds: number,
@@ -197,6 +275,7 @@ export async function run(options: UiOptions = {}) {
   const quick = options.quick ?? false;
   const floodSeconds = options.floodSeconds ?? (quick ? 3 : 10);
   const connections = options.connections ?? (quick ? 2000 : 10_000);
+  const searchBytes = options.searchBytes ?? (quick ? 256 * MiB : GiB);
   const outDir = process.env.BENCH_OUT_DIR ?? path.join(repoRoot, 'out');
   const serveJs = path.join(outDir, 'main/serve.js');
   const indexHtml = path.join(outDir, 'renderer/index.html');
@@ -219,6 +298,19 @@ export async function run(options: UiOptions = {}) {
     heapBeforeMB: null,
     heapMB: null,
     heapAfterMB: null,
+    search: {
+      captureBytes: null,
+      captureMB: null,
+      needle: NEEDLE,
+      seconds: null,
+      heapBeforeMB: null,
+      heapPeakMB: null,
+      heapGrowthMB: null,
+      heapGrowthGoalMB: SEARCH_HEAP_GOAL_MB,
+      heapAfterGcMB: null,
+      samples: null,
+      status: null,
+    } as Record<string, unknown>,
     listConnections: null,
     listLoadSeconds: null,
     listDomRows: null,
@@ -239,6 +331,7 @@ export async function run(options: UiOptions = {}) {
   let serve: ChildProcess | undefined;
   let browser: Browser | undefined;
   let flood: Flood | undefined;
+  let searchPeer: Flood | undefined;
   let swarm: Swarm | undefined;
   try {
     const started = await startServe(serveJs, connections + 2000);
@@ -364,6 +457,78 @@ export async function run(options: UiOptions = {}) {
     result['heapAfterMB'] = round(await heapMB(), 1);
     log(`  lag ${result['lagSeconds']} s (${result['lagSource']})`);
 
+    // Search over a dedicated large capture whose last 16 bytes are the needle.
+    const search = result['search'] as Record<string, unknown>;
+    try {
+      searchPeer = startTailFlood(port, searchBytes, NEEDLE);
+      const searchPort = await searchPeer.connected;
+      await page.getByRole('treeitem', { name: new RegExp(`:${searchPort}(\\D|$)`) }).click();
+      await page.getByRole('region', { name: 'Traffic log' }).waitFor();
+      searchPeer.go();
+      const written = await searchPeer.finished;
+      const total = written.sent + Buffer.byteLength(NEEDLE);
+      // Every byte captured and the view caught up (idle), before the search starts.
+      await pollPage<{ bytes: number }>(page, VIEW_END, (end) => end.bytes >= total, 60_000, 50);
+      search['captureBytes'] = total;
+      search['captureMB'] = round(total / MiB, 1);
+      log(`  search: ${search['captureMB']} MiB captured in ${(written.ms / 1000).toFixed(1)} s`);
+
+      const box = page.getByLabel('Search', { exact: true });
+      await box.click();
+      await box.pressSequentially(NEEDLE);
+      if ((await page.evaluate(SEARCH_PROBE)) as boolean) {
+        throw new Error('a status line said "Match 1 of" before the search');
+      }
+      await sleep(200);
+      await cdp.send('HeapProfiler.collectGarbage');
+      const before = await heapMB();
+      const samples = [before];
+      const pressed = box.press('Enter');
+      pressed.catch(() => undefined);
+      const deadline = performance.now() + 60_000;
+      let statuses: string[] = [];
+      for (;;) {
+        const tick = performance.now();
+        const [heap, texts] = await Promise.all([
+          heapMB(),
+          page.evaluate(STATUS_TEXTS) as Promise<string[]>,
+        ]);
+        samples.push(heap);
+        statuses = texts;
+        if (texts.some((text) => /^Match 1 of/.test(text))) break;
+        if (texts.includes('No matches')) throw new Error('the search found no match');
+        if (performance.now() > deadline) {
+          throw new Error(`no "Match 1 of" after 60 s (status: ${JSON.stringify(texts)})`);
+        }
+        await sleep(Math.max(0, 50 - (performance.now() - tick)));
+      }
+      await pressed;
+      const times = (await page.evaluate(
+        '[window.__swbBench.searchEnter, window.__swbBench.searchDone]',
+      )) as [number | null, number | null];
+      const peak = Math.max(...samples);
+      search['heapBeforeMB'] = round(before, 1);
+      search['heapPeakMB'] = round(peak, 1);
+      search['heapGrowthMB'] = round(peak - before, 1);
+      search['samples'] = samples.length;
+      search['status'] = statuses.find((text) => /^Match 1 of/.test(text)) ?? null;
+      if (times[0] !== null && times[1] !== null) {
+        search['seconds'] = round((times[1] - times[0]) / 1000, 3);
+      }
+      await cdp.send('HeapProfiler.collectGarbage');
+      search['heapAfterGcMB'] = round(await heapMB(), 1);
+      log(
+        `  search: "${search['status']}" after ${search['seconds']} s; renderer heap ` +
+          `+${search['heapGrowthMB']} MB (goal < ${SEARCH_HEAP_GOAL_MB} MB; ${samples.length} samples)`,
+      );
+      // Close it (FIN; the peer then leaves), so the list below counts the same connections.
+      await page.getByRole('button', { name: 'Close', exact: true }).click();
+    } catch (error) {
+      notes.push(`search: ${firstLine(error)}`);
+    } finally {
+      searchPeer?.release();
+    }
+
     // The endpoint list with thousands of connections.
     swarm = new Swarm(connections + 1000);
     await swarm.ready;
@@ -418,6 +583,7 @@ export async function run(options: UiOptions = {}) {
     result['reason'] = `stopped early: ${firstLine(error)}`;
   } finally {
     flood?.release();
+    searchPeer?.release();
     await swarm?.stop().catch(() => undefined);
     await browser?.close().catch(() => undefined);
     if (serve && serve.exitCode === null) {

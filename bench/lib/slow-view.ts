@@ -1,56 +1,56 @@
 /**
- * A stand-in for the renderer's live view: a flow-controlled subscription that watches the
- * connections a listener accepts and acknowledges bytes slowly, as a terminal that parses
- * 64 KiB per frame would. It makes the engine do everything a real view makes it do (batch,
- * count credit, skip ahead, announce skips) without a browser in the measurement.
+ * A stand-in for the renderer's live view: a view that opens a feed on each connection a
+ * listener accepts and acknowledges bytes slowly, as a terminal that parses 64 KiB per frame
+ * would. It makes the engine do everything a real view makes it do (batch, count credit, skip
+ * ahead, announce skips) without a browser in the measurement.
  */
 import type { Engine } from '../../src/main/engine/engine';
-import type { Subscription } from '../../src/main/engine/event-hub';
-import type { EndpointInfo } from '../../src/shared/contract';
+import type { View } from '../../src/main/engine/event-hub';
+import { FEEDS_PER_VIEW_MAX, type EndpointInfo } from '../../src/shared/contract';
 import { KiB } from './util';
 
 export const ACK_BYTES = 64 * KiB;
 export const ACK_EVERY_MS = 16;
 
 export class SlowView {
-  readonly subscription: Subscription;
+  readonly view: View;
   /** Live bytes the view was sent, and bytes the engine told it it skipped. */
   received = 0;
   skipped = 0;
   skipNotices = 0;
-  private readonly unacked = new Map<string, number>();
+  /** Bytes received and not yet acknowledged, per open feed (in the order they were opened). */
+  private readonly unacked = new Map<number, number>();
+  private nextFeed = 1;
   private readonly timer: NodeJS.Timeout;
   private readonly updateListeners = new Set<(info: EndpointInfo) => void>();
   private readonly addedListeners = new Set<(info: EndpointInfo) => void>();
 
   constructor(private readonly engine: Engine) {
-    this.subscription = engine.subscribe(
-      (event) => {
-        switch (event.event) {
-          case 'endpoint.added':
-            for (const listener of this.addedListeners) listener(event.payload);
-            break;
-          case 'endpoint.updated':
-            for (const listener of this.updateListeners) listener(event.payload);
-            break;
-          case 'endpoint.data': {
-            let bytes = 0;
-            for (const chunk of event.payload.chunks) bytes += chunk.bytes.byteLength;
-            this.received += bytes;
-            const id = event.payload.id;
-            this.unacked.set(id, (this.unacked.get(id) ?? 0) + bytes);
-            break;
-          }
-          case 'endpoint.skipped':
-            this.skipped += event.payload.bytes;
-            this.skipNotices += 1;
-            break;
-          default:
-            break;
+    this.view = engine.openView((event) => {
+      switch (event.event) {
+        case 'endpoint.added':
+          for (const listener of this.addedListeners) listener(event.payload);
+          break;
+        case 'endpoint.updated':
+          for (const listener of this.updateListeners) listener(event.payload);
+          break;
+        case 'feed.data': {
+          let bytes = 0;
+          for (const chunk of event.payload.chunks) bytes += chunk.bytes.byteLength;
+          this.received += bytes;
+          const feed = event.payload.feed;
+          const unacked = this.unacked.get(feed);
+          if (unacked !== undefined) this.unacked.set(feed, unacked + bytes);
+          break;
         }
-      },
-      { flowControl: true },
-    );
+        case 'feed.skipped':
+          this.skipped += event.payload.bytes;
+          this.skipNotices += 1;
+          break;
+        default:
+          break;
+      }
+    });
     this.timer = setInterval(() => this.tick(), ACK_EVERY_MS);
   }
 
@@ -66,14 +66,23 @@ export class SlowView {
     return listener;
   }
 
-  /** Watches every connection `listenerId` accepts from now on. */
+  /**
+   * Opens a feed on every connection `listenerId` accepts from now on; past FEEDS_PER_VIEW_MAX
+   * the oldest feed is closed first, as a UI showing the latest connections would.
+   */
   followListener(listenerId: string): void {
     this.onAdded((info) => {
       if (info.parentId !== listenerId) return;
-      const watched = new Set(this.unacked.keys());
-      watched.add(info.id);
-      this.unacked.set(info.id, this.unacked.get(info.id) ?? 0);
-      this.subscription.watch([...watched]);
+      if (this.unacked.size >= FEEDS_PER_VIEW_MAX) {
+        const [oldest] = this.unacked.keys();
+        if (oldest !== undefined) {
+          this.view.closeFeed(oldest);
+          this.unacked.delete(oldest);
+        }
+      }
+      const feed = this.nextFeed++;
+      this.view.openFeed(feed, info.id);
+      this.unacked.set(feed, 0);
     });
   }
 
@@ -87,15 +96,15 @@ export class SlowView {
 
   close(): void {
     clearInterval(this.timer);
-    this.subscription.unsubscribe();
+    this.view.close();
   }
 
   private tick(): void {
-    for (const [id, pending] of this.unacked) {
+    for (const [feed, pending] of this.unacked) {
       if (pending === 0) continue;
       const bytes = Math.min(pending, ACK_BYTES);
-      this.unacked.set(id, pending - bytes);
-      this.subscription.ack(id, bytes);
+      this.unacked.set(feed, pending - bytes);
+      this.view.ack(feed, bytes);
     }
   }
 

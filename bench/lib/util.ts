@@ -147,14 +147,19 @@ export interface Flood {
   release(): void;
 }
 
-/** bench/peers/flood.mjs in its own process, writing to 127.0.0.1:port. */
+/**
+ * bench/peers/flood.mjs in its own process, writing to 127.0.0.1:port (with `tail`, that text
+ * after the bytes).
+ */
 export function startFlood(
   port: number,
-  how: { bytes: number } | { seconds: number; wait?: boolean; hold?: boolean },
+  how: { bytes: number; tail?: string } | { seconds: number; wait?: boolean; hold?: boolean },
 ): Flood {
   const args = [path.join(benchDir, 'peers/flood.mjs'), '--port', String(port)];
-  if ('bytes' in how) args.push('--bytes', String(how.bytes));
-  else {
+  if ('bytes' in how) {
+    args.push('--bytes', String(how.bytes));
+    if (how.tail !== undefined) args.push('--tail', how.tail);
+  } else {
     args.push('--seconds', String(how.seconds));
     if (how.wait) args.push('--wait');
     if (how.hold) args.push('--hold');

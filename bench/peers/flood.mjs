@@ -2,6 +2,7 @@
 // bytes, then sends FIN. Plain JavaScript, so that it starts in ~40 ms without a loader.
 //
 //   node flood.mjs --port P --bytes N            write N bytes, FIN, leave when the peer closes
+//   node flood.mjs --port P --bytes N --tail T   the same, and the text T after the N bytes
 //   node flood.mjs --port P --seconds S --wait --hold
 //       print {"connected":localPort}, wait for a line on stdin, write for S seconds, print
 //       {"sent","ms","endedAt"}, keep the connection open until stdin closes (a view can then catch up)
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     chunk: { type: 'string', default: String(256 * 1024) },
     wait: { type: 'boolean', default: false },
     hold: { type: 'boolean', default: false },
+    tail: { type: 'string' },
   },
 });
 const port = Number(values.port);
@@ -59,8 +61,9 @@ function flood(socket) {
         ms: performance.now() - started,
         endedAt: performance.timeOrigin + performance.now(),
       });
-    if (values.hold) socket.write(Buffer.alloc(0), report);
-    else socket.end(report);
+    const last = values.tail === undefined ? Buffer.alloc(0) : Buffer.from(values.tail);
+    if (values.hold) socket.write(last, report);
+    else socket.end(last, report);
   };
   pump();
 }

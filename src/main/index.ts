@@ -14,6 +14,7 @@ import {
   protocol,
   screen,
   session,
+  type IpcMainEvent,
   type IpcMainInvokeEvent,
   type WebContents,
 } from 'electron';
@@ -29,7 +30,7 @@ import { bringToFront, createQuitGuard, type QuitGuard } from './app-lifecycle';
 import { aboutPanelOptions, appMenuTemplate, type AppMenuOptions } from './app-menu';
 import { parseCaptureSettings } from './engine/capture-folder';
 import { Engine } from './engine/engine';
-import { createRouter, type Router, type ViewSession } from './router';
+import { createRouter, type Router, type View } from './router';
 import {
   APP_PAGE_URL,
   APP_SCHEME,
@@ -54,6 +55,7 @@ import {
 const APP_NAME = 'Socket Workbench';
 const INVOKE_CHANNEL = 'workbench:invoke';
 const EVENT_CHANNEL = 'workbench:event';
+const NOTIFY_CHANNEL = 'workbench:notify';
 
 const outDir = fileURLToPath(new URL('..', import.meta.url));
 const preloadPath = join(outDir, 'preload', 'index.cjs');
@@ -82,10 +84,10 @@ function hasDebuggingSwitch(): boolean {
 }
 
 let mainWindow: BrowserWindow | null = null;
-let mainView: ViewSession | null = null;
+let mainView: View | null = null;
 
 /** The sending frame as plain values, for isTrustedSender (security.ts, unit-tested). */
-function senderOf(event: IpcMainInvokeEvent): IpcSender | null {
+function senderOf(event: IpcMainInvokeEvent | IpcMainEvent): IpcSender | null {
   try {
     const frame = event.senderFrame;
     if (!frame || frame.detached) return null;
@@ -224,19 +226,16 @@ function createWindow(router: Router, stateFile: string): void {
   const win = new BrowserWindow(windowOptions(preloadPath, setup));
   mainWindow = win;
   rememberWindowState(win, stateFile);
-  // One flow-controlled view per loaded page: a reload starts with no watch list and no
-  // outstanding credit, just as a new browser tab does in serve mode.
-  const subscribe = (): ViewSession =>
-    router.subscribe(
-      (event) => {
-        if (!win.isDestroyed()) win.webContents.send(EVENT_CHANNEL, event);
-      },
-      { flowControl: true },
-    );
-  mainView = subscribe();
+  // One view per loaded page: a reload starts with no feeds and no outstanding credit, just as
+  // a new browser tab does in serve mode.
+  const openView = (): View =>
+    router.openView((event) => {
+      if (!win.isDestroyed()) win.webContents.send(EVENT_CHANNEL, event);
+    });
+  mainView = openView();
   win.webContents.on('did-navigate', () => {
-    mainView?.unsubscribe();
-    mainView = subscribe();
+    mainView?.close();
+    mainView = openView();
   });
   win.once('ready-to-show', () => {
     // maximize() shows the window too; show() then focuses it.
@@ -246,7 +245,7 @@ function createWindow(router: Router, stateFile: string): void {
   win.on('session-end', () => app.quit());
   win.on('closed', () => {
     if (mainWindow !== win) return;
-    mainView?.unsubscribe();
+    mainView?.close();
     mainView = null;
     mainWindow = null;
   });
@@ -305,6 +304,11 @@ function startPrimary(): void {
     // While quitting, a listener opened now would escape the engine's dispose().
     if (quitGuard.phase !== 'running') return quitting;
     return router.invoke(command, input, mainView);
+  });
+  // One-way: a feed's ack, a query's cancel. Nothing answers, so a bad one is simply dropped.
+  ipcMain.on(NOTIFY_CHANNEL, (event, name: unknown, input: unknown) => {
+    if (!isTrustedSender(senderOf(event), expectedSender()) || !mainView) return;
+    router.notify(name, input, mainView);
   });
 
   app.on('window-all-closed', () => {

@@ -1,13 +1,18 @@
 /**
- * The transport-agnostic router: takes a command name and an untrusted input, validates the input
- * against the contract, dispatches it to the engine and answers with a result or a typed error.
- * Electron IPC (index.ts) and WebSocket (serve/transport.ts) both carry exactly this.
+ * The transport-agnostic router: takes a command or notification name and an untrusted input,
+ * validates the input against the contract, dispatches it to the engine and (for a command)
+ * answers with a result or a typed error. Electron IPC (index.ts) and WebSocket
+ * (serve/transport.ts) both carry exactly this.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { z } from 'zod';
 import {
   commands,
   isCommandName,
+  isNotificationName,
+  notifications,
+  type NotificationName,
+  type ValidNotification,
   type CommandName,
   type CommandOutput,
   type CaptureChunk,
@@ -17,16 +22,15 @@ import {
 import { isErrorCode, WorkbenchError, type UserError } from '../shared/errors';
 import type { AnyEvent } from '../shared/api';
 import type { Engine } from './engine/engine';
-import type { Subscription } from './engine/event-hub';
+import type { View } from './engine/event-hub';
+
+export type { View };
 
 type Handler<C extends CommandName> = (
   engine: Engine,
   input: ValidInput<C>,
-  view: ViewSession | undefined,
+  view: View | undefined,
 ) => CommandOutput<C> | Promise<CommandOutput<C>>;
-
-/** One view's subscription (a window or a browser tab): its events, its watch list, its credit. */
-export type ViewSession = Subscription;
 
 const handlers: { [C in CommandName]: Handler<C> } = {
   'session.snapshot': (engine, input) => engine.snapshot(input.cursor, input.limit),
@@ -50,13 +54,14 @@ const handlers: { [C in CommandName]: Handler<C> } = {
   'capture.read': (engine, input) =>
     readCaptureInPieces(engine, input.id, input.offset, input.length),
   'payload.encode': (engine, input) => ({ bytes: engine.encodePayload(input.payload) }),
-  'view.watch': (_engine, input, view) => ({
-    positions: requireView(view).watch(input.ids, input.windowBytes),
-  }),
-  'view.ack': (_engine, input, view) => {
-    requireView(view).ack(input.id, input.bytes);
-    return { ok: true };
+  'feed.open': (engine, input, view) => {
+    // An unknown endpoint is refused here, not left as a feed that never gets data.
+    engine.requireEndpoint(input.id);
+    return { start: requireView(view).openFeed(input.feed, input.id, input.windowBytes) };
   },
+  'capture.find': (engine, input, view) =>
+    requireView(view).runQuery(input.query, (signal) => engine.findInCapture(input, signal)),
+  'capture.copy': (engine, input) => engine.copyCapture(input),
   'engine.status': (engine) => engine.status(),
   'capture.configure': (engine, input) => engine.configureCapture(input),
 };
@@ -111,19 +116,32 @@ function concatBytes(first: Uint8Array, second: Uint8Array): Uint8Array {
   return joined;
 }
 
-function requireView(view: ViewSession | undefined): ViewSession {
-  if (!view) throw new WorkbenchError('INVALID_INPUT', 'This command needs a view session');
+function requireView(view: View | undefined): View {
+  if (!view) throw new WorkbenchError('INVALID_INPUT', 'This command needs a view');
   return view;
 }
 
+type NotificationHandler<N extends NotificationName> = (
+  input: ValidNotification<N>,
+  view: View,
+) => void;
+
+const notificationHandlers: { [N in NotificationName]: NotificationHandler<N> } = {
+  'feed.ack': (input, view) => view.ack(input.feed, input.bytes),
+  'feed.close': (input, view) => view.closeFeed(input.feed),
+  'capture.cancel': (input, view) => view.cancelQuery(input.query),
+};
+
 export interface Router {
-  /** `view` is the caller's subscription, for the commands that act on a view (view.*). */
-  invoke(command: unknown, input: unknown, view?: ViewSession): Promise<CommandResult<CommandName>>;
+  /** `view` is the caller's page, for the commands that act on it (feeds, capture queries). */
+  invoke(command: unknown, input: unknown, view?: View): Promise<CommandResult<CommandName>>;
   /**
-   * Subscribe to engine events. A flow-controlled view (the UI) gets live data only for the
-   * endpoints it watches and must acknowledge it (view.watch, view.ack); others get everything.
+   * A one-way notification from a view. It has no reply, so an unknown name or invalid input is
+   * dropped; the answer says why, for the transport to log or count.
    */
-  subscribe(listener: (event: AnyEvent) => void, options?: { flowControl?: boolean }): ViewSession;
+  notify(name: unknown, input: unknown, view: View): UserError | null;
+  /** A page starts showing the engine: every event, and live data through its feeds. */
+  openView(listener: (event: AnyEvent) => void): View;
 }
 
 export function createRouter(engine: Engine): Router {
@@ -142,8 +160,22 @@ export function createRouter(engine: Engine): Router {
         return fail(toUserError(error));
       }
     },
-    subscribe(listener, options) {
-      return engine.subscribe(listener, options);
+    notify(name, input, view) {
+      if (!isNotificationName(name)) {
+        return { code: 'UNKNOWN_COMMAND', message: `Unknown notification: ${describe(name)}` };
+      }
+      const parsed = notifications[name].safeParse(input);
+      if (!parsed.success) return describeIssue(name, parsed.error);
+      try {
+        const handler = notificationHandlers[name] as NotificationHandler<NotificationName>;
+        handler(parsed.data as ValidNotification<NotificationName>, view);
+        return null;
+      } catch (error) {
+        return toUserError(error);
+      }
+    },
+    openView(listener) {
+      return engine.openView(listener);
     },
   };
 }
@@ -166,7 +198,7 @@ export function toUserError(error: unknown): UserError {
 }
 
 /** The first schema issue, with its contract code when the schema attached one. */
-function describeIssue(command: CommandName, error: z.ZodError): UserError {
+function describeIssue(command: CommandName | NotificationName, error: z.ZodError): UserError {
   const issue = error.issues[0];
   if (!issue) return { code: 'INVALID_INPUT', message: `Invalid input for ${command}` };
   const field = issue.path.length > 0 ? issue.path.join('.') : 'input';

@@ -1,15 +1,22 @@
 /**
- * The only door between the sandboxed page and the main process. It exposes `invoke` and `on`
- * for contract names and nothing else: never ipcRenderer, never the IPC event object (its
+ * The only door between the sandboxed page and the main process. It exposes `invoke`, `notify`
+ * and `on` for contract names and nothing else: never ipcRenderer, never the IPC event object (its
  * `sender` would hand the page raw IPC).
  */
 import { contextBridge, ipcRenderer } from 'electron';
 import type { AnyEvent, WorkbenchApi } from '../shared/api';
-import { isCommandName, isEventName, type CommandResult, type EventName } from '../shared/contract';
+import {
+  isCommandName,
+  isEventName,
+  isNotificationName,
+  type CommandResult,
+  type EventName,
+} from '../shared/contract';
 import type { ErrorCode, UserError } from '../shared/errors';
 
 const INVOKE_CHANNEL = 'workbench:invoke';
 const EVENT_CHANNEL = 'workbench:event';
+const NOTIFY_CHANNEL = 'workbench:notify';
 
 type Listener = (payload: unknown) => void;
 const listeners = new Map<EventName, Set<Listener>>();
@@ -47,6 +54,15 @@ const api: WorkbenchApi = {
     } catch (error) {
       // Input that cannot be cloned (a function, a DOM node) fails here, before main sees it.
       return failure('INVALID_INPUT', `${command}: ${(error as Error).message}`);
+    }
+  },
+  notify(name, input) {
+    if (!isNotificationName(name)) return;
+    try {
+      ipcRenderer.send(NOTIFY_CHANNEL, name, input);
+    } catch (error) {
+      // Input that cannot be cloned; a notification has nobody to answer, so it is only logged.
+      console.error(`workbench: ${name} was not sent`, error);
     }
   },
   on(event, listener) {

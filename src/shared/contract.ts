@@ -1,9 +1,10 @@
 /**
  * The one contract between the engine (main process or serve) and the UI.
  *
- * Every command (request -> response) and every event (engine -> UI) is declared here once, with
- * a zod schema. Inputs are validated at runtime by the router; every TypeScript type below is
- * inferred from a schema, so main, preload and renderer cannot drift apart.
+ * Three kinds of message, each declared here once with a zod schema: commands (UI -> engine,
+ * request -> response), notifications (UI -> engine, one-way, no reply: a feed's ack, a capture
+ * query's cancel) and events (engine -> UI). The router validates every input at runtime; every
+ * TypeScript type below is inferred from a schema, so main, preload and renderer cannot drift.
  */
 import { z } from 'zod';
 import {
@@ -14,6 +15,7 @@ import {
   TIMEOUT_MS_MAX,
   TIMEOUT_MS_MIN,
 } from './domain';
+import { checksumSpecSchema } from './checksum';
 import { userErrorSchema, type ErrorCode, type UserError } from './errors';
 
 /** Largest payload one send may carry, after decoding (bytes). */
@@ -24,10 +26,18 @@ export const MAX_PAYLOAD_TEXT = 3 * MAX_PAYLOAD_BYTES + 1024;
 export const MAX_CAPTURE_READ = 4 * 1024 * 1024;
 /** The smallest capture limit a user may set. */
 export const MIN_CAPTURE_LIMIT = 1024 * 1024;
-/** A flow-controlled view's credit window per watched endpoint: its default and bounds. */
-export const VIEW_WINDOW_DEFAULT = 512 * 1024;
-export const VIEW_WINDOW_MIN = 4 * 1024;
-export const VIEW_WINDOW_MAX = 8 * 1024 * 1024;
+/** A feed's credit window (unacknowledged live bytes): its default and bounds. */
+export const FEED_WINDOW_DEFAULT = 512 * 1024;
+export const FEED_WINDOW_MIN = 4 * 1024;
+export const FEED_WINDOW_MAX = 8 * 1024 * 1024;
+/** Feeds one view (a window or a browser tab) may have open at once. */
+export const FEEDS_PER_VIEW_MAX = 64;
+/** Matches one capture.find page returns at most. */
+export const FIND_PAGE_MAX = 1_000;
+/** The longest regex pattern capture.find takes (characters). */
+export const FIND_PATTERN_MAX = 1_000;
+/** The most bytes capture.copy turns into text in one answer (a clipboard has limits too). */
+export const COPY_MAX_BYTES = 16 * 1024 * 1024;
 /**
  * A listener's connection limits (docs/security.md): connections open at once, after which new
  * ones are refused; how long a connection the peer half-closed may sit idle; how many closed
@@ -168,6 +178,10 @@ export const textEncodings = [
 export type TextEncoding = (typeof textEncodings)[number];
 
 export const payloadFormats = ['text', 'hex', 'base64'] as const;
+
+/** What a payload may end with, as composers of serial and network tools offer it. */
+export const lineEndings = ['none', 'lf', 'crlf', 'cr'] as const;
+export type LineEnding = (typeof lineEndings)[number];
 export type PayloadFormat = (typeof payloadFormats)[number];
 
 export const payloadSchema = z.strictObject({
@@ -181,6 +195,10 @@ export const payloadSchema = z.strictObject({
     ),
   /** How text characters become bytes; ignored for hex and base64. */
   encoding: z.enum(textEncodings).default('utf-8'),
+  /** Appended after the data: a checksum over a range of it (see ./checksum.ts). */
+  checksum: checksumSpecSchema.optional(),
+  /** Appended last, after the checksum (a Modbus ASCII frame ends LRC, then CR LF). */
+  lineEnding: z.enum(lineEndings).optional(),
 });
 export type PayloadSpec = z.input<typeof payloadSchema>;
 
@@ -370,6 +388,57 @@ export const engineStatusSchema = z.object({
 export type EngineStatus = z.infer<typeof engineStatusSchema>;
 
 // ---------------------------------------------------------------------------------------------
+// Feeds and capture queries (docs: ../../docs/design vocabulary: "feed", "capture query")
+// ---------------------------------------------------------------------------------------------
+
+/** A number the view picks for its feed or query, unique among its own open ones. */
+const handleSchema = z
+  .number()
+  .refine(
+    (n) => Number.isSafeInteger(n) && n >= 1,
+    coded('INVALID_INPUT', 'A feed or query number must be a whole number, 1 or more'),
+  );
+
+const offsetSchema = z
+  .number()
+  .refine(
+    (n) => Number.isSafeInteger(n) && n >= 0,
+    coded('INVALID_INPUT', 'Offset must be a whole number of bytes, 0 or more'),
+  );
+
+export const captureDirections = ['both', 'in', 'out'] as const;
+export type CaptureDirection = (typeof captureDirections)[number];
+
+/**
+ * What capture.find looks for. `payload`: the bytes a payload spec gives (hex, base64, or text
+ * with escapes in an encoding), optionally ignoring ASCII case. `regex`: an RE2 pattern (linear
+ * time, so no pattern can freeze the engine) over the capture decoded in `encoding`.
+ */
+export const findQuerySchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('payload'),
+    payload: payloadSchema,
+    ignoreCase: z.boolean().default(false),
+  }),
+  z.strictObject({
+    kind: z.literal('regex'),
+    pattern: z
+      .string()
+      .refine((p) => p.length > 0, coded('INVALID_INPUT', 'The pattern is empty'))
+      .refine(
+        (p) => p.length <= FIND_PATTERN_MAX,
+        coded('INVALID_INPUT', `The pattern is longer than ${FIND_PATTERN_MAX} characters`),
+      ),
+    encoding: z.enum(textEncodings).default('utf-8'),
+    ignoreCase: z.boolean().default(false),
+  }),
+]);
+export type FindQuery = z.input<typeof findQuerySchema>;
+
+export const copyFormats = ['text', 'hex', 'c', 'base64'] as const;
+export type CopyFormat = (typeof copyFormats)[number];
+
+// ---------------------------------------------------------------------------------------------
 // Commands
 // ---------------------------------------------------------------------------------------------
 
@@ -549,42 +618,73 @@ export const commands = {
   ),
 
   /**
-   * Which endpoints' live data this view wants (flow-controlled views only get those). Answers
-   * the capture offset where each one's live data starts; earlier bytes come from capture.read.
+   * Opens a feed: this view's flow-controlled stream of one endpoint's live data. Answers the
+   * capture offset where the feed's data starts (earlier bytes: capture.read). Data and skipped
+   * notices follow as feed.data / feed.skipped events; the view returns credit with the feed.ack
+   * notification and ends the feed with the feed.close notification.
    */
-  'view.watch': command(
+  'feed.open': command(
     z.strictObject({
-      ids: z.array(endpointIdSchema).max(64),
+      feed: handleSchema,
+      id: endpointIdSchema,
       /**
-       * Unacknowledged live bytes this view takes per endpoint before the engine skips ahead
-       * (default VIEW_WINDOW_DEFAULT). A view that parses slowly asks for less, so that when a
-       * flood stops it is never more than a fraction of a second behind.
+       * Unacknowledged live bytes the feed may have before the engine skips ahead (default
+       * FEED_WINDOW_DEFAULT). A view that parses slowly asks for less, so that when a flood stops
+       * it is never more than a fraction of a second behind.
        */
       windowBytes: z
         .number()
         .refine(
-          (n) => Number.isInteger(n) && n >= VIEW_WINDOW_MIN && n <= VIEW_WINDOW_MAX,
+          (n) => Number.isInteger(n) && n >= FEED_WINDOW_MIN && n <= FEED_WINDOW_MAX,
           coded(
             'INVALID_INPUT',
-            `A view window must be a whole number of bytes from ${VIEW_WINDOW_MIN} to ${VIEW_WINDOW_MAX}`,
+            `A feed window must be a whole number of bytes from ${FEED_WINDOW_MIN} to ${FEED_WINDOW_MAX}`,
           ),
         )
         .optional(),
     }),
-    z.object({ positions: z.record(z.string(), z.number()) }),
+    z.object({ start: z.number() }),
   ),
-  /** The view has parsed this many more bytes of an endpoint's live data (credit returns). */
-  'view.ack': command(
+
+  /**
+   * A capture query: where `query` occurs in an endpoint's capture (both directions in capture
+   * order, or one direction's stream), from `from` on. Answers a page: at most `maxMatches`
+   * matches, and `next`, where the following page starts (null once the whole capture as it was
+   * when the page began has been searched). A long page is cancelled by capture.cancel.
+   */
+  'capture.find': command(
+    z.strictObject({
+      query: handleSchema,
+      id: endpointIdSchema,
+      find: findQuerySchema,
+      direction: z.enum(captureDirections).default('both'),
+      from: offsetSchema.default(0),
+      maxMatches: wholeNumberSchema(1, FIND_PAGE_MAX, 'Matches per page').default(100),
+    }),
+    z.object({
+      /** Capture offsets of each match's first byte and just past its last. */
+      matches: z.array(z.object({ offset: z.number(), end: z.number() })),
+      next: z.number().nullable(),
+      /** Searched up to here (the progress of a long search). */
+      searchedTo: z.number(),
+      totalBytes: z.number(),
+      keptFrom: z.number(),
+    }),
+  ),
+  /**
+   * A range of the capture as text to copy: decoded in `encoding`, or hex, a C array or base64
+   * of the bytes. At most COPY_MAX_BYTES bytes; `bytes` says how many went in.
+   */
+  'capture.copy': command(
     z.strictObject({
       id: endpointIdSchema,
-      bytes: z
-        .number()
-        .refine(
-          (n) => Number.isSafeInteger(n) && n >= 0,
-          coded('INVALID_INPUT', 'Acknowledged bytes must be a whole number, 0 or more'),
-        ),
+      from: offsetSchema,
+      to: offsetSchema,
+      direction: z.enum(captureDirections).default('both'),
+      format: z.enum(copyFormats),
+      encoding: z.enum(textEncodings).default('utf-8'),
     }),
-    okResult,
+    z.object({ text: z.string(), bytes: z.number(), truncated: z.boolean(), keptFrom: z.number() }),
   ),
   'engine.status': command(z.strictObject({}), engineStatusSchema),
 
@@ -596,6 +696,27 @@ export const commands = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------
+// Notifications (UI -> engine, one-way: no reply, an invalid one is dropped)
+// ---------------------------------------------------------------------------------------------
+
+export const notifications = {
+  /** The view has parsed this many more of a feed's bytes: credit returns. */
+  'feed.ack': z.strictObject({
+    feed: handleSchema,
+    bytes: z
+      .number()
+      .refine(
+        (n) => Number.isSafeInteger(n) && n >= 0,
+        coded('INVALID_INPUT', 'Acknowledged bytes must be a whole number, 0 or more'),
+      ),
+  }),
+  /** The view is done with a feed: nothing more is sent for it. */
+  'feed.close': z.strictObject({ feed: handleSchema }),
+  /** Stop a capture query's page now; its command answers with CANCELLED. */
+  'capture.cancel': z.strictObject({ query: handleSchema }),
+} as const;
+
+// ---------------------------------------------------------------------------------------------
 // Events (engine -> UI). For one endpoint they arrive in the order they happened.
 // ---------------------------------------------------------------------------------------------
 
@@ -603,13 +724,13 @@ export const events = {
   'endpoint.added': endpointInfoSchema,
   'endpoint.updated': endpointInfoSchema,
   'endpoint.removed': z.object({ id: z.string() }),
-  /** Live traffic, batched (~16 ms). The full capture stays readable with capture.read. */
-  'endpoint.data': z.object({ id: z.string(), chunks: z.array(captureChunkSchema) }),
+  /** A feed's live data, batched (~16 ms). The full capture stays readable with capture.read. */
+  'feed.data': z.object({ feed: z.number(), chunks: z.array(captureChunkSchema) }),
   /**
-   * The view fell behind, so live data for [offset, offset + bytes) was not sent; the bytes are
-   * in the capture (capture.read). Live data resumes right after them.
+   * The view fell behind, so the feed did not send [offset, offset + bytes); the bytes are in the
+   * capture (capture.read). The feed's data resumes right after them.
    */
-  'endpoint.skipped': z.object({ id: z.string(), offset: z.number(), bytes: z.number() }),
+  'feed.skipped': z.object({ feed: z.number(), offset: z.number(), bytes: z.number() }),
   'engine.status': engineStatusSchema,
 } as const;
 
@@ -625,6 +746,11 @@ export type CommandInput<C extends CommandName> = z.input<Commands[C]['input']>;
 export type ValidInput<C extends CommandName> = z.output<Commands[C]['input']>;
 export type CommandOutput<C extends CommandName> = z.infer<Commands[C]['output']>;
 
+export type Notifications = typeof notifications;
+export type NotificationName = keyof Notifications;
+export type NotificationInput<N extends NotificationName> = z.input<Notifications[N]>;
+export type ValidNotification<N extends NotificationName> = z.output<Notifications[N]>;
+
 export type Events = typeof events;
 export type EventName = keyof Events;
 export type EventPayload<E extends EventName> = z.infer<Events[E]>;
@@ -634,9 +760,13 @@ export type CommandResult<C extends CommandName> =
 
 export const commandNames = Object.keys(commands) as CommandName[];
 export const eventNames = Object.keys(events) as EventName[];
+export const notificationNames = Object.keys(notifications) as NotificationName[];
 
 export function isCommandName(name: unknown): name is CommandName {
   return typeof name === 'string' && Object.hasOwn(commands, name);
+}
+export function isNotificationName(name: unknown): name is NotificationName {
+  return typeof name === 'string' && Object.hasOwn(notifications, name);
 }
 export function isEventName(name: unknown): name is EventName {
   return typeof name === 'string' && Object.hasOwn(events, name);

@@ -32,6 +32,17 @@ export const errorCodes = [
   // Capture: bytes deleted by the capture limit; capture stopped by the free-space floor.
   'CAPTURE_GONE',
   'CAPTURE_FLOOR',
+  // Feeds and capture queries: a number already in use or unknown; a query the user stopped; a
+  // regex RE2 cannot take.
+  'FEED_IN_USE',
+  'TOO_MANY_FEEDS',
+  'CANCELLED',
+  'BAD_PATTERN',
+  // Automation: a checksum range outside the payload; an unknown send job; a library file that
+  // is not one.
+  'BAD_CHECKSUM',
+  'UNKNOWN_JOB',
+  'BAD_LIBRARY_FILE',
   // Operating-system errors, named after their errno.
   'EADDRINUSE',
   'EADDRNOTAVAIL',

@@ -8,7 +8,13 @@
  */
 import { toByteArray } from 'base64-js';
 import type { z } from 'zod';
-import { MAX_PAYLOAD_BYTES, type TextEncoding, type payloadSchema } from './contract';
+import { checksumBytes } from './checksum';
+import {
+  MAX_PAYLOAD_BYTES,
+  type LineEnding,
+  type TextEncoding,
+  type payloadSchema,
+} from './contract';
 import { WorkbenchError } from './errors';
 
 export type ValidPayload = z.output<typeof payloadSchema>;
@@ -295,7 +301,7 @@ function unescapeRun(source: string, start: number, end: number): string {
   }
   let text = '';
   for (let from = 0; from < n; from += CHUNK) {
-    // apply() takes the typed array as is; spreading it goes through an iterator, 5x slower.
+    // apply() takes the typed array as is; spreading it goes through an iterator, far slower.
     const chunk = codes.subarray(from, Math.min(from + CHUNK, n)) as unknown as number[];
     text += String.fromCharCode.apply(null, chunk);
   }
@@ -674,9 +680,35 @@ function decodeData(payload: ValidPayload, legacy: LegacyTextEncoder | undefined
   }
 }
 
+const LINE_ENDING_BYTES: Record<LineEnding, Uint8Array> = {
+  none: new Uint8Array(0),
+  lf: Uint8Array.of(0x0a),
+  crlf: Uint8Array.of(0x0d, 0x0a),
+  cr: Uint8Array.of(0x0d),
+};
+
+/** The data's bytes, then its checksum, then its line ending. */
+function withSuffixes(payload: ValidPayload, data: Uint8Array): Uint8Array {
+  let check: Uint8Array = new Uint8Array(0);
+  if (payload.checksum) {
+    try {
+      check = checksumBytes(payload.checksum, data);
+    } catch (error) {
+      throw new WorkbenchError('BAD_CHECKSUM', (error as Error).message);
+    }
+  }
+  const ending = LINE_ENDING_BYTES[payload.lineEnding ?? 'none'];
+  if (check.length === 0 && ending.length === 0) return data;
+  const out = new Uint8Array(data.length + check.length + ending.length);
+  out.set(data);
+  out.set(check, data.length);
+  out.set(ending, data.length + check.length);
+  return out;
+}
+
 /** The exact bytes a send carries. `legacy` is needed only for text in a table encoding. */
 export function encodePayload(payload: ValidPayload, legacy?: LegacyTextEncoder): Uint8Array {
-  const bytes = decodeData(payload, legacy);
+  const bytes = withSuffixes(payload, decodeData(payload, legacy));
   if (bytes.length > MAX_PAYLOAD_BYTES) throw tooLarge(bytes.length, false);
   return bytes;
 }

@@ -7,7 +7,9 @@ import type { AnyEvent } from './api';
 import type { CommandName, CommandResult } from './contract';
 import { WorkbenchError } from './errors';
 
-export type ClientMessage = { t: 'call'; id: number; command: string; input: unknown };
+export type ClientMessage =
+  | { t: 'call'; id: number; command: string; input: unknown }
+  | { t: 'notify'; name: string; input: unknown };
 export type ServerMessage =
   { t: 'result'; id: number; result: CommandResult<CommandName> } | ({ t: 'event' } & AnyEvent);
 
@@ -15,15 +17,16 @@ const BYTES_KEY = '$bytes';
 
 /**
  * Deepest nesting of arrays and objects a frame may have. Every message of the contract nests
- * fewer than ten levels; JSON.parse needs time and memory for each level it opens (a 64 MiB
- * frame of `[[[[…` held the engine for 29 s at 3.3 GB), so deeper frames are refused unparsed.
+ * fewer than ten levels; JSON.parse needs time and memory for each level it opens (a deep 64 MiB
+ * frame held the engine for tens of seconds: docs/security.md), so deeper frames are refused
+ * unparsed.
  */
 export const MAX_WIRE_DEPTH = 32;
 
 /**
  * Most values (array elements and object members) a frame from a page may hold. The largest
- * call of the contract (view.watch with 64 ids) has about a hundred; a 64 MiB frame of `{},{},…`
- * took JSON.parse 18 s. Only the server applies it: the snapshot it sends can hold far more.
+ * call of the contract has a few dozen; a 64 MiB frame of `{},{},…` held JSON.parse for seconds
+ * (docs/security.md). Only the server applies it: the snapshot it sends can hold far more.
  */
 export const MAX_CLIENT_FRAME_VALUES = 10_000;
 

@@ -48,6 +48,57 @@ test('search finds bytes anywhere in the capture', async ({ app }) => {
   await expect(pane(app).getByRole('status').filter({ hasText: 'No matches' })).toBeVisible();
 });
 
+test('search takes hex bytes, ASCII case, a regex, and one direction', async ({ app }) => {
+  const port = await openTcpListener(app);
+  await connectTcp(app, port);
+  await send(app, 'ID=42;Temp=19\\r\\n');
+  await send(app, 'id=7;TEMP=21\\r\\n');
+  await expect(terminal(app)).toContainText('TEMP=21');
+  const status = () =>
+    pane(app)
+      .getByRole('status')
+      .filter({ hasText: /Match|No matches/ });
+  const search = app.getByLabel('Search', { exact: true });
+
+  await app.getByLabel('Search for').selectOption('hex');
+  await search.fill('3b 54');
+  await search.press('Enter');
+  await expect(status()).toContainText('Match 1 of 2, at byte 5');
+
+  await app.getByLabel('Search for').selectOption('text');
+  await search.fill('temp=');
+  await search.press('Enter');
+  await expect(status()).toContainText('No matches');
+  await app.getByLabel('Ignore case').check();
+  await search.press('Enter');
+  await expect(status()).toContainText('Match 1 of 2, at byte 6');
+
+  await app.getByLabel('Search for').selectOption('regex');
+  await app.getByLabel('Ignore case').uncheck();
+  await search.fill('[A-Z]+=[0-9]{2}');
+  await search.press('Enter');
+  await expect(status()).toContainText('Match 1 of 2, at byte 0');
+  await search.fill('(a+)+$');
+  await search.press('Enter');
+  await expect(status()).toContainText('No matches');
+  await search.fill('(unclosed');
+  await search.press('Enter');
+  await expect(
+    pane(app)
+      .getByRole('status')
+      .filter({ hasText: /pattern|regex|RE2/i }),
+  ).toBeVisible();
+
+  // This side sent everything: nothing was received, so a received-only search finds nothing.
+  await search.fill('ID');
+  await app.getByLabel('Direction').selectOption('in');
+  await search.press('Enter');
+  await expect(status()).toContainText('No matches');
+  await app.getByLabel('Direction').selectOption('out');
+  await search.press('Enter');
+  await expect(status()).toContainText('Match 1 of 1, at byte 0');
+});
+
 test('copy all puts the capture on the clipboard as hex, a C array or base64', async ({
   app,
   context,

@@ -20,7 +20,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Engine } from '../../src/main/engine/engine';
 import { unixPathLimitBytes } from '../../src/main/engine/unix-path';
-import type { Router, ViewSession } from '../../src/main/router';
+import type { Router, View } from '../../src/main/router';
 import type { AnyEvent } from '../../src/shared/api';
 import type { CaptureChunk, Counters, EndpointInfo } from '../../src/shared/contract';
 import { PYTHON_STREAM, firstMismatch, streamBytes } from '../support/stream';
@@ -115,8 +115,10 @@ export class FinPeers {
   private readonly latest = new Map<string, EndpointInfo>();
   private readonly sockets = new Set<net.Socket>();
   /** The view that "selects" connections, as a user does: the engine must not close those idle. */
-  private selection: ViewSession | null = null;
-  private readonly watched = new Set<string>();
+  private selection: View | null = null;
+  /** The feed the selection has open on each connection it shows. */
+  private readonly feeds = new Map<string, number>();
+  private nextFeed = 1;
   private watchChain: Promise<void> = Promise.resolve();
   private alive = 0;
   private made = 0;
@@ -134,8 +136,8 @@ export class FinPeers {
     this.dueAt = start + 300;
   }
 
-  /** Subscriptions it holds on the engine's hub (the soak counts them). */
-  get subscriptions(): number {
+  /** Views it holds on the engine's hub (the soak counts them). */
+  get views(): number {
     return this.selection ? 1 : 0;
   }
 
@@ -149,7 +151,7 @@ export class FinPeers {
     const info = result.value as EndpointInfo;
     this.listenerId = info.id;
     this.port = portOf(info);
-    this.selection = this.soak.router.subscribe(() => undefined, { flowControl: true });
+    this.selection = this.soak.router.openView(() => undefined);
     return info.id;
   }
 
@@ -274,16 +276,30 @@ export class FinPeers {
     await this.setWatched(id, false);
   }
 
-  /** view.watch replaces the whole set, so the calls go one after another, in order. */
+  /**
+   * Shows a connection in the selection (a feed on it) or stops showing it (its feed closed). The
+   * calls go one after another, in order, as a page's messages do on its one socket.
+   */
   private setWatched(id: string, on: boolean): Promise<void> {
-    if (on) this.watched.add(id);
-    else this.watched.delete(id);
-    const ids = [...this.watched];
     const view = this.selection;
+    let feed = this.feeds.get(id);
+    if (on && feed === undefined) {
+      feed = this.nextFeed++;
+      this.feeds.set(id, feed);
+    } else if (!on) {
+      this.feeds.delete(id);
+    }
+    if (feed === undefined) return this.watchChain;
+    const opened = feed;
     this.watchChain = this.watchChain.then(async () => {
       if (!view) return;
-      const result = await this.soak.router.invoke('view.watch', { ids }, view);
-      if (!result.ok) this.soak.problem(`view.watch (selection) answered ${result.error.message}`);
+      if (on) {
+        const result = await this.soak.router.invoke('feed.open', { feed: opened, id }, view);
+        if (!result.ok) this.soak.problem(`feed.open (selection) answered ${result.error.message}`);
+      } else {
+        const refused = this.soak.router.notify('feed.close', { feed: opened }, view);
+        if (refused) this.soak.problem(`feed.close (selection) was refused: ${refused.message}`);
+      }
     });
     return this.watchChain;
   }
@@ -362,14 +378,14 @@ export class FinPeers {
     this.latest.clear();
     this.acceptedByPort.clear();
     await this.watchChain;
-    this.selection?.unsubscribe();
+    this.selection?.close();
     this.selection = null;
   }
 
   /** After the soak itself failed: let go of everything. */
   abandon(): void {
     for (const socket of this.sockets) socket.destroy();
-    this.selection?.unsubscribe();
+    this.selection?.close();
     this.selection = null;
   }
 }

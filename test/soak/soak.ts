@@ -1,8 +1,8 @@
 /**
  * The soak: for N seconds, peers connect to the engine and the engine to them, and both sides
  * send, half-close, reset and vanish at random (a vanishing peer is a python3 process killed with
- * SIGKILL). The engine is driven through its router, as the UI drives it, while views subscribe,
- * watch, acknowledge and leave.
+ * SIGKILL). The engine is driven through its router, as the UI drives it, while views open,
+ * open and close feeds, acknowledge and leave.
  *
  * Every connection's bytes are checked both ways against what each side did, and at the end the
  * engine's open handles, the listeners on its emitters and its capture totals must match what
@@ -24,14 +24,15 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../../src/main/engine/engine';
-import { createRouter, type Router, type ViewSession } from '../../src/main/router';
+import { createRouter, type Router, type View } from '../../src/main/router';
 import type { AnyEvent } from '../../src/shared/api';
 import { dataBytesIn } from '../support/capture';
-import type {
-  CaptureChunk,
-  CommandOutput,
-  EndpointInfo,
-  PayloadSpec,
+import {
+  FEEDS_PER_VIEW_MAX,
+  type CaptureChunk,
+  type CommandOutput,
+  type EndpointInfo,
+  type PayloadSpec,
 } from '../../src/shared/contract';
 import { FinPeers, LongUnixPaths, UdpBursts, type SoakContext } from './hostile-peers';
 import { PYTHON_STREAM, firstMismatch, streamBytes } from '../support/stream';
@@ -134,7 +135,7 @@ interface Pair {
 /** The engine's private parts the end-of-run checks look at (emitters and their listeners). */
 interface Internals {
   endpoints: Map<string, { socket?: EventEmitter; server?: EventEmitter }>;
-  hub: { subscriberCount: number };
+  hub: { viewCount: number };
   folder: { data: { persistedListeners: Set<unknown> } };
   memory: { pressureListeners: Set<unknown> };
 }
@@ -180,7 +181,8 @@ class Soak {
   private readonly acceptedByPort = new Map<number, string>();
   private readonly unclaimedUnix: string[] = [];
   private readonly remoteByPort = new Map<number, net.Socket>();
-  private readonly views: Array<{ view: ViewSession }> = [];
+  /** The random views, each with the feed it has open on each endpoint it shows. */
+  private readonly views: Array<{ view: View; feeds: Map<string, number>; nextFeed: number }> = [];
   private readonly firstListenerCounts = new Map<string, Record<string, number>>();
   private readonly log: (line: string) => void;
   private readonly python = hasPython();
@@ -272,7 +274,7 @@ class Soak {
       sendQueueLimitBytes: SEND_QUEUE_LIMIT,
     });
     this.router = createRouter(this.engine);
-    const events = this.router.subscribe((event) => this.onEvent(event));
+    const events = this.router.openView((event) => this.onEvent(event));
     try {
       await this.setUp();
       this.log(`soak: seed ${this.seed}, ${this.options.seconds} s`);
@@ -1084,42 +1086,78 @@ class Soak {
         }
       }
     }
-    // The run's own event subscription, the random views, and the limited listener's selection.
-    const subscribed = this.views.length + 1 + (this.finPeers?.subscriptions ?? 0);
-    if (internals.hub.subscriberCount !== subscribed) {
-      this.problem(
-        `the hub has ${internals.hub.subscriberCount} subscribers, ${subscribed} subscribed`,
-      );
+    // The run's own event view, the random views, and the limited listener's selection.
+    const opened = this.views.length + 1 + (this.finPeers?.views ?? 0);
+    if (internals.hub.viewCount !== opened) {
+      this.problem(`the hub has ${internals.hub.viewCount} views, ${opened} open`);
     }
   }
 
-  /** Views come and go, watch some connections, and acknowledge what they are sent. */
+  /**
+   * Views come and go, show some connections (a feed on each, the others' feeds closed), and
+   * acknowledge most of what they are sent.
+   */
   private async churnViews(): Promise<void> {
     if (this.views.length < 3 && this.rng() < 0.5) {
       // The view acknowledges through itself, so it has to exist before its first event.
-      const entry: { view?: ViewSession } = {};
-      entry.view = this.router.subscribe(
-        (event) => {
-          if (event.event !== 'endpoint.data' || this.rng() >= 0.9) return;
-          const bytes = event.payload.chunks.reduce((sum, c) => sum + c.bytes.length, 0);
-          void this.router.invoke('view.ack', { id: event.payload.id, bytes }, entry.view);
-        },
-        { flowControl: true },
-      );
-      this.views.push({ view: entry.view });
+      const holder: { view?: View } = {};
+      const view = this.router.openView((event) => {
+        if (event.event !== 'feed.data' || this.rng() >= 0.9 || !holder.view) return;
+        const bytes = event.payload.chunks.reduce((sum, c) => sum + c.bytes.length, 0);
+        const refused = this.router.notify(
+          'feed.ack',
+          { feed: event.payload.feed, bytes },
+          holder.view,
+        );
+        if (refused) this.problem(`feed.ack was refused: ${refused.message}`);
+      });
+      holder.view = view;
+      this.views.push({ view, feeds: new Map(), nextFeed: 1 });
     } else if (this.views.length > 0 && this.rng() < 0.3) {
       const entry = this.views.splice(Math.floor(this.rng() * this.views.length), 1)[0];
-      entry?.view.unsubscribe();
+      entry?.view.close();
     }
     for (const entry of this.views) {
       const ids = [...this.pairs].flatMap((p) => (p.id !== null && this.rng() < 0.3 ? [p.id] : []));
-      const result = await this.router.invoke('view.watch', { ids: ids.slice(0, 64) }, entry.view);
-      if (!result.ok) this.problem(`view.watch answered ${result.error.message}`);
+      const shown = new Set(ids.slice(0, FEEDS_PER_VIEW_MAX));
+      for (const [id, feed] of entry.feeds) {
+        if (shown.has(id)) continue;
+        entry.feeds.delete(id);
+        const refused = this.router.notify('feed.close', { feed }, entry.view);
+        if (refused) this.problem(`feed.close was refused: ${refused.message}`);
+        if (entry.view.watches(id)) this.problem(`${id}: still watched after its feed closed`);
+      }
+      for (const id of shown) {
+        if (entry.feeds.has(id)) continue;
+        const feed = entry.nextFeed++;
+        const result = await this.router.invoke('feed.open', { feed, id }, entry.view);
+        if (result.ok) {
+          entry.feeds.set(id, feed);
+        } else if (result.error.code !== 'UNKNOWN_ENDPOINT' || this.exists(id)) {
+          // Forgotten meanwhile is the one reason a feed may not open.
+          this.problem(`feed.open ${id} answered ${result.error.message}`);
+        }
+      }
+      // Whatever the view shows, the engine treats as shown (it keeps it from closing idle).
+      for (const id of entry.feeds.keys()) {
+        if (this.exists(id) && !entry.view.watches(id)) {
+          this.problem(`${id}: a view has a feed on it, yet the engine says it is not watched`);
+        }
+      }
+    }
+  }
+
+  private exists(id: string): boolean {
+    try {
+      this.engine.info(id);
+      return true;
+    } catch {
+      return false;
     }
   }
 
   /** Stops everything, settles every pair, and checks what is left. */
-  private async wind(events: ViewSession): Promise<void> {
+  private async wind(events: View): Promise<void> {
     // The hostile peers' own tasks are tracked too: each ends by itself, within its deadlines.
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     await this.finPeers?.settle();
@@ -1216,10 +1254,10 @@ class Soak {
 
     const internals = this.engine as unknown as Internals;
     this.checkEmitters();
-    for (const entry of this.views.splice(0)) entry.view.unsubscribe();
-    events.unsubscribe();
-    if (internals.hub.subscriberCount !== 0)
-      this.problem(`${internals.hub.subscriberCount} subscribers left on the hub`);
+    for (const entry of this.views.splice(0)) entry.view.close();
+    events.close();
+    if (internals.hub.viewCount !== 0)
+      this.problem(`${internals.hub.viewCount} views left on the hub`);
     // The capture folder's limit and the capture memory's trim: nothing else may stay.
     const persistedListeners = internals.folder.data.persistedListeners.size;
     if (persistedListeners !== 2) {

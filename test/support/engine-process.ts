@@ -34,6 +34,7 @@ function send(message: ServerMessage | { t: 'ready'; pid: number }): void {
 const lines = readline.createInterface({ input: process.stdin });
 lines.on('line', (line) => {
   const message = decodeWire(line) as ClientMessage;
+  if (message.t !== 'call') return;
   void router.invoke(message.command, message.input).then((result) => {
     send({ t: 'result', id: message.id, result });
   });

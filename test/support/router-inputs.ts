@@ -1,6 +1,6 @@
 /**
- * Inputs for fuzzing the router (test/unit/fuzz-router.test.ts): valid inputs for every command,
- * near-valid ones with one thing wrong, and hostile values of every kind.
+ * Inputs for fuzzing the router (test/unit/fuzz-router.test.ts): valid inputs for every command
+ * and every notification, near-valid ones with one thing wrong, and hostile values of every kind.
  */
 import fc from 'fast-check';
 import type { z } from 'zod';
@@ -11,13 +11,19 @@ import {
   MAX_CONNECTIONS_MAX,
   MIN_CAPTURE_LIMIT,
   SNAPSHOT_PAGE_MAX,
-  VIEW_WINDOW_MAX,
-  VIEW_WINDOW_MIN,
+  FEED_WINDOW_MAX,
+  FEED_WINDOW_MIN,
+  FIND_PAGE_MAX,
+  FIND_PATTERN_MAX,
   MAX_PAYLOAD_BYTES,
   MAX_PAYLOAD_TEXT,
+  captureDirections,
   commands,
+  copyFormats,
+  notifications,
   textEncodings,
   type CommandName,
+  type NotificationName,
 } from '../../src/shared/contract';
 
 // ---------------------------------------------------------------------------------------------
@@ -206,6 +212,55 @@ function smallPayload() {
   );
 }
 
+/** A feed or query number: small ones (likely in use), and the largest there is. */
+const handle = fc.oneof(
+  { arbitrary: fc.integer({ min: 1, max: 8 }), weight: 8 },
+  { arbitrary: fc.integer({ min: 1, max: 1_000_000 }), weight: 1 },
+  { arbitrary: fc.constant(Number.MAX_SAFE_INTEGER), weight: 1 },
+);
+
+/** A capture offset: near the start of a small capture, or far past any end. */
+const offset = fc.oneof(fc.nat(1000), fc.constant(Number.MAX_SAFE_INTEGER));
+
+/** What capture.find looks for: a payload's bytes, or an RE2 pattern (valid or not for RE2). */
+function findQuery() {
+  return fc.oneof(
+    fc.record(
+      { kind: fc.constant('payload' as const), payload: smallPayload(), ignoreCase: fc.boolean() },
+      { requiredKeys: ['kind', 'payload'] },
+    ),
+    fc.record(
+      {
+        kind: fc.constant('regex' as const),
+        pattern: fc.oneof(
+          fc.string({ minLength: 1, maxLength: 20 }),
+          fc.constantFrom(
+            'fixture',
+            'b.t',
+            '(a|b)*c',
+            '\\d{3}',
+            '(?i)BYTES',
+            '^',
+            '$',
+            '\\x00',
+            // Catastrophic for a backtracking engine, linear for RE2.
+            '(a*)*b',
+            '(x+x+)+y',
+            // Not RE2: backreferences and lookarounds; unbalanced.
+            '(a)\\1',
+            '(?=a)',
+            '[',
+            'x'.repeat(FIND_PATTERN_MAX),
+          ),
+        ),
+        encoding: fc.constantFrom(...textEncodings),
+        ignoreCase: fc.boolean(),
+      },
+      { requiredKeys: ['kind', 'pattern'] },
+    ),
+  );
+}
+
 /**
  * A valid input for each command. Ids are drawn from `ids` (endpoints that exist), `placeholder`
  * (for the test to replace), or ones that exist nowhere.
@@ -283,18 +338,48 @@ export function validInput(
       offset: fc.oneof(fc.nat(1000), fc.constant(Number.MAX_SAFE_INTEGER)),
       length: fc.integer({ min: 1, max: MAX_CAPTURE_READ }),
     },
-    'view.watch': {
-      ids: fc.array(id, { maxLength: 64 }),
-      windowBytes: fc.option(fc.integer({ min: VIEW_WINDOW_MIN, max: VIEW_WINDOW_MAX }), {
-        nil: undefined,
-      }),
+    'feed.open': {
+      feed: handle,
+      id,
+      windowBytes: fc.integer({ min: FEED_WINDOW_MIN, max: FEED_WINDOW_MAX }),
     },
-    'view.ack': { id, bytes: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)) },
+    'capture.find': {
+      query: handle,
+      id,
+      find: findQuery(),
+      direction: fc.constantFrom(...captureDirections),
+      from: offset,
+      maxMatches: fc.integer({ min: 1, max: FIND_PAGE_MAX }),
+    },
+    'capture.copy': {
+      id,
+      from: offset,
+      to: offset,
+      direction: fc.constantFrom(...captureDirections),
+      format: fc.constantFrom(...copyFormats),
+      encoding: fc.constantFrom(...textEncodings),
+    },
     'payload.encode': { payload: validPayload() },
   };
   const shape = shapes[command];
   // Fields with a default (or optional ones) may be left out; the others are required.
   const fields = (commands[command].input as unknown as { shape: Record<string, z.ZodType> }).shape;
+  const required = Object.keys(shape).filter((key) => !fields[key]?.safeParse(undefined).success);
+  return fc.record(shape, { requiredKeys: required }) as fc.Arbitrary<Record<string, unknown>>;
+}
+
+/** A valid input for each notification (feed and query numbers, in use or not). */
+export function validNotification(name: NotificationName): fc.Arbitrary<Record<string, unknown>> {
+  const shapes: { [N in NotificationName]: Record<string, fc.Arbitrary<unknown>> } = {
+    'feed.ack': {
+      feed: handle,
+      bytes: fc.oneof(fc.nat(), fc.constant(0), fc.constant(Number.MAX_SAFE_INTEGER)),
+    },
+    'feed.close': { feed: handle },
+    'capture.cancel': { query: handle },
+  };
+  const shape = shapes[name];
+  const fields = (notifications[name] as unknown as { shape: Record<string, z.ZodType> }).shape;
   const required = Object.keys(shape).filter((key) => !fields[key]?.safeParse(undefined).success);
   return fc.record(shape, { requiredKeys: required }) as fc.Arbitrary<Record<string, unknown>>;
 }

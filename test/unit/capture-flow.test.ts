@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CaptureFolderReader } from '../../src/main/engine/capture-reader';
 import { Engine } from '../../src/main/engine/engine';
 import type { AnyEvent } from '../../src/shared/api';
-import { VIEW_WINDOW_DEFAULT, type EndpointInfo } from '../../src/shared/contract';
+import { FEED_WINDOW_DEFAULT, type EndpointInfo } from '../../src/shared/contract';
 import { dataBytesIn } from '../support/capture';
 import { connectPeer, tempDir } from '../support/peers';
 import { waitForEndpoint, waitUntil } from '../support/wait';
@@ -97,7 +97,7 @@ describe('capture memory budget', () => {
 });
 
 /**
- * A peer floods `payload` into a new engine connection while a flow-controlled view watches it
+ * A peer floods `payload` into a new engine connection while a view's feed (number 1) follows it
  * and acknowledges nothing; resolves once every byte is captured and the hub has flushed.
  */
 async function floodPastSilentView(payloadBytes: number, windowBytes?: number) {
@@ -106,9 +106,8 @@ async function floodPastSilentView(payloadBytes: number, windowBytes?: number) {
   const payload = randomBytes(payloadBytes);
   const { accepted, send } = await floodInto(current, payload);
   const events: AnyEvent[] = [];
-  const view = current.subscribe((event) => events.push(event), { flowControl: true });
-  const { [accepted.id]: start } = view.watch([accepted.id], windowBytes);
-  expect(start).toBe(0);
+  const view = current.openView((event) => events.push(event));
+  expect(view.openFeed(1, accepted.id, windowBytes)).toBe(0);
 
   send();
   await waitUntil(
@@ -119,10 +118,10 @@ async function floodPastSilentView(payloadBytes: number, windowBytes?: number) {
   current.flushCapture();
   await new Promise((resolve) => setTimeout(resolve, 50));
   const chunks = events.flatMap((e) =>
-    e.event === 'endpoint.data' && e.payload.id === accepted.id ? e.payload.chunks : [],
+    e.event === 'feed.data' && e.payload.feed === 1 ? e.payload.chunks : [],
   );
   const sent = chunks.reduce((sum, chunk) => sum + chunk.bytes.byteLength, 0);
-  const skippedNotices = () => events.filter((e) => e.event === 'endpoint.skipped');
+  const skippedNotices = () => events.filter((e) => e.event === 'feed.skipped');
   return { engine: current, payload, accepted, view, chunks, sent, skippedNotices };
 }
 
@@ -180,13 +179,13 @@ describe('live view flow control', () => {
     const { payload, accepted, view, chunks, sent } = flood;
     // The socket was not slowed: all bytes arrived though the view took exactly its window
     // (the last chunk cut to fit).
-    expect(sent).toBe(VIEW_WINDOW_DEFAULT);
+    expect(sent).toBe(FEED_WINDOW_DEFAULT);
     expect(flood.skippedNotices()).toHaveLength(0);
 
     // The view catches up: it is told what it missed, exactly.
-    view.ack(accepted.id, sent);
+    view.ack(1, sent);
     const [skipped] = flood.skippedNotices();
-    if (skipped?.event !== 'endpoint.skipped') throw new Error('no skipped notice');
+    if (skipped?.event !== 'feed.skipped') throw new Error('no skipped notice');
     expect(skipped.payload.offset).toBe(sent);
     expect(skipped.payload.offset + skipped.payload.bytes).toBe(payload.length);
 
@@ -199,26 +198,26 @@ describe('live view flow control', () => {
       skipped.payload.offset + skipped.payload.bytes,
     );
     expect(sha256(Buffer.concat([seen, paged]))).toBe(sha256(payload));
-    view.unsubscribe();
+    view.close();
   });
 
   it('a view that asks for a small window gets no more than it, and resumes at a quarter of it', async () => {
     const window = 16 * 1024;
     const flood = await floodPastSilentView(8 * MiB, window);
-    const { payload, accepted, view, chunks, sent } = flood;
+    const { payload, view, chunks, sent } = flood;
     expect(sent).toBe(window);
     expect(Buffer.concat(chunks.map((c) => c.bytes)).equals(payload.subarray(0, window))).toBe(
       true,
     );
 
-    view.ack(accepted.id, sent - window / 4 - 1);
+    view.ack(1, sent - window / 4 - 1);
     expect(flood.skippedNotices()).toHaveLength(0);
-    view.ack(accepted.id, 1);
+    view.ack(1, 1);
     const [skipped] = flood.skippedNotices();
-    if (skipped?.event !== 'endpoint.skipped') throw new Error('no skipped notice');
+    if (skipped?.event !== 'feed.skipped') throw new Error('no skipped notice');
     expect(skipped.payload.offset).toBe(sent);
     expect(skipped.payload.offset + skipped.payload.bytes).toBe(payload.length);
-    view.unsubscribe();
+    view.close();
   });
 
   it('a view that keeps acknowledging through a flood is told exactly what it missed: data and skips tile the stream', async () => {
@@ -227,26 +226,23 @@ describe('live view flow control', () => {
     const payload = randomBytes(32 * MiB);
     const { accepted, send } = await floodInto(current, payload);
     const ranges: { from: number; to: number; kind: 'data' | 'skipped' }[] = [];
-    const view = current.subscribe(
-      (event) => {
-        if (event.event === 'endpoint.skipped') {
-          const { offset, bytes } = event.payload;
-          ranges.push({ from: offset, to: offset + bytes, kind: 'skipped' });
-        } else if (event.event === 'endpoint.data') {
-          for (const chunk of event.payload.chunks) {
-            ranges.push({
-              from: chunk.offset,
-              to: chunk.offset + chunk.bytes.byteLength,
-              kind: 'data',
-            });
-            // Parsed a moment later, while the flood goes on: the view resumes and falls behind again.
-            setImmediate(() => view.ack(accepted.id, chunk.bytes.byteLength));
-          }
+    const view = current.openView((event) => {
+      if (event.event === 'feed.skipped') {
+        const { offset, bytes } = event.payload;
+        ranges.push({ from: offset, to: offset + bytes, kind: 'skipped' });
+      } else if (event.event === 'feed.data') {
+        for (const chunk of event.payload.chunks) {
+          ranges.push({
+            from: chunk.offset,
+            to: chunk.offset + chunk.bytes.byteLength,
+            kind: 'data',
+          });
+          // Parsed a moment later, while the flood goes on: the view resumes and falls behind again.
+          setImmediate(() => view.ack(1, chunk.bytes.byteLength));
         }
-      },
-      { flowControl: true },
-    );
-    view.watch([accepted.id], 64 * 1024);
+      }
+    });
+    view.openFeed(1, accepted.id, 64 * 1024);
     send();
     await waitUntil(
       'all bytes captured',
@@ -265,7 +261,7 @@ describe('live view flow control', () => {
       at = range.to;
     }
     expect(at).toBe(payload.length);
-    view.unsubscribe();
+    view.close();
   });
 
   it('a datagram is never cut to fit a window: it is skipped whole, or taken whole when nothing is in flight', async () => {
@@ -274,8 +270,8 @@ describe('live view flow control', () => {
     const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
     const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
     const events: AnyEvent[] = [];
-    const view = current.subscribe((event) => events.push(event), { flowControl: true });
-    view.watch([udp.id], 4096);
+    const view = current.openView((event) => events.push(event));
+    view.openFeed(1, udp.id, 4096);
     const peer = dgram.createSocket('udp4');
     const sizes = [8000, 3000, 1000];
     for (const [i, size] of sizes.entries()) {
@@ -286,36 +282,37 @@ describe('live view flow control', () => {
     current.flushCapture();
     await new Promise((resolve) => setTimeout(resolve, 50));
     const delivered = () =>
-      events.flatMap((e) => (e.event === 'endpoint.data' ? e.payload.chunks : []));
+      events.flatMap((e) => (e.event === 'feed.data' ? e.payload.chunks : []));
     // 8000 bytes is twice the window, but nothing was in flight: it comes whole. The next two
     // do not fit beside it and are skipped, each whole.
     expect(delivered().map((c) => c.bytes.byteLength)).toEqual([8000]);
-    view.ack(udp.id, 8000);
-    const skipped = events.find((e) => e.event === 'endpoint.skipped');
-    expect(skipped?.payload).toEqual({ id: udp.id, offset: 8000, bytes: 4000 });
-    view.unsubscribe();
+    view.ack(1, 8000);
+    const skipped = events.find((e) => e.event === 'feed.skipped');
+    expect(skipped?.payload).toEqual({ feed: 1, offset: 8000, bytes: 4000 });
+    view.close();
   });
 
-  it('a view gets live data only for the endpoints it watches, from the offset it was given', async () => {
+  it('a view gets live data only through the feeds it opens, from the offset it was given', async () => {
     engine = new Engine();
     const { peer, accepted } = await floodInto(engine, Buffer.alloc(0));
     peer.socket.write('before watching');
     await waitUntil('first bytes', () => engine?.info(accepted.id).counters.bytesIn === 15);
     const events: AnyEvent[] = [];
-    const view = engine.subscribe((event) => events.push(event), { flowControl: true });
+    const view = engine.openView((event) => events.push(event));
     peer.socket.write('unwatched');
     await waitUntil('second bytes', () => engine?.info(accepted.id).counters.bytesIn === 24);
     engine.flushCapture();
     await new Promise((resolve) => setTimeout(resolve, 40));
-    expect(events.some((e) => e.event === 'endpoint.data')).toBe(false);
-    expect(view.watch([accepted.id])).toEqual({ [accepted.id]: 24 });
+    expect(events.some((e) => e.event === 'feed.data')).toBe(false);
+    expect(view.openFeed(7, accepted.id)).toBe(24);
     peer.socket.write('watched');
-    await waitUntil('live data', () => events.some((e) => e.event === 'endpoint.data'));
-    const first = events.find((e) => e.event === 'endpoint.data');
-    if (first?.event !== 'endpoint.data') throw new Error('no data');
+    await waitUntil('live data', () => events.some((e) => e.event === 'feed.data'));
+    const first = events.find((e) => e.event === 'feed.data');
+    if (first?.event !== 'feed.data') throw new Error('no data');
+    expect(first.payload.feed).toBe(7);
     expect(first.payload.chunks[0]?.offset).toBe(24);
     expect(Buffer.from(first.payload.chunks[0]!.bytes).toString()).toBe('watched');
-    view.unsubscribe();
+    view.close();
     peer.socket.destroy();
   });
 });

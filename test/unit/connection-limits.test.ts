@@ -330,14 +330,14 @@ print('eof' if s.recv(1) == b'' else 'data', flush=True)
       allowHalfOpen: true,
       halfClosedIdleMs: 0,
     });
-    const view = engine.subscribe(() => undefined, { flowControl: true });
-    cleanups.push(() => view.unsubscribe());
+    const view = engine.openView(() => undefined);
+    cleanups.push(() => view.close());
 
     // Shown in a view before its peer half-closes it: the engine treats it as selected.
     const shownPeer = await connectPeer({ host, port: portOf(idle), allowHalfOpen: true });
     cleanups.push(() => shownPeer.socket.destroy());
     const shown = await acceptedFrom(engine, idle.id, shownPeer.socket.localPort as number);
-    view.watch([shown.id]);
+    view.openFeed(1, shown.id);
     shownPeer.socket.end();
     await waitForState(engine, shown.id, 'half-closed-remote');
 
@@ -368,8 +368,8 @@ print('eof' if s.recv(1) == b'' else 'data', flush=True)
     expect(engine.info(shown.id).timeline.map((t) => t.event)).not.toContain('idle-close');
     expect(engine.info(kept.id).state).toBe('half-closed-remote');
 
-    // Once no view shows it, it goes the same way.
-    view.watch([]);
+    // Once no view shows it (its feed closed), it goes the same way.
+    view.closeFeed(1);
     const shownAfter = await waitForState(engine, shown.id, 'closed');
     expect(shownAfter.timeline.map((t) => t.event)).toContain('idle-close');
     await shownPeer.ended;
@@ -388,14 +388,14 @@ describe('a bounded session', () => {
       allowHalfOpen: false,
       keepClosed: 5,
     });
-    const view = engine.subscribe(() => undefined, { flowControl: true });
-    cleanups.push(() => view.unsubscribe());
+    const view = engine.openView(() => undefined);
+    cleanups.push(() => view.close());
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
       const peer = await connectPeer({ host, port: portOf(listener) });
       const accepted = await acceptedFrom(engine, listener.id, peer.socket.localPort as number);
       ids.push(accepted.id);
-      if (i === 0) view.watch([accepted.id]);
+      if (i === 0) view.openFeed(1, accepted.id);
       peer.socket.end();
       await new Promise((resolve) => peer.socket.once('close', resolve));
       await waitUntil(

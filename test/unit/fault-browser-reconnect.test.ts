@@ -47,7 +47,7 @@ async function openPage() {
   ws.on('message', (raw: Buffer) => {
     const message = decodeWire(raw.toString('utf8')) as ServerMessage;
     if (message.t === 'result') pending.get(message.id)?.(message.result);
-    else if (message.event === 'endpoint.data') dataEvents += 1;
+    else if (message.event === 'feed.data') dataEvents += 1;
   });
   let nextId = 1;
   async function call<T>(command: CommandName, input: unknown): Promise<T> {
@@ -87,7 +87,7 @@ describe('a browser page disconnects and reconnects during traffic', () => {
     const accepted = await waitUntil('accepted', () =>
       engine.list().find((e) => e.parentId === listener.id),
     );
-    await first.call('view.watch', { ids: [accepted.id] });
+    await first.call('feed.open', { feed: 1, id: accepted.id });
     await waitUntil('live data on the first page', () => first.dataEvents() > 0);
 
     // The page vanishes without a close handshake (a crashed tab, a dropped SSH tunnel).

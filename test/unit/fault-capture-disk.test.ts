@@ -53,10 +53,10 @@ async function setUp(disk: Mounted, memoryBytes: number) {
   cleanups.push(dispose);
   const router = createRouter(engine);
   const statuses: Array<UserError | null> = [];
-  const subscription = router.subscribe((event: AnyEvent) => {
+  const view = router.openView((event: AnyEvent) => {
     if (event.event === 'engine.status') statuses.push(event.payload.capture.error);
   });
-  cleanups.push(() => subscription.unsubscribe());
+  cleanups.push(() => view.close());
 
   const listener = await call(router, 'tcp.listen', { host: '127.0.0.1', port: 0 });
   const flooder = await connectPeer({ host: '127.0.0.1', port: portOf(listener) });

@@ -1,9 +1,10 @@
 /**
- * The router against 10,000 generated inputs per command: valid ones, near-valid ones with one
- * thing wrong, and hostile ones (wrong types, huge strings, prototype keys, NaN, negative and
- * fractional numbers, deeply nested objects). Every input must be answered with a correct result
- * or a typed error; none may crash the router, touch an endpoint it did not name, or pollute a
- * prototype.
+ * The router against 10,000 generated inputs per command and per notification: valid ones,
+ * near-valid ones with one thing wrong, and hostile ones (wrong types, huge strings, prototype
+ * keys, NaN, negative and fractional numbers, deeply nested objects). Every command must be
+ * answered with a correct result or a typed error, every notification accepted (null) or refused
+ * with a typed error, never thrown; none may crash the router, touch an endpoint it did not name,
+ * or pollute a prototype.
  *
  * Valid inputs run for real, on loopback only: whatever they would bind or dial is pointed at
  * 127.0.0.1 (port 0, or a sink this test owns) and at temporary socket paths, and whatever they
@@ -16,10 +17,12 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
-import { createRouter, type Router, type ViewSession } from '../../src/main/router';
+import { createRouter, type Router, type View } from '../../src/main/router';
 import {
   commandNames,
   commands,
+  notificationNames,
+  notifications,
   type CommandName,
   type EndpointInfo,
 } from '../../src/shared/contract';
@@ -31,6 +34,7 @@ import {
   hostileSmall,
   nearValid,
   validInput,
+  validNotification,
 } from '../support/router-inputs';
 import { connectLocalTcp } from '../support/engine';
 import { connectPeer, tempDir } from '../support/peers';
@@ -66,7 +70,12 @@ const victimState: Record<VictimKind, EndpointInfo['state']> = {
   udp: 'bound',
 };
 /** Commands that only read: valid inputs may name the fixtures themselves. */
-const readOnly = new Set<CommandName>(['capture.read', 'view.watch', 'view.ack']);
+const readOnly = new Set<CommandName>([
+  'capture.read',
+  'capture.find',
+  'capture.copy',
+  'feed.open',
+]);
 /** After these, a victim is ended and replaced, so nothing it does later can blur a check. */
 const destructive = new Set<CommandName>([
   'connection.halfClose',
@@ -80,7 +89,8 @@ const terminal = new Set(['closed', 'reset', 'error']);
 
 let engine: Engine;
 let router: Router;
-let view: ViewSession;
+let view: View;
+let fixtureConnection: string;
 let fixtures: string[];
 let tcpSink: Awaited<ReturnType<typeof startSinkServer>>;
 let unixSink: net.Server;
@@ -102,8 +112,8 @@ function finished(id: string): Promise<void> {
 beforeAll(async () => {
   engine = new Engine();
   router = createRouter(engine);
-  view = router.subscribe(() => undefined, { flowControl: true });
-  engine.subscribe((event) => {
+  view = router.openView(() => undefined);
+  engine.openView((event) => {
     if (event.event === 'endpoint.updated' && terminal.has(event.payload.state)) {
       finishWaiters.get(event.payload.id)?.();
       finishWaiters.delete(event.payload.id);
@@ -142,10 +152,11 @@ beforeAll(async () => {
     removeStale: false,
   });
   fixtures = [listener.id, accepted.id, client, closed, udp, unix.id];
+  fixtureConnection = accepted.id;
 });
 
 afterAll(async () => {
-  view.unsubscribe();
+  view.close();
   peer.destroy();
   await engine.dispose();
   await tcpSink.close();
@@ -300,6 +311,10 @@ async function runOne(
       // INTERNAL is what an engine failure nobody anticipated turns into.
       assert(result.error.code !== 'INTERNAL', `${command}: INTERNAL ${result.error.message}`);
     }
+    // A feed the run opened is closed again, so later runs can open that number too.
+    if (command === 'feed.open' && result.ok && withView) {
+      view.closeFeed((sent as { feed: number }).feed);
+    }
     // Whatever the run made goes away again, the victim too if it may have changed for good.
     for (const endpoint of engine.list()) {
       if (!before.some((b) => b.id === endpoint.id)) await retire(endpoint.id);
@@ -370,6 +385,126 @@ describe('router fuzzing', () => {
       ),
       { numRuns: RUNS },
     );
+    expect(signature(engine.list())).toBe(before);
+    assertNoPollution();
+  });
+
+  it.each(notificationNames.map((name) => [name]))(
+    'notification %s: 10,000 inputs, each accepted or refused with a typed error, never thrown',
+    (name) => {
+      const valid = validNotification(name);
+      const input = fc.oneof(
+        { arbitrary: valid, weight: 2 },
+        { arbitrary: nearValid(valid), weight: 5 },
+        { arbitrary: hostile, weight: 3 },
+      );
+      let accepted = 0;
+      const before = signature(engine.list());
+      fc.assert(
+        fc.property(input, (generated) => {
+          // A fresh page per run, with feeds 1 and 2 open on a fixture and query 1 running: valid
+          // inputs meet feeds and queries that exist as well as ones that do not.
+          const page = router.openView(() => undefined);
+          page.openFeed(1, fixtureConnection);
+          page.openFeed(2, fixtureConnection, 4096);
+          let cancelled = false;
+          void page.runQuery(
+            1,
+            (signal) =>
+              new Promise<void>((resolve) =>
+                signal.addEventListener('abort', () => {
+                  cancelled = true;
+                  resolve();
+                }),
+              ),
+          );
+          try {
+            const oracle = notifications[name].safeParse(generated);
+            let answer: unknown;
+            try {
+              answer = router.notify(name, generated, page);
+            } catch (error) {
+              throw new Error(`notify threw: ${String(error)}`, { cause: error });
+            }
+            if (oracle.success) {
+              accepted += 1;
+              assert(answer === null, `a valid ${name} was refused: ${JSON.stringify(answer)}`);
+              const { query } = oracle.data as { query?: number };
+              if (name === 'capture.cancel') {
+                assert(
+                  cancelled === (query === 1),
+                  `cancel of query ${query} aborted ${cancelled}`,
+                );
+              }
+              if (name === 'feed.close') {
+                const { feed } = oracle.data as { feed: number };
+                // A closed number is free again, the other feed stays open.
+                for (const n of [1, 2]) {
+                  let inUse = false;
+                  try {
+                    page.openFeed(n, fixtureConnection);
+                  } catch {
+                    inUse = true;
+                  }
+                  assert(inUse === (n !== feed), `feed ${n} after closing feed ${feed}`);
+                }
+              }
+            } else {
+              assertWellFormed({ ok: false, error: answer });
+              const code = (answer as { code: ErrorCode }).code;
+              assert(inputCodes.includes(code), `${code} for an invalid ${name}`);
+              assert(!cancelled, 'an invalid notification cancelled a query');
+            }
+            assert(page.watches(fixtureConnection), 'the page lost its feeds');
+          } finally {
+            page.close();
+          }
+        }),
+        { numRuns: RUNS },
+      );
+      expect(accepted).toBeGreaterThan(RUNS / 50);
+      expect(accepted).toBeLessThan(RUNS);
+      expect(signature(engine.list())).toBe(before);
+      assertNoPollution();
+    },
+    120_000,
+  );
+
+  it('refuses 10,000 unknown notification names, commands among them, with UNKNOWN_COMMAND', () => {
+    const before = signature(engine.list());
+    const page = router.openView(() => undefined);
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          { arbitrary: hostileSmall, weight: 100 },
+          {
+            arbitrary: fc.constantFrom(
+              ...PROTOTYPE_KEYS,
+              ...commandNames,
+              'feed.ack ',
+              'FEED.ACK',
+              'feed',
+              '',
+            ),
+            weight: 100,
+          },
+          {
+            arbitrary: fc.constantFrom('x'.repeat(1 << 20), `feed.ack${'\0'.repeat(1000)}`),
+            weight: 1,
+          },
+        ),
+        hostile,
+        (name, input) => {
+          fc.pre(!(notificationNames as unknown[]).includes(name));
+          const answer = router.notify(name, input, page);
+          assertWellFormed({ ok: false, error: answer });
+          assert(answer?.code === 'UNKNOWN_COMMAND', `not UNKNOWN_COMMAND: ${answer?.code}`);
+          assert(answer.message.length < 200, 'the message quotes too much of the name');
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    page.close();
     expect(signature(engine.list())).toBe(before);
     assertNoPollution();
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import { createRouter, type Router } from '../../src/main/router';
-import { MAX_PAYLOAD_BYTES, VIEW_WINDOW_MAX, VIEW_WINDOW_MIN } from '../../src/shared/contract';
+import { FEED_WINDOW_MAX, FEED_WINDOW_MIN, MAX_PAYLOAD_BYTES } from '../../src/shared/contract';
 import { connectPeer } from '../support/peers';
 import { waitUntil } from '../support/wait';
 
@@ -69,34 +69,38 @@ describe('router', () => {
     expect((await errorOf(command, input)).code).toBe(code);
   });
 
-  it.each([VIEW_WINDOW_MIN - 1, VIEW_WINDOW_MAX + 1, 5000.5])(
-    'rejects a view window of %d bytes',
+  it.each([FEED_WINDOW_MIN - 1, FEED_WINDOW_MAX + 1, 5000.5])(
+    'rejects a feed window of %d bytes',
     async (bytes) => {
-      const error = await errorOf('view.watch', { ids: [], windowBytes: bytes });
-      expect(error.code).toBe('INVALID_INPUT');
-      expect(error.message).toMatch(/view window must be a whole number of bytes from 4096/);
+      const view = router.openView(() => undefined);
+      const result = await router.invoke(
+        'feed.open',
+        { feed: 1, id: 'conn-1', windowBytes: bytes },
+        view,
+      );
+      view.close();
+      if (result.ok) throw new Error('expected feed.open to fail');
+      expect(result.error.code).toBe('INVALID_INPUT');
+      expect(result.error.message).toMatch(/feed window must be a whole number of bytes from 4096/);
     },
   );
 
-  it('gives a view the window it asks for, at either bound', async () => {
+  it('gives a feed the window it asks for, at either bound', async () => {
     const { peer, accepted } = await acceptedThroughRouter();
     const received = { small: 0, large: 0 };
     const viewWith = (key: keyof typeof received) =>
-      router.subscribe(
-        (event) => {
-          if (event.event !== 'endpoint.data') return;
-          for (const chunk of event.payload.chunks) received[key] += chunk.bytes.byteLength;
-        },
-        { flowControl: true },
-      );
+      router.openView((event) => {
+        if (event.event !== 'feed.data') return;
+        for (const chunk of event.payload.chunks) received[key] += chunk.bytes.byteLength;
+      });
     const small = viewWith('small');
     const large = viewWith('large');
-    const watch = (view: typeof small, windowBytes: number) =>
-      router.invoke('view.watch', { ids: [accepted.id], windowBytes }, view);
-    expect((await watch(small, VIEW_WINDOW_MIN)).ok).toBe(true);
-    expect((await watch(large, VIEW_WINDOW_MAX)).ok).toBe(true);
+    const open = (view: typeof small, windowBytes: number) =>
+      router.invoke('feed.open', { feed: 1, id: accepted.id, windowBytes }, view);
+    expect(await open(small, FEED_WINDOW_MIN)).toEqual({ ok: true, value: { start: 0 } });
+    expect(await open(large, FEED_WINDOW_MAX)).toEqual({ ok: true, value: { start: 0 } });
 
-    const flood = Buffer.alloc(VIEW_WINDOW_MAX + 1024 * 1024, 7);
+    const flood = Buffer.alloc(FEED_WINDOW_MAX + 1024 * 1024, 7);
     peer.socket.write(flood);
     await waitUntil(
       'every byte captured',
@@ -104,10 +108,10 @@ describe('router', () => {
       30_000,
     );
     engine.flushCapture();
-    await waitUntil('the large window full', () => received.large === VIEW_WINDOW_MAX);
-    expect(received.small).toBe(VIEW_WINDOW_MIN);
-    small.unsubscribe();
-    large.unsubscribe();
+    await waitUntil('the large window full', () => received.large === FEED_WINDOW_MAX);
+    expect(received.small).toBe(FEED_WINDOW_MIN);
+    small.close();
+    large.close();
     peer.socket.destroy();
   });
 
@@ -158,14 +162,22 @@ describe('router', () => {
 
   it('delivers events for one endpoint in order', async () => {
     const seen: string[] = [];
-    const subscription = router.subscribe((event) => {
-      if (event.event === 'endpoint.updated')
-        seen.push(`${event.payload.id}:${event.payload.state}`);
-      if (event.event === 'endpoint.data') seen.push(`${event.payload.id}:data`);
-    });
     const listened = await router.invoke('tcp.listen', { host: '127.0.0.1', port: 0 });
     if (!listened.ok) throw new Error('listen failed');
     const listener = listened.value as { id: string; local: { port: number } };
+    const feeds = new Map<number, string>();
+    const view = router.openView((event) => {
+      if (event.event === 'endpoint.updated')
+        seen.push(`${event.payload.id}:${event.payload.state}`);
+      if (event.event === 'feed.data') seen.push(`${feeds.get(event.payload.feed)}:data`);
+      // A feed on each connection the listener accepts, opened as soon as the view hears of it
+      // (before any of its bytes can have been read).
+      if (event.event === 'endpoint.added' && event.payload.parentId === listener.id) {
+        const feed = feeds.size + 1;
+        feeds.set(feed, event.payload.id);
+        void router.invoke('feed.open', { feed, id: event.payload.id }, view);
+      }
+    });
     const peer = await connectPeer({ host: '127.0.0.1', port: listener.local.port });
     peer.socket.end('bye');
     const accepted = await waitUntil('accepted', () =>
@@ -174,7 +186,7 @@ describe('router', () => {
     await waitUntil('closed', () => engine.info(accepted.id).state === 'half-closed-remote');
     await router.invoke('connection.close', { id: accepted.id });
     await waitUntil('closed', () => seen.some((s) => s.endsWith(':closed')));
-    subscription.unsubscribe();
+    view.close();
     const ofAccepted = seen
       .filter((entry) => entry.startsWith(`${accepted.id}:`))
       .map((entry) => entry.slice(accepted.id.length + 1));

@@ -119,6 +119,11 @@ class Client {
     return message.t === 'result' ? message.result : undefined;
   }
 
+  /** A one-way notification: the server sends nothing back for it. */
+  notify(name: string, input: unknown): void {
+    this.ws.send(encodeWire({ t: 'notify', name, input }));
+  }
+
   async nextEvent(predicate: (message: ServerMessage) => boolean): Promise<ServerMessage> {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
@@ -386,7 +391,7 @@ describe('shared engine', () => {
     await second.close();
   });
 
-  it('gives each page its own view: live data only for the endpoints it watches', async () => {
+  it('gives each page its own view: live data only through the feeds it opens', async () => {
     const watching = await Client.open(own);
     const idle = await Client.open(own);
     const listened = (await watching.call(1, 'tcp.listen', { host: '127.0.0.1', port: 0 })) as {
@@ -403,18 +408,20 @@ describe('shared engine', () => {
         m.payload.parentId === listened.value.id,
     )) as { payload: { id: string } };
     const id = accepted.payload.id;
-    expect(await watching.call(2, 'view.watch', { ids: [id] })).toMatchObject({
+    expect(await watching.call(2, 'feed.open', { feed: 1, id })).toEqual({
       ok: true,
-      value: { positions: { [id]: 0 } },
+      value: { start: 0 },
     });
 
     peer.write('hello workbench');
-    const data = await watching.nextEvent((m) => m.t === 'event' && m.event === 'endpoint.data');
-    expect(data).toMatchObject({ payload: { id } });
-    const bytes = data.t === 'event' && data.event === 'endpoint.data' ? data.payload.chunks : [];
+    const data = await watching.nextEvent((m) => m.t === 'event' && m.event === 'feed.data');
+    expect(data).toMatchObject({ payload: { feed: 1 } });
+    const bytes = data.t === 'event' && data.event === 'feed.data' ? data.payload.chunks : [];
     expect(Buffer.from(bytes[0]?.bytes ?? []).toString()).toBe('hello workbench');
-    expect(await watching.call(3, 'view.ack', { id, bytes: 15 })).toMatchObject({ ok: true });
-    expect(idle.events.some((m) => m.t === 'event' && m.event === 'endpoint.data')).toBe(false);
+    watching.notify('feed.ack', { feed: 1, bytes: 15 });
+    // The page's socket still answers after the notification (which has no answer of its own).
+    expect(await watching.call(3, 'engine.status', {})).toMatchObject({ ok: true });
+    expect(idle.events.some((m) => m.t === 'event' && m.event === 'feed.data')).toBe(false);
 
     peer.destroy();
     await watching.close();

@@ -231,16 +231,28 @@ export class CaptureLog {
 
   /** Reads bytes that are on disk; throws CAPTURE_GONE for bytes whose segment was deleted. */
   read(offset: number, length: number): Uint8Array {
-    const segment = this.segmentHolding(offset);
-    const fd = segment === this.segments.at(-1) ? this.fd : this.readerFor(segment);
     const bytes = new Uint8Array(length);
+    this.readInto(offset, bytes);
+    return bytes;
+  }
+
+  /**
+   * Fills `target` with the bytes on disk from `offset` on, reading across segment files: a
+   * search reads many chunks that follow one another in the log with one call. Throws
+   * CAPTURE_GONE for bytes whose segment was deleted.
+   */
+  readInto(offset: number, target: Uint8Array): void {
     let done = 0;
-    while (done < length) {
-      const n = fs.readSync(fd, bytes, done, length - done, offset - segment.start + done);
+    while (done < target.byteLength) {
+      const at = offset + done;
+      const segment = this.segmentHolding(at);
+      const fd = segment === this.segments.at(-1) ? this.fd : this.readerFor(segment);
+      // Never past the segment's end: the rest is in the next segment's file.
+      const want = Math.min(target.byteLength - done, Math.max(1, segment.end - at));
+      const n = fs.readSync(fd, target, done, want, at - segment.start);
       if (n === 0) break;
       done += n;
     }
-    return bytes;
   }
 
   onPersisted(listener: () => void): () => void {

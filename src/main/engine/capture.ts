@@ -19,10 +19,9 @@ export type Peer = NonNullable<CaptureChunk['peer']>;
 
 /**
  * What a chunk held in memory costs beyond its bytes, for the memory budget: the chunk object,
- * its typed array and array buffer, its timestamp and the allocator's share: 350-395 bytes of
- * heap and external memory for a 64-byte datagram on Node 20 (`node --expose-gc --import tsx
- * bench/chunk-cost.ts`). Small datagrams cost far more than their bytes; a budget that did not
- * count it would let memory grow several times past itself.
+ * its typed array and array buffer, its timestamp and the allocator's share (measured by
+ * bench/chunk-cost.ts; figures in docs/benchmarks.md). Small datagrams cost far more than their
+ * bytes; a budget that did not count it would let memory grow several times past itself.
  */
 const CHUNK_OVERHEAD = 384;
 
@@ -41,6 +40,34 @@ const JOURNAL_MS = 200;
  * per chunk; and a crash loses at most about this much of the index beyond the data it loses.
  */
 const JOURNAL_MAX_AGE_MS = 1000;
+
+/**
+ * Chunks one block visits at most (those of the other direction included), so that a block of
+ * tiny datagrams, or of chunks the reader skips, still ends soon and lets the event loop turn.
+ */
+const BLOCK_MAX_CHUNKS = 16_384;
+
+/** One chunk's bytes (or the part of them in range) inside a block's buffer. */
+export interface BlockPiece {
+  dir: Direction;
+  /** Capture offset of the piece's first byte. */
+  offset: number;
+  /** Where the piece's bytes are in the buffer. */
+  at: number;
+  length: number;
+}
+
+/** What one readBlock call read. */
+export interface CaptureBlock {
+  /** Where the block begins: where it was asked to, or keptFrom if the bytes before are gone. */
+  start: number;
+  /** Where the next block begins: just past the last byte visited. */
+  end: number;
+  /** The pieces, in capture order, one after another in the buffer. */
+  pieces: BlockPiece[];
+  /** Bytes written to the buffer. */
+  bytes: number;
+}
 
 /** What an endpoint's description record says (docs/capture-format.md). */
 export type EndpointDescription = Record<string, unknown> & { id: string };
@@ -255,9 +282,10 @@ export class CaptureStore {
   append(dir: Direction, data: Uint8Array, peer?: Peer): CaptureChunk {
     // A small read can be a view into a large pooled allocation: copy it, or the budget lies.
     // Either way a plain Uint8Array, not a Buffer: views serialise it as bytes, not as JSON.
+    // (A Buffer's slice() is a view, not a copy: copy with the Uint8Array constructor.)
     const bytes =
       data.buffer.byteLength > data.byteLength * 2 + 1024
-        ? data.slice()
+        ? new Uint8Array(data)
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const at = nowMs();
     const peerId = peer ? this.peerId(peer) : -1;
@@ -308,6 +336,47 @@ export class CaptureStore {
     return result;
   }
 
+  /**
+   * Reads the next block of [from, to) into `buffer` from `at` on, for scanning ranges far bigger
+   * than memory: the chunks overlapping it in capture order (only `dir`'s, when given), as many
+   * as fit. A chunk still in memory is copied from there; the others are read from the capture
+   * files, and chunks that follow one another in the file (one busy endpoint) with one read.
+   * Bytes before keptFrom are gone, so a block asked for from earlier begins at keptFrom; between
+   * two calls keptFrom may move on, so a caller goes on from `end`, and `start` says whether
+   * bytes were skipped. Reads nothing once `from` reaches `to`.
+   */
+  readBlock(from: number, to: number, buffer: Uint8Array, at = 0, dir?: Direction): CaptureBlock {
+    const start = Math.max(from, this.keptFrom);
+    const end = Math.min(to, this.bytes);
+    const block: CaptureBlock = { start, end: start, pieces: [], bytes: 0 };
+    if (start >= end) return block;
+    const reads = new CoalescedReads(this.memory.folder.data, buffer);
+    let room = buffer.byteLength - at;
+    let visited = 0;
+    for (let seq = this.index.firstEndingAfter(start); seq < this.index.length; seq++) {
+      const chunk = this.locate(seq);
+      if (chunk.offset >= end || room === 0 || visited === BLOCK_MAX_CHUNKS) break;
+      visited += 1;
+      const skip = Math.max(start, chunk.offset) - chunk.offset;
+      const inRange = Math.min(end, chunk.offset + chunk.size) - chunk.offset;
+      if (dir !== undefined && chunk.dir !== dir) {
+        block.end = chunk.offset + inRange;
+        continue;
+      }
+      // A chunk bigger than the room left goes in part; the next block takes the rest.
+      const length = Math.min(inRange - skip, room);
+      const place = at + block.bytes;
+      if (chunk.bytes) buffer.set(chunk.bytes.subarray(skip, skip + length), place);
+      else reads.add(chunk.fileOffset + skip, place, length);
+      block.pieces.push({ dir: chunk.dir, offset: chunk.offset + skip, at: place, length });
+      block.bytes += length;
+      block.end = chunk.offset + skip + length;
+      room -= length;
+    }
+    reads.flush();
+    return block;
+  }
+
   /** Called by CaptureMemory: the oldest in-memory chunk may go once it is on disk. */
   canEvictOldest(): boolean {
     if (this.tail.length === 0) return true; // nothing left: a released store
@@ -341,6 +410,29 @@ export class CaptureStore {
     if (inMemory) return { start: inMemory.offset, size: inMemory.bytes.byteLength };
     const row = this.index.row(seq);
     return { start: row.streamOffset, size: row.size };
+  }
+
+  /** Where chunk `seq` is: its bytes while in memory, else its place in the data log. */
+  private locate(seq: number): LocatedChunk {
+    const inMemory = this.inMemory(seq);
+    if (inMemory) {
+      const size = inMemory.bytes.byteLength;
+      return {
+        offset: inMemory.offset,
+        size,
+        dir: inMemory.dir,
+        bytes: inMemory.bytes,
+        fileOffset: 0,
+      };
+    }
+    const row = this.index.row(seq);
+    return {
+      offset: row.streamOffset,
+      size: row.size,
+      dir: row.dir === 0 ? 'in' : 'out',
+      bytes: null,
+      fileOffset: row.fileOffset,
+    };
   }
 
   /** The chunk itself while it is still in memory. */
@@ -405,5 +497,45 @@ export class CaptureStore {
       this.peerIds.set(key, id);
     }
     return id;
+  }
+}
+
+interface LocatedChunk {
+  offset: number;
+  size: number;
+  dir: Direction;
+  /** The bytes, while the chunk is in memory. */
+  bytes: Uint8Array | null;
+  /** Where the bytes are in the data log (when not in memory). */
+  fileOffset: number;
+}
+
+/**
+ * File reads for one block, joined while each starts where the last one ended in the log and
+ * lands right after it in the buffer: one system call for many chunks of a busy endpoint.
+ */
+class CoalescedReads {
+  private run: { fileOffset: number; at: number; length: number } | null = null;
+
+  constructor(
+    private readonly log: { readInto(offset: number, target: Uint8Array): void },
+    private readonly buffer: Uint8Array,
+  ) {}
+
+  add(fileOffset: number, at: number, length: number): void {
+    const run = this.run;
+    if (run && run.fileOffset + run.length === fileOffset && run.at + run.length === at) {
+      run.length += length;
+      return;
+    }
+    this.flush();
+    this.run = { fileOffset, at, length };
+  }
+
+  flush(): void {
+    const run = this.run;
+    if (!run) return;
+    this.run = null;
+    this.log.readInto(run.fileOffset, this.buffer.subarray(run.at, run.at + run.length));
   }
 }

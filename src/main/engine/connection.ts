@@ -50,7 +50,8 @@ export class Connection extends Endpoint {
     parentId: string | null,
     context: EngineContext,
     private readonly socket: net.Socket,
-    private readonly target: string,
+    /** What this connection reached, for error messages; null for an accepted one (the peer). */
+    private readonly target: string | null,
   ) {
     super(id, kind, role, parentId, context, role === 'client' ? 'connecting' : 'open');
     this.sendQueueLimit = context.sendQueueLimitBytes;
@@ -126,7 +127,7 @@ export class Connection extends Endpoint {
     listenerPath: string | null,
   ): Connection {
     const kind = listenerPath === null ? 'tcp-connection' : 'unix-connection';
-    const connection = new Connection(id, kind, 'accepted', listenerId, context, socket, 'peer');
+    const connection = new Connection(id, kind, 'accepted', listenerId, context, socket, null);
     if (listenerPath === null) {
       connection.local = addressOf(socket, 'local');
       connection.remote = addressOf(socket, 'remote');
@@ -375,7 +376,7 @@ export class Connection extends Endpoint {
   private onError(error: NodeJS.ErrnoException): void {
     if (this.isFinished) return;
     const described = describeSystemError(error.code, error.message, {
-      address: this.target === 'peer' ? 'the peer' : this.target,
+      address: this.target ?? 'the peer',
       operation: this.state === 'connecting' ? 'connect' : 'read',
     });
     if (error.code === 'ECONNRESET' || error.code === 'EPIPE') {

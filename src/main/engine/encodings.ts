@@ -13,6 +13,7 @@ import {
   type ValidPayload,
 } from '../../shared/payload';
 import { WorkbenchError } from '../../shared/errors';
+import { createTextDecoder, type StreamTextDecoder } from '../../shared/format';
 
 /** iconv-lite's names; its big5 is Big5-HKSCS and its euckr is CP949, as in the WHATWG standard. */
 const iconvNames = {
@@ -117,4 +118,83 @@ export const nodeLegacyEncoder: LegacyTextEncoder = (text: string, encoding: Tex
 /** The bytes a payload sends, with every encoding available. */
 export function encodePayloadInNode(payload: ValidPayload): Uint8Array {
   return encodePayload(payload, nodeLegacyEncoder);
+}
+
+/**
+ * A streaming decoder for the engine, as the views decode (createTextDecoder: the WHATWG
+ * decoders, U+FFFD for invalid bytes). A Node built without full ICU has no TextDecoder for the
+ * table encodings; iconv-lite's decoder stands in there (its U+FFFD placement may differ).
+ */
+export function createEngineTextDecoder(encoding: TextEncoding): StreamTextDecoder {
+  // The same text as the shared decoders give, through Node's native latin1 (tens of times
+  // faster than building strings from byte arrays in JavaScript: it matters over a capture).
+  if (encoding === 'latin1') return { decode: latin1Text };
+  if (encoding === 'ascii') return { decode: asciiText };
+  try {
+    return createTextDecoder(encoding);
+  } catch (error) {
+    if (!(error instanceof RangeError) || !isLegacyEncoding(encoding)) throw error;
+    const decoder = iconv.getDecoder(iconvNames[encoding], { stripBOM: false });
+    return {
+      decode: (bytes, stream = false) => {
+        const text = decoder.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        return stream ? text : text + (decoder.end() ?? '');
+      },
+    };
+  }
+}
+
+const NOT_ASCII = /[\x80-\xff]/;
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+function latin1Text(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/** Bytes above 0x7f become U+FFFD; built as UTF-16 code units, which Node turns into text fast. */
+function asciiText(bytes: Uint8Array): string {
+  const latin1 = latin1Text(bytes);
+  if (!NOT_ASCII.test(latin1)) return latin1;
+  const units = new Uint16Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i] as number;
+    units[i] = byte < 0x80 ? byte : 0xfffd;
+  }
+  const bytesLE = Buffer.from(units.buffer);
+  // A Uint16Array holds the machine's byte order: make it little-endian where it is not.
+  if (!LITTLE_ENDIAN) bytesLE.swap16();
+  return bytesLE.toString('utf16le');
+}
+
+/** Bytes one decoded character of a table encoding took, by code point: see tableCharByteLength. */
+const tableCharBytes = new Map<LegacyEncoding, Map<number, number>>();
+
+/**
+ * How many bytes a character decoded from a table encoding took: what the encoder writes for
+ * it. Where two byte sequences decode to the same character (gbk's 0x80 and A2 E3 are both
+ * '€'), that is the encoder's choice.
+ */
+export function tableCharByteLength(codePoint: number, encoding: LegacyEncoding): number {
+  let cache = tableCharBytes.get(encoding);
+  if (!cache) {
+    cache = new Map();
+    tableCharBytes.set(encoding, cache);
+  }
+  let length = cache.get(codePoint);
+  if (length === undefined) {
+    const bytes = iconv.encode(String.fromCodePoint(codePoint), iconvNames[encoding]);
+    length = bytes.length;
+    if (length === 1 && bytes[0] === SUBSTITUTE) {
+      // Not in the encoder's table, yet decoded from something: the WHATWG gbk decoder is the
+      // gb18030 one (four-byte sequences too); other tables' stray single bytes are one byte.
+      length =
+        encoding === 'gbk'
+          ? iconv.encode(String.fromCodePoint(codePoint), 'gb18030').length
+          : codePoint <= 0xff
+            ? 1
+            : 2;
+    }
+    cache.set(codePoint, length);
+  }
+  return length;
 }

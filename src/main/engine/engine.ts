@@ -21,7 +21,13 @@ import { encodePayloadInNode } from './encodings';
 import type { Endpoint, EngineContext } from './endpoint';
 import { CaptureMemory } from './capture';
 import { CaptureFolder, type CaptureSettings } from './capture-folder';
-import { EventHub, type Subscription } from './event-hub';
+import {
+  copyFromCapture,
+  DEFAULT_QUERY_LIMITS,
+  findInCapture,
+  type QueryLimits,
+} from './capture-query';
+import { EventHub, type View } from './event-hub';
 import { DescriptorBudget } from './descriptors';
 import { Listener, type ListenerLimits } from './listener';
 import { UdpEndpoint } from './udp';
@@ -46,6 +52,8 @@ export interface EngineOptions {
   descriptors?: { limit?: number; reserve?: number };
   /** Finished clients, listeners and UDP sockets kept listed; older ones are forgotten. */
   keepFinished?: number;
+  /** How much capture queries read at a time (capture-query.ts; tests make blocks small). */
+  queryLimits?: Partial<QueryLimits>;
 }
 
 /** Finished top-level endpoints kept listed unless EngineOptions.keepFinished says otherwise. */
@@ -115,11 +123,9 @@ export class Engine {
     };
   }
 
-  subscribe(
-    listener: (event: AnyEvent) => void,
-    options: { flowControl?: boolean } = {},
-  ): Subscription {
-    return this.hub.subscribe(listener, options);
+  /** A page starts showing the engine (see View): close it when the page goes. */
+  openView(listener: (event: AnyEvent) => void): View {
+    return this.hub.openView(listener);
   }
 
   status(): EngineStatus {
@@ -297,6 +303,11 @@ export class Engine {
     this.remove(endpoint);
   }
 
+  /** Throws UNKNOWN_ENDPOINT unless the session has this endpoint. */
+  requireEndpoint(id: string): void {
+    this.get(id);
+  }
+
   readCapture(id: string, offset: number, length: number): CommandOutput<'capture.read'> {
     const capture = this.get(id).capture;
     return {
@@ -304,6 +315,25 @@ export class Engine {
       totalBytes: capture.totalBytes,
       keptFrom: capture.keptFrom,
     };
+  }
+
+  /** One page of capture.find over the endpoint's capture (capture-query.ts). */
+  async findInCapture(
+    input: ValidInput<'capture.find'>,
+    signal: AbortSignal,
+  ): Promise<CommandOutput<'capture.find'>> {
+    const capture = this.get(input.id).capture;
+    const encode = (payload: ValidPayload) => this.encodePayload(payload);
+    return findInCapture(capture, input, signal, encode, this.queryLimits());
+  }
+
+  /** capture.copy: a range of the endpoint's capture as text to copy (capture-query.ts). */
+  async copyCapture(input: ValidInput<'capture.copy'>): Promise<CommandOutput<'capture.copy'>> {
+    return copyFromCapture(this.get(input.id).capture, input, undefined, this.queryLimits());
+  }
+
+  private queryLimits(): QueryLimits {
+    return { ...DEFAULT_QUERY_LIMITS, ...this.options.queryLimits };
   }
 
   encodePayload(payload: ValidPayload): Uint8Array {

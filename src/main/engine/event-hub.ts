@@ -1,22 +1,25 @@
 /**
  * Batches what the engine tells its views, and keeps a slow view from slowing a socket.
  *
+ * - A view is one page that shows the engine: Electron's window, or one browser tab. It gets
+ *   every lifecycle and list event, and live data only through the feeds it opened (feed.ts).
  * - Live data is flushed every ~16 ms or once ~256 KB are pending (Hyper's DataBatcher).
  * - Counter updates are coalesced to a few per second per endpoint, so 10,000 busy endpoints do
  *   not flood the view; a lifecycle transition is sent at once, after the data that preceded it.
- * - A flow-controlled view (the UI) gets data only for the endpoints it watches, under a credit
- *   window: it acknowledges bytes once its terminal has parsed them. When it falls behind, the hub
- *   stops sending that endpoint's data and, once the view has caught up, says how many bytes it
- *   skipped (they stay in the capture). Nothing here ever pauses a socket.
  */
 import type { AnyEvent } from '../../shared/api';
-import { VIEW_WINDOW_DEFAULT, type CaptureChunk, type EndpointInfo } from '../../shared/contract';
+import {
+  FEED_WINDOW_DEFAULT,
+  FEEDS_PER_VIEW_MAX,
+  type CaptureChunk,
+  type EndpointInfo,
+} from '../../shared/contract';
+import { WorkbenchError } from '../../shared/errors';
+import { Feed } from './feed';
 
 export const FLUSH_INTERVAL_MS = 16;
 export const FLUSH_BYTES = 256 * 1024;
 export const UPDATE_INTERVAL_MS = 250;
-/** Once a skipping view has worked its backlog down to this part of its window, live data resumes. */
-const RESUME_FRACTION = 1 / 4;
 
 export interface HubSource {
   describe(id: string): EndpointInfo | undefined;
@@ -25,120 +28,111 @@ export interface HubSource {
   transitioned?(id: string): void;
 }
 
-interface WatchState {
-  inFlight: number;
-  skippingFrom: number | null;
-}
-
-/** One view's connection to the engine: Electron's window, or one browser tab. */
-export class Subscription {
-  private readonly watched = new Map<string, WatchState>();
-  private readonly pending = new Map<string, CaptureChunk[]>();
+/** One page that shows the engine: its events, its feeds, its running capture queries. */
+export class View {
+  private readonly feeds = new Map<number, Feed>();
+  /** The feeds of each endpoint, for the data path. */
+  private readonly feedsByEndpoint = new Map<string, Set<Feed>>();
+  private readonly queries = new Map<number, AbortController>();
   pendingBytes = 0;
-  /** Unacknowledged bytes this view may have per endpoint before the hub skips ahead. */
-  private window = VIEW_WINDOW_DEFAULT;
 
   constructor(
     private readonly hub: EventHub,
     private readonly listener: (event: AnyEvent) => void,
-    readonly flowControl: boolean,
   ) {}
 
-  /**
-   * Sets the endpoints whose live data this view wants, and optionally its window; returns
-   * where each one's data starts.
-   */
-  watch(ids: readonly string[], windowBytes?: number): Record<string, number> {
-    if (windowBytes !== undefined) this.window = windowBytes;
-    const positions: Record<string, number> = {};
-    const keep = new Set(ids);
-    for (const id of [...this.watched.keys()]) {
-      if (!keep.has(id)) {
-        this.watched.delete(id);
-        this.dropPending(id);
-      }
+  /** Opens feed number `feed` on an endpoint; answers where its data starts. */
+  openFeed(feed: number, endpointId: string, windowBytes = FEED_WINDOW_DEFAULT): number {
+    if (this.feeds.has(feed)) {
+      throw new WorkbenchError('FEED_IN_USE', `Feed ${feed} is already open in this view`);
     }
-    for (const id of keep) {
-      let state = this.watched.get(id);
-      if (!state) {
-        state = { inFlight: 0, skippingFrom: null };
-        this.watched.set(id, state);
-      }
-      positions[id] = this.hub.capturedBytes(id) - this.pendingBytesOf(id);
-      // A larger window may already cover what the view still has to parse.
-      this.resumeIfCaughtUp(id, state);
+    if (this.feeds.size >= FEEDS_PER_VIEW_MAX) {
+      throw new WorkbenchError(
+        'TOO_MANY_FEEDS',
+        `This view already has ${FEEDS_PER_VIEW_MAX} feeds open; close one first`,
+      );
     }
-    return positions;
+    const opened = new Feed(feed, endpointId, windowBytes, () =>
+      this.hub.capturedBytes(endpointId),
+    );
+    this.feeds.set(feed, opened);
+    let set = this.feedsByEndpoint.get(endpointId);
+    if (!set) this.feedsByEndpoint.set(endpointId, (set = new Set()));
+    set.add(opened);
+    return opened.start;
+  }
+
+  /** Ends a feed; what it still had queued is dropped. Closing an unknown feed is no error. */
+  closeFeed(feed: number): void {
+    const closing = this.feeds.get(feed);
+    if (!closing) return;
+    this.feeds.delete(feed);
+    this.pendingBytes -= closing.take().reduce((sum, c) => sum + c.bytes.byteLength, 0);
+    const set = this.feedsByEndpoint.get(closing.endpointId);
+    set?.delete(closing);
+    if (set?.size === 0) this.feedsByEndpoint.delete(closing.endpointId);
+  }
+
+  /** The view has parsed `bytes` more of a feed (a notification: an unknown feed is ignored). */
+  ack(feed: number, bytes: number): void {
+    const target = this.feeds.get(feed);
+    const skipped = target?.ack(bytes);
+    if (!target || !skipped) return;
+    // What is queued goes first, then the notice of what was skipped since.
+    this.flush();
+    this.deliver({ event: 'feed.skipped', payload: { feed, ...skipped } });
   }
 
   /** Whether this view shows `id` now: the engine treats it as what the user has selected. */
   watches(id: string): boolean {
-    return this.watched.has(id);
+    return this.feedsByEndpoint.has(id);
   }
 
-  /** The view has parsed `bytes` more of `id`'s data. */
-  ack(id: string, bytes: number): void {
-    const state = this.watched.get(id);
-    if (!state) return;
-    state.inFlight = Math.max(0, state.inFlight - bytes);
-    this.resumeIfCaughtUp(id, state);
+  /**
+   * Runs capture query number `query`, which capture.cancel can stop through its signal. A new
+   * query with a number still running cancels the old one.
+   */
+  async runQuery<T>(query: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.queries.get(query)?.abort();
+    const controller = new AbortController();
+    this.queries.set(query, controller);
+    try {
+      return await run(controller.signal);
+    } finally {
+      if (this.queries.get(query) === controller) this.queries.delete(query);
+    }
   }
 
-  unsubscribe(): void {
+  cancelQuery(query: number): void {
+    this.queries.get(query)?.abort();
+  }
+
+  /** The page went away: its feeds end and its queries stop. */
+  close(): void {
+    for (const controller of this.queries.values()) controller.abort();
+    this.queries.clear();
+    for (const feed of [...this.feeds.keys()]) this.closeFeed(feed);
     this.hub.unsubscribe(this);
   }
 
   /** @internal called by the hub for every captured chunk. */
   offer(id: string, chunk: CaptureChunk): void {
-    if (this.flowControl) {
-      const state = this.watched.get(id);
-      if (!state || state.skippingFrom !== null) return;
-      const room = this.window - state.inFlight;
-      if (chunk.bytes.byteLength > room) {
-        // A stream chunk is cut to the window, so the view is never more than a window behind.
-        // A datagram is never cut: it is skipped whole, unless nothing is in flight (a window
-        // smaller than one datagram must still show something).
-        const datagram = chunk.peer !== undefined;
-        if (datagram ? state.inFlight > 0 : room <= 0) {
-          state.skippingFrom = chunk.offset;
-          return;
-        }
-        if (!datagram) {
-          state.skippingFrom = chunk.offset + room;
-          chunk = { ...chunk, bytes: chunk.bytes.subarray(0, room) };
-        }
-      }
-      state.inFlight += chunk.bytes.byteLength;
-    }
-    const queue = this.pending.get(id);
-    if (queue) queue.push(chunk);
-    else this.pending.set(id, [chunk]);
-    this.pendingBytes += chunk.bytes.byteLength;
-  }
-
-  /**
-   * Once a skipping view has worked its backlog down to a part of its window, live data resumes:
-   * what is queued goes first, then the notice of what was skipped since.
-   */
-  private resumeIfCaughtUp(id: string, state: WatchState): void {
-    if (state.skippingFrom === null || state.inFlight > this.window * RESUME_FRACTION) return;
-    this.flush();
-    const from = state.skippingFrom;
-    const skipped = this.hub.capturedBytes(id) - from;
-    state.skippingFrom = null;
-    if (skipped > 0) {
-      this.deliver({ event: 'endpoint.skipped', payload: { id, offset: from, bytes: skipped } });
+    const set = this.feedsByEndpoint.get(id);
+    if (!set) return;
+    for (const feed of set) {
+      const before = feed.pendingBytes;
+      feed.offer(chunk);
+      this.pendingBytes += feed.pendingBytes - before;
     }
   }
 
   /** @internal */
   flush(): void {
-    if (this.pending.size === 0) return;
-    const batches = [...this.pending];
-    this.pending.clear();
+    if (this.pendingBytes === 0) return;
     this.pendingBytes = 0;
-    for (const [id, chunks] of batches) {
-      this.deliver({ event: 'endpoint.data', payload: { id, chunks } });
+    for (const feed of this.feeds.values()) {
+      if (feed.pendingBytes === 0) continue;
+      this.deliver({ event: 'feed.data', payload: { feed: feed.feed, chunks: feed.take() } });
     }
   }
 
@@ -151,48 +145,34 @@ export class Subscription {
     }
   }
 
-  /** @internal */
+  /** @internal the endpoint is gone: its feeds end. */
   forget(id: string): void {
-    this.watched.delete(id);
-    this.dropPending(id);
-  }
-
-  /** Bytes queued for this view but not yet delivered: the view's stream resumes before them. */
-  private pendingBytesOf(id: string): number {
-    let bytes = 0;
-    for (const chunk of this.pending.get(id) ?? []) bytes += chunk.bytes.byteLength;
-    return bytes;
-  }
-
-  private dropPending(id: string): void {
-    for (const chunk of this.pending.get(id) ?? []) this.pendingBytes -= chunk.bytes.byteLength;
-    this.pending.delete(id);
+    for (const feed of this.feedsByEndpoint.get(id) ?? []) this.closeFeed(feed.feed);
   }
 }
 
 export class EventHub {
-  private readonly subscriptions = new Set<Subscription>();
+  private readonly views = new Set<View>();
   private readonly changed = new Set<string>();
   private dataTimer: NodeJS.Timeout | undefined;
   private updateTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly source: HubSource) {}
 
-  subscribe(
-    listener: (event: AnyEvent) => void,
-    options: { flowControl?: boolean } = {},
-  ): Subscription {
-    const subscription = new Subscription(this, listener, options.flowControl ?? false);
-    this.subscriptions.add(subscription);
-    return subscription;
+  /** A page starts showing the engine: it gets every event, and live data through its feeds. */
+  openView(listener: (event: AnyEvent) => void): View {
+    const view = new View(this, listener);
+    this.views.add(view);
+    return view;
   }
 
-  unsubscribe(subscription: Subscription): void {
-    this.subscriptions.delete(subscription);
+  /** @internal called by View.close. */
+  unsubscribe(view: View): void {
+    this.views.delete(view);
   }
 
-  get subscriberCount(): number {
-    return this.subscriptions.size;
+  get viewCount(): number {
+    return this.views.size;
   }
 
   capturedBytes(id: string): number {
@@ -204,21 +184,21 @@ export class EventHub {
    * forgotten closed connection) on an endpoint the user is looking at.
    */
   isWatched(id: string): boolean {
-    for (const subscription of this.subscriptions) if (subscription.watches(id)) return true;
+    for (const view of this.views) if (view.watches(id)) return true;
     return false;
   }
 
   /** An event that must not wait: added, removed, engine status. Queued data goes first. */
   emitNow(event: AnyEvent): void {
     this.flushData();
-    for (const subscription of this.subscriptions) subscription.deliver(event);
+    for (const view of this.views) view.deliver(event);
   }
 
   data(id: string, chunk: CaptureChunk): void {
     let pending = 0;
-    for (const subscription of this.subscriptions) {
-      subscription.offer(id, chunk);
-      pending = Math.max(pending, subscription.pendingBytes);
+    for (const view of this.views) {
+      view.offer(id, chunk);
+      pending = Math.max(pending, view.pendingBytes);
     }
     this.changed.add(id);
     if (pending >= FLUSH_BYTES) this.flushData();
@@ -242,7 +222,7 @@ export class EventHub {
 
   forget(id: string): void {
     this.changed.delete(id);
-    for (const subscription of this.subscriptions) subscription.forget(id);
+    for (const view of this.views) view.forget(id);
   }
 
   flushData(): void {
@@ -250,7 +230,7 @@ export class EventHub {
       clearTimeout(this.dataTimer);
       this.dataTimer = undefined;
     }
-    for (const subscription of this.subscriptions) subscription.flush();
+    for (const view of this.views) view.flush();
   }
 
   flushUpdates(): void {
@@ -266,11 +246,11 @@ export class EventHub {
 
   dispose(): void {
     this.flushUpdates();
-    this.subscriptions.clear();
+    this.views.clear();
   }
 
   private scheduleUpdates(): void {
-    if (this.subscriptions.size === 0) {
+    if (this.views.size === 0) {
       this.changed.clear();
       return;
     }
@@ -278,11 +258,11 @@ export class EventHub {
   }
 
   private deliverUpdate(id: string): void {
-    if (this.subscriptions.size === 0) return;
+    if (this.views.size === 0) return;
     const info = this.source.describe(id);
     if (!info) return;
-    for (const subscription of this.subscriptions) {
-      subscription.deliver({ event: 'endpoint.updated', payload: info });
+    for (const view of this.views) {
+      view.deliver({ event: 'endpoint.updated', payload: info });
     }
   }
 }

@@ -288,11 +288,11 @@ function serveClient(
     });
   };
 
-  // Each page is one flow-controlled view: it gets live data for the endpoints it watches
-  // (view.watch) as fast as it acknowledges it (view.ack), so a slow tab never slows a socket.
-  const view = router.subscribe((event) => send({ t: 'event', ...event }), { flowControl: true });
+  // Each page is one view: it gets live data through the feeds it opens, as fast as it
+  // acknowledges it (feed.ack), so a slow tab never slows a socket.
+  const view = router.openView((event) => send({ t: 'event', ...event }));
   ws.on('close', () => {
-    view.unsubscribe();
+    view.close();
     memory.remove(page);
     releaseDrainWaiters();
   });
@@ -326,12 +326,23 @@ function serveClient(
       );
       return;
     }
-    const id = readableId(frame);
+    if (frame === null || typeof frame !== 'object') {
+      fail(-1, invalidFrame('Frame must be a JSON object: a call or a notification'));
+      return;
+    }
     const call = frame as Record<string, unknown>;
+    if (call.t === 'notify') {
+      // No reply, by definition; a bad one is dropped (the router says why, nobody listens).
+      router.notify(call.name, call.input, view);
+      return;
+    }
+    const id = readableId(frame);
     if (id === undefined || call.t !== 'call') {
       fail(
         id ?? -1,
-        invalidFrame('Frame must be {"t":"call","id":<whole number>,"command":...,"input":...}'),
+        invalidFrame(
+          'Frame must be {"t":"call","id":<whole number>,"command":...,"input":...} or {"t":"notify","name":...,"input":...}',
+        ),
       );
       return;
     }

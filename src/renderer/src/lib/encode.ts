@@ -3,16 +3,14 @@
  * codec; table encodings (gbk, big5, …) need the engine's tables, so they go through
  * `payload.encode`, which gives exactly the bytes a send would carry.
  */
-import type { PayloadSpec, TextEncoding } from '../../../shared/contract';
 import { WorkbenchError, type UserError } from '../../../shared/errors';
-import { encodePayload, isLegacyEncoding } from '../../../shared/payload';
+import { encodePayload, isLegacyEncoding, type ValidPayload } from '../../../shared/payload';
 import type { Session } from './session.svelte';
 
 export type Encoded = { ok: true; bytes: Uint8Array } | { ok: false; error: UserError };
 
-export interface FullSpec extends PayloadSpec {
-  encoding: TextEncoding;
-}
+/** A payload with its encoding chosen (what the composer and search always have). */
+export type FullSpec = ValidPayload;
 
 export function needsEngine(spec: FullSpec): boolean {
   return spec.format === 'text' && isLegacyEncoding(spec.encoding);

@@ -1,60 +1,88 @@
 /**
- * Search over an endpoint's whole capture: text (escapes allowed: \r\n, \x00) encoded the way
- * the view decodes, found as bytes, then shown by scrolling the terminal to each match.
+ * Search over an endpoint's whole capture, run by the engine as a capture query (capture.find),
+ * page by page. The page holds only the match offsets, never the capture; each match is then
+ * shown by scrolling the terminal to it.
  */
-import type { TextEncoding } from '../../../shared/contract';
+import {
+  FIND_PAGE_MAX,
+  type CaptureDirection,
+  type CommandResult,
+  type FindQuery,
+  type TextEncoding,
+} from '../../../shared/contract';
 import type { UserError } from '../../../shared/errors';
-import { decodeText, toPrintableText } from '../../../shared/format';
-import { searchCapture, type Cancel } from './capture-read';
-import type { SearchMatch } from './capture-view';
+import { formatByteSize } from '../../../shared/byte-size';
 import { formatCount } from './display';
-import { encodeSpec } from './encode';
 import { describeError, t } from './i18n.svelte';
 import type { Session } from './session.svelte';
+
+export const searchKinds = ['text', 'hex', 'regex'] as const;
+export type SearchKind = (typeof searchKinds)[number];
 
 export interface SearchTarget {
   endpointId: string;
   decoding: TextEncoding;
 }
 
+export interface SearchMatch {
+  offset: number;
+  end: number;
+}
+
+/** Where the results stop: enough to step through, and bounded in memory. */
+export const MATCH_LIMIT = 10_000;
+
 interface Results {
   /** What was searched: results for another endpoint, decoding or query are stale. */
   key: string;
-  matches: number[];
-  length: number;
-  text: string;
+  matches: SearchMatch[];
   truncated: boolean;
 }
 
+/** Numbers for capture queries, unique in this page (the engine scopes them to the page). */
+let nextQuery = 1;
+
 export class CaptureSearch {
   query = $state('');
+  kind = $state<SearchKind>('text');
+  ignoreCase = $state(false);
+  direction = $state<CaptureDirection>('both');
   private results = $state.raw<Results | null>(null);
   private index = $state(0);
   private visible = $state(true);
   private busy = $state(false);
+  /** How far the running search has got, and how far it goes. */
+  private progress = $state.raw<{ searched: number; total: number } | null>(null);
   private error = $state.raw<UserError | null>(null);
-  private cancel: Cancel = { cancelled: false };
-  private readonly session: Session;
-  private readonly target: () => SearchTarget;
-  private readonly locate: (match: SearchMatch) => boolean;
+  private running: AbortController | null = null;
 
   constructor(
-    session: Session,
-    target: () => SearchTarget,
-    locate: (match: SearchMatch) => boolean,
-  ) {
-    this.session = session;
-    this.target = target;
-    this.locate = locate;
-  }
+    private readonly session: Session,
+    private readonly target: () => SearchTarget,
+    private readonly locate: (match: SearchMatch) => boolean | Promise<boolean>,
+  ) {}
 
   private readonly key = $derived.by(() => {
     const { endpointId, decoding } = this.target();
-    return `${endpointId}\n${decoding}\n${this.query}`;
+    return [endpointId, decoding, this.kind, this.ignoreCase, this.direction, this.query].join(
+      '\n',
+    );
   });
 
+  get searching(): boolean {
+    return this.busy;
+  }
+
   readonly status = $derived.by(() => {
-    if (this.busy) return t('search.searching');
+    if (this.busy) {
+      const progress = this.progress;
+      return progress && progress.total > 0
+        ? t('search.searchingProgress', {
+            searched: formatByteSize(progress.searched),
+            total: formatByteSize(progress.total),
+          })
+        : t('search.searching');
+    }
     if (this.error) return describeError(this.error).text;
     const results = this.results;
     if (!results || results.key !== this.key) return '';
@@ -63,7 +91,7 @@ export class CaptureSearch {
     let text = t('search.position', {
       index: this.index + 1,
       total: `${formatCount(total)}${results.truncated ? '+' : ''}`,
-      offset: formatCount(results.matches[this.index] ?? 0),
+      offset: formatCount(results.matches[this.index]?.offset ?? 0),
     });
     if (!this.visible) text += ` ${t('search.notInView')}`;
     return text;
@@ -74,54 +102,82 @@ export class CaptureSearch {
     let results = this.results;
     if (!results || results.key !== this.key) {
       results = await this.run();
+      if (!results) return;
       this.results = results;
-      this.index = step === 1 ? 0 : Math.max(0, (results?.matches.length ?? 1) - 1);
+      this.index = step === 1 ? 0 : Math.max(0, results.matches.length - 1);
     } else if (results.matches.length > 0) {
       this.index = (this.index + step + results.matches.length) % results.matches.length;
     }
-    const offset = results?.matches[this.index];
-    if (!results || offset === undefined) return;
-    this.visible = this.locate({
-      offset,
-      length: results.length,
-      text: results.text,
-      all: results.matches,
-    });
+    const match = results.matches[this.index];
+    if (match) this.visible = await this.locate(match);
+  }
+
+  /** Stops a running search; what it found so far is kept. */
+  stop(): void {
+    this.running?.abort();
+  }
+
+  private buildQuery(): FindQuery {
+    const { decoding } = this.target();
+    if (this.kind === 'regex') {
+      return {
+        kind: 'regex',
+        pattern: this.query,
+        encoding: decoding,
+        ignoreCase: this.ignoreCase,
+      };
+    }
+    return {
+      kind: 'payload',
+      payload: { format: this.kind, data: this.query, encoding: decoding },
+      ignoreCase: this.ignoreCase,
+    };
   }
 
   private async run(): Promise<Results | null> {
-    this.cancel.cancelled = true;
-    const mine: Cancel = { cancelled: false };
-    this.cancel = mine;
+    this.running?.abort();
+    const controller = new AbortController();
+    this.running = controller;
+    const { signal } = controller;
     this.error = null;
     if (this.query.length === 0) return null;
     const key = this.key;
-    const { endpointId, decoding } = this.target();
+    const query = nextQuery++;
+    const cancel = (): void => this.session.api.notify('capture.cancel', { query });
+    signal.addEventListener('abort', cancel, { once: true });
+    const matches: SearchMatch[] = [];
+    let truncated = false;
     this.busy = true;
+    this.progress = null;
     try {
-      const encoded = await encodeSpec(this.session, {
-        format: 'text',
-        data: this.query,
-        encoding: decoding,
-      });
-      if (mine.cancelled) return null;
-      if (!encoded.ok) {
-        this.error = encoded.error;
-        return null;
+      for (let from: number | null = 0; from !== null && !truncated;) {
+        const page: CommandResult<'capture.find'> = await this.session.invoke('capture.find', {
+          query,
+          id: this.target().endpointId,
+          find: this.buildQuery(),
+          direction: this.direction,
+          from,
+          maxMatches: Math.min(FIND_PAGE_MAX, MATCH_LIMIT - matches.length),
+        });
+        if (signal.aborted && this.running !== controller) return null;
+        if (!page.ok) {
+          // Stopped by the user: show what was found; anything else is the search's error.
+          if (page.error.code !== 'CANCELLED') this.error = page.error;
+          break;
+        }
+        matches.push(...page.value.matches);
+        truncated = matches.length >= MATCH_LIMIT && page.value.next !== null;
+        this.progress = { searched: page.value.searchedTo, total: page.value.totalBytes };
+        from = signal.aborted ? null : page.value.next;
       }
-      if (encoded.bytes.length === 0) return null;
-      const found = await searchCapture(this.session, endpointId, encoded.bytes, mine);
-      if (mine.cancelled) return null;
-      this.error = found.error;
-      return {
-        key,
-        matches: found.matches,
-        length: encoded.bytes.length,
-        text: toPrintableText(decodeText(encoded.bytes, decoding), { keepLineBreaks: true }),
-        truncated: found.truncated,
-      };
+      return { key, matches, truncated };
     } finally {
-      if (!mine.cancelled) this.busy = false;
+      signal.removeEventListener('abort', cancel);
+      if (this.running === controller) {
+        this.running = null;
+        this.busy = false;
+        this.progress = null;
+      }
     }
   }
 }

@@ -2,27 +2,20 @@
  * What the UI knows about the engine: every endpoint, which one is selected, and whether the
  * transport is up. Endpoint records arrive as whole snapshots (`endpoint.updated`), so they are
  * kept in `$state.raw` and replaced, never mutated. Traffic bytes bypass reactive state
- * entirely: a view subscribes with `watchLive` and writes straight into its terminal.
+ * entirely: a view opens a feed (`session.feeds`) and writes straight into its terminal.
  */
 import { getContext, setContext } from 'svelte';
 import type { UserError } from '../../../shared/errors';
 import type {
-  CaptureChunk,
   CommandInput,
   CommandName,
   CommandResult,
   EndpointInfo,
   EngineStatus,
 } from '../../../shared/contract';
+import { Feeds } from './feed';
 import { readSelected, writeSelected } from './tab-state';
 import type { Transport, TransportStatus } from './transport';
-
-/** Live traffic for one endpoint, as the flow-controlled view receives it. */
-export interface LiveListener {
-  data(chunks: CaptureChunk[]): void;
-  /** The engine skipped [offset, offset + bytes) because the view fell behind. */
-  skipped(offset: number, bytes: number): void;
-}
 
 /** Reactive list updates are coalesced to one per frame: counters change on every flush. */
 const PUBLISH_DELAY_MS = 16;
@@ -43,14 +36,12 @@ export class Session {
 
   readonly selected = $derived(this.endpoints.find((e) => e.id === this.selectedId) ?? null);
 
-  // Plain collections on purpose: `endpoints` is what the UI reacts to, published once a frame;
-  // data listeners are plumbing that must never trigger a render.
+  /** Live data: every view that follows an endpoint opens a feed here. */
+  readonly feeds: Feeds;
+
+  // A plain map on purpose: `endpoints` is what the UI reacts to, published once a frame.
   // eslint-disable-next-line svelte/prefer-svelte-reactivity
   private readonly byId = new Map<string, EndpointInfo>();
-  // eslint-disable-next-line svelte/prefer-svelte-reactivity
-  private readonly liveListeners = new Map<string, Set<LiveListener>>();
-  /** The credit window the live view asked for; the engine's default until it asks. */
-  private liveWindow: number | undefined;
   private publishTimer: ReturnType<typeof setTimeout> | undefined;
   /** The endpoint this tab had selected before a reload: selected again once the snapshot has it. */
   private restoreId: string | null = readSelected();
@@ -60,12 +51,7 @@ export class Session {
     api.on('endpoint.added', (info) => this.upsert(info));
     api.on('endpoint.updated', (info) => this.upsert(info));
     api.on('endpoint.removed', ({ id }) => this.remove(id));
-    api.on('endpoint.data', ({ id, chunks }) => {
-      for (const listener of this.listenersOf(id)) listener.data(chunks);
-    });
-    api.on('endpoint.skipped', ({ id, offset, bytes }) => {
-      for (const listener of this.listenersOf(id)) listener.skipped(offset, bytes);
-    });
+    this.feeds = new Feeds(api);
     api.on('engine.status', (status) => (this.engineStatus = status));
     api.onStatus((status) => {
       this.status = status;
@@ -98,47 +84,6 @@ export class Session {
     this.adopt(result.value);
     this.select(result.value.id);
     return null;
-  }
-
-  /**
-   * Subscribes to an endpoint's live traffic and tells the engine this view watches it (the
-   * engine sends live data only for watched endpoints). Resolves to the capture offset where live
-   * data starts: everything before it is read with capture.read. `windowBytes` is how much
-   * unacknowledged live data the view takes per endpoint before the engine skips ahead.
-   */
-  async watchLive(
-    id: string,
-    listener: LiveListener,
-    windowBytes?: number,
-  ): Promise<{ start: number; stop: () => void }> {
-    if (windowBytes !== undefined) this.liveWindow = windowBytes;
-    let set = this.liveListeners.get(id);
-    if (!set) {
-      // eslint-disable-next-line svelte/prefer-svelte-reactivity
-      set = new Set();
-      this.liveListeners.set(id, set);
-    }
-    set.add(listener);
-    const stop = (): void => {
-      set.delete(listener);
-      if (set.size === 0) this.liveListeners.delete(id);
-      void this.updateWatch();
-    };
-    const positions = await this.updateWatch();
-    return { start: positions?.[id] ?? 0, stop };
-  }
-
-  /** Credit back to the engine: the terminal has parsed this many live bytes. */
-  ack(id: string, bytes: number): void {
-    if (bytes > 0) void this.api.invoke('view.ack', { id, bytes });
-  }
-
-  private async updateWatch(): Promise<Record<string, number> | null> {
-    const result = await this.api.invoke('view.watch', {
-      ids: [...this.liveListeners.keys()],
-      windowBytes: this.liveWindow,
-    });
-    return result.ok ? result.value.positions : null;
   }
 
   /** Accepted connections of a listener, oldest first. */
@@ -189,11 +134,6 @@ export class Session {
     this.byId.delete(id);
     if (this.selectedId === id) this.select(null);
     this.schedulePublish();
-  }
-
-  private listenersOf(id: string): LiveListener[] {
-    const set = this.liveListeners.get(id);
-    return set ? [...set] : [];
   }
 
   private schedulePublish(): void {

@@ -57,6 +57,7 @@ class Emitter {
 function ipcTransport(api: WorkbenchApi): Transport {
   return {
     invoke: (command, input) => api.invoke(command, input),
+    notify: (name, input) => api.notify(name, input),
     on: (event, listener) => api.on(event, listener),
     onStatus(listener) {
       listener({ state: 'open' });
@@ -156,6 +157,11 @@ function webSocketTransport(url: string): Transport {
         pending.set(id, resolve as (result: CommandResult<CommandName>) => void);
         ws.send(encodeWire({ t: 'call', id, command, input }));
       });
+    },
+    notify(name, input) {
+      // Lost with the connection, like the feed it belongs to: a reconnect starts new feeds.
+      if (socket?.readyState === WebSocket.OPEN)
+        socket.send(encodeWire({ t: 'notify', name, input }));
     },
     on<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void {
       return emitter.on(event, listener as Listener);
