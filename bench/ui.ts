@@ -212,45 +212,6 @@ async function typeProbes(page: Page, count: number, gapMs: number): Promise<num
   return (await page.evaluate('window.__swbBench.keys')) as number[];
 }
 
-/**
- * bench/peers/flood.mjs writing `bytes` and then `tail`, started with --wait --hold: it says
- * which local port it connected from (so the bench can select that connection), writes on
- * `go()`, and keeps the connection open until `release()`.
- */
-function startTailFlood(port: number, bytes: number, tail: string): Flood {
-  const script = path.join(repoRoot, 'bench/peers/flood.mjs');
-  const args = [script, '--port', String(port), '--bytes', String(bytes), '--tail', tail];
-  const child = spawn(process.execPath, [...args, '--wait', '--hold'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const lines = readline.createInterface({ input: child.stdout! });
-  const exited = new Promise<never>((_, reject) => {
-    child.once('exit', (code) => reject(new Error(`search peer exited (${code}) too early`)));
-  });
-  exited.catch(() => undefined);
-  const message = <T>(key: string) =>
-    Promise.race([
-      new Promise<T>((resolve) => {
-        lines.on('line', (line) => {
-          const parsed = JSON.parse(line) as Record<string, unknown>;
-          if (key in parsed) resolve(parsed as T);
-        });
-      }),
-      exited,
-    ]);
-  const connected = message<{ connected: number }>('connected').then((m) => m.connected);
-  const finished = message<{ sent: number; ms: number; endedAt: number }>('sent');
-  connected.catch(() => undefined);
-  finished.catch(() => undefined);
-  return {
-    child,
-    connected,
-    finished,
-    go: () => child.stdin!.write('go\n'),
-    release: () => child.stdin!.end(),
-  };
-}
-
 async function startServe(
   serveJs: string,
   fds: number,
@@ -460,7 +421,7 @@ export async function run(options: UiOptions = {}) {
     // Search over a dedicated large capture whose last 16 bytes are the needle.
     const search = result['search'] as Record<string, unknown>;
     try {
-      searchPeer = startTailFlood(port, searchBytes, NEEDLE);
+      searchPeer = startFlood(port, { bytes: searchBytes, tail: NEEDLE, wait: true, hold: true });
       const searchPort = await searchPeer.connected;
       await page.getByRole('treeitem', { name: new RegExp(`:${searchPort}(\\D|$)`) }).click();
       await page.getByRole('region', { name: 'Traffic log' }).waitFor();

@@ -153,7 +153,12 @@ export interface Flood {
  */
 export function startFlood(
   port: number,
-  how: { bytes: number; tail?: string } | { seconds: number; wait?: boolean; hold?: boolean },
+  how: ({ bytes: number; tail?: string } | { seconds: number }) & {
+    /** Connect, then wait for go() before flooding. */
+    wait?: boolean;
+    /** Stay connected after the flood until release(). */
+    hold?: boolean;
+  },
 ): Flood {
   const args = [path.join(benchDir, 'peers/flood.mjs'), '--port', String(port)];
   if ('bytes' in how) {
@@ -161,9 +166,9 @@ export function startFlood(
     if (how.tail !== undefined) args.push('--tail', how.tail);
   } else {
     args.push('--seconds', String(how.seconds));
-    if (how.wait) args.push('--wait');
-    if (how.hold) args.push('--hold');
   }
+  if (how.wait) args.push('--wait');
+  if (how.hold) args.push('--hold');
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const messages = readline.createInterface({ input: child.stdout! });
   const exited = new Promise<never>((_, reject) => {
