@@ -14,6 +14,8 @@ const parts = {
   ui: () => import('./ui'),
   'serve-fairness': () => import('./serve-fairness'),
   search: () => import('./search'),
+  autoreply: () => import('./autoreply'),
+  repeat: () => import('./repeat'),
 } as const;
 
 export type PartName = keyof typeof parts;

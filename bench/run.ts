@@ -97,6 +97,10 @@ function jobsFor(part: PartName, quick: boolean): Job[] {
       return [{ part, options: { probes: quick ? 100 : 300 }, timeoutMs: 120_000 }];
     case 'search':
       return [{ part, options: { bytes: quick ? 256 * MiB : GiB, rounds: 3 }, timeoutMs: 300_000 }];
+    case 'autoreply':
+      return [{ part, options: { count: quick ? 500 : 2000, rounds: 3 }, timeoutMs: 120_000 }];
+    case 'repeat':
+      return [{ part, options: { seconds: quick ? 5 : 10 }, timeoutMs: 120_000 }];
   }
 }
 
@@ -161,6 +165,8 @@ const requiredFields: Record<PartName, string[]> = {
   ui: ['p95FrameMs', 'keystrokeMs', 'lagSeconds', 'listScrollP95FrameMs'],
   'serve-fairness': ['maxMs', 'baselineMaxMs', 'maxRatio'],
   search: ['ratio', 'mbPerSec', 'grepMbPerSec', 'heapPlusExternalGrowthMB'],
+  autoreply: ['p50Us', 'p99Us', 'pythonP50Us', 'pythonP99Us', 'p99Ratio'],
+  repeat: ['ratio', 'done', 'planned', 'skipped', 'rate', 'baselineRatio'],
 };
 
 function failed(part: PartName, error: unknown): Json {
@@ -380,6 +386,39 @@ function describe(results: Partial<Record<PartName, Json>>): string {
           `RSS +${fmt(q['rssGrowthMB'], 1)} MB, kept after GC ${fmt(q['retainedMB'], 2)} MB; ` +
           `the answer: ${fmt(q['pages'])} pages, ` +
           `${fmt(q['answerBytes'])} bytes of JSON`,
+      );
+    }
+  }
+  const a = results.autoreply;
+  if (a) {
+    out.push(
+      'Auto-reply: round trip of a 5-byte message answered by a rule (contains "PING" -> ' +
+        '"PONG\\n") vs a python3 echo server, same client',
+    );
+    if (a['error']) out.push(`  failed: ${a['error']}`);
+    else {
+      out.push(
+        `  engine p50 ${fmt(a['p50Us'], 1)} µs, p99 ${fmt(a['p99Us'], 1)} µs; python3 p50 ` +
+          `${fmt(a['pythonP50Us'], 1)} µs, p99 ${fmt(a['pythonP99Us'], 1)} µs; p99 ratio ` +
+          `${fmt(a['p99Ratio'], 2)} (goal <= 2; medians of ${fmt(a['rounds'])} alternating rounds ` +
+          `of ${fmt(a['count'])})`,
+        `  for scale, a plain node:net echo server in the engine's process: p50 ` +
+          `${fmt(a['nodeP50Us'], 1)} µs, p99 ${fmt(a['nodeP99Us'], 1)} µs`,
+      );
+    }
+  }
+  const r = results.repeat;
+  if (r) {
+    out.push(
+      'Repeat send: 8 bytes every 1 ms from the engine to a node:net receiver, a flood on another ' +
+        'connection followed by a view; baseline setInterval(write, 1) in its own process',
+    );
+    if (r['error']) out.push(`  failed: ${r['error']}`);
+    else {
+      out.push(
+        `  engine ${fmt(r['done'])} / ${fmt(r['planned'])} sends in ${fmt(r['seconds'])} s: ratio ` +
+          `${fmt(r['ratio'], 3)} (goal >= 0.95), ${fmt(r['skipped'])} skipped, ${fmt(r['rate'], 1)}/s, ` +
+          `flood ${fmt(r['floodMB'], 0)} MiB meanwhile; baseline ratio ${fmt(r['baselineRatio'], 3)}`,
       );
     }
   }

@@ -179,6 +179,7 @@ function createEngine(): Engine {
   return new Engine({
     captureDir: process.env['SOCKET_WORKBENCH_CAPTURE_DIR'] || undefined,
     capture: typeof captureSettings === 'string' ? {} : captureSettings,
+    dataDir: app.getPath('userData'),
   });
 }
 

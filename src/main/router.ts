@@ -61,7 +61,25 @@ const handlers: { [C in CommandName]: Handler<C> } = {
   },
   'capture.find': (engine, input, view) =>
     requireView(view).runQuery(input.query, (signal) => engine.findInCapture(input, signal)),
-  'capture.copy': (engine, input) => engine.copyCapture(input),
+  'capture.copy': (engine, input, view) =>
+    requireView(view).runQuery(input.query, (signal) => engine.copyCapture(input, signal)),
+  'library.list': (engine) => engine.library.list(),
+  'library.save': (engine, input) => engine.library.save(input.item),
+  'library.delete': async (engine, input) => {
+    await engine.library.delete(input.id);
+    return { ok: true };
+  },
+  'library.import': (engine, input) => engine.library.import(input),
+  'library.export': async (engine) => ({ json: await engine.library.export() }),
+  'send.repeat': (engine, input) => engine.jobs.repeat(input),
+  'send.sequence': (engine, input) => engine.jobs.sequence(input),
+  'send.file': (engine, input) => engine.jobs.file(input),
+  'job.list': (engine) => ({ jobs: engine.jobs.list() }),
+  'job.pause': (engine, input) => engine.jobs.pause(input.job),
+  'job.resume': (engine, input) => engine.jobs.resume(input.job),
+  'job.stop': (engine, input) => engine.jobs.stop(input.job),
+  'rules.get': (engine, input) => engine.rules.get(input.id),
+  'rules.set': (engine, input) => engine.rules.set(input),
   'engine.status': (engine) => engine.status(),
   'capture.configure': (engine, input) => engine.configureCapture(input),
 };

@@ -32,6 +32,8 @@ export const FEED_WINDOW_MIN = 4 * 1024;
 export const FEED_WINDOW_MAX = 8 * 1024 * 1024;
 /** Feeds one view (a window or a browser tab) may have open at once. */
 export const FEEDS_PER_VIEW_MAX = 64;
+/** Capture queries (find, copy) one view may have running at once. */
+export const QUERIES_PER_VIEW_MAX = 4;
 /** Matches one capture.find page returns at most. */
 export const FIND_PAGE_MAX = 1_000;
 /** The longest regex pattern capture.find takes (characters). */
@@ -346,6 +348,10 @@ export const endpointInfoSchema = z.object({
   captureKeptFrom: z.number(),
   /** Listeners only. */
   listenerCounts: listenerCountsSchema.optional(),
+  /** What is automated on it: enabled auto-reply rules, and send jobs running or paused. */
+  automation: z.object({ rules: z.number(), jobs: z.number() }).optional(),
+  /** UDP only: the latest peers that sent to it, newest first (one click to reply). */
+  recentPeers: z.array(z.object({ host: z.string(), port: z.number(), at: z.number() })).optional(),
 });
 export type EndpointInfo = z.infer<typeof endpointInfoSchema>;
 
@@ -437,6 +443,149 @@ export type FindQuery = z.input<typeof findQuerySchema>;
 
 export const copyFormats = ['text', 'hex', 'c', 'base64'] as const;
 export type CopyFormat = (typeof copyFormats)[number];
+
+// ---------------------------------------------------------------------------------------------
+// Automation: the payload library, send jobs (repeat, sequence, file) and auto-reply rules
+// ---------------------------------------------------------------------------------------------
+
+export const LIBRARY_ITEMS_MAX = 10_000;
+export const LIBRARY_JSON_MAX = 32 * 1024 * 1024;
+export const SEQUENCE_STEPS_MAX = 1_000;
+export const RULES_PER_ENDPOINT_MAX = 100;
+export const INTERVAL_MS_MAX = 86_400_000;
+export const FILE_CHUNK_MAX = 16 * 1024 * 1024;
+
+const shortText = (what: string, max: number) =>
+  z
+    .string()
+    .refine(
+      (s) => s.length <= max,
+      coded('INVALID_INPUT', `${what} is longer than ${max} characters`),
+    );
+
+const itemIdSchema = z
+  .string()
+  .refine(
+    (id) => /^[A-Za-z0-9_-]{1,64}$/.test(id),
+    coded('INVALID_ID', 'An id is 1 to 64 letters, digits, "-" or "_"'),
+  );
+
+/** One saved payload: shared by every endpoint, kept in the app's data folder. */
+export const libraryItemSchema = z.strictObject({
+  id: itemIdSchema,
+  name: shortText('A name', 200).refine(
+    (s) => s.trim().length > 0,
+    coded('INVALID_INPUT', 'A saved payload needs a name'),
+  ),
+  /** A folder path such as "modbus/read"; empty: the top level. */
+  folder: shortText('A folder', 200).default(''),
+  tags: z.array(shortText('A tag', 50)).max(20).default([]),
+  payload: payloadSchema,
+  note: shortText('A note', 2_000).default(''),
+  /** A keyboard shortcut slot: Alt+1 … Alt+9 send it to the selected endpoint. */
+  hotkey: z.number().int().min(1).max(9).nullable().default(null),
+});
+export type LibraryItem = z.output<typeof libraryItemSchema>;
+
+/** Where a send job sends. */
+export const sendTargetSchema = z.discriminatedUnion('kind', [
+  /** One connection (TCP or Unix), or a UDP socket's default peer is not a thing: see datagram. */
+  z.strictObject({ kind: z.literal('connection'), id: endpointIdSchema }),
+  /** Every open connection of a listener. */
+  z.strictObject({ kind: z.literal('broadcast'), id: endpointIdSchema }),
+  /** Datagrams from a UDP socket to host:port. */
+  z.strictObject({
+    kind: z.literal('datagram'),
+    id: endpointIdSchema,
+    host: hostSchema,
+    port: remotePortSchema,
+  }),
+]);
+export type SendTarget = z.input<typeof sendTargetSchema>;
+
+const intervalSchema = wholeNumberSchema(1, INTERVAL_MS_MAX, 'The interval (ms)');
+const delaySchema = wholeNumberSchema(0, INTERVAL_MS_MAX, 'The delay (ms)');
+
+export const jobKinds = ['repeat', 'sequence', 'file'] as const;
+export const jobStates = ['running', 'paused', 'done', 'stopped', 'failed'] as const;
+
+/** A send job as the UI shows it: what it does, how far it is, how fast it went. */
+export const jobInfoSchema = z.object({
+  id: z.string(),
+  kind: z.enum(jobKinds),
+  /** The endpoint it sends from (the listener, for a broadcast). */
+  endpointId: z.string(),
+  target: sendTargetSchema,
+  /** A short description: the payload's start, the sequence's length, the file's name. */
+  label: z.string(),
+  state: z.enum(jobStates),
+  /** Sends done (repeat, sequence steps) or bytes sent (file). */
+  done: z.number(),
+  /** Sends or bytes planned; null: until stopped. */
+  planned: z.number().nullable(),
+  /** Sends the timer skipped because the socket could not take more (backpressure). */
+  skipped: z.number(),
+  bytesSent: z.number(),
+  /** Achieved sends (or bytes, for a file) per second since the job started. */
+  rate: z.number(),
+  startedAt: z.number(),
+  endedAt: z.number().nullable(),
+  error: userErrorSchema.nullable(),
+});
+export type JobInfo = z.infer<typeof jobInfoSchema>;
+
+export const matchModes = ['exact', 'contains', 'starts', 'ends', 'regex'] as const;
+export type MatchMode = (typeof matchModes)[number];
+
+/** When received data matches, reply. */
+export const replyRuleSchema = z.strictObject({
+  id: itemIdSchema,
+  enabled: z.boolean().default(true),
+  name: shortText('A rule name', 200).default(''),
+  match: z.discriminatedUnion('mode', [
+    z.strictObject({
+      mode: z.enum(['exact', 'contains', 'starts', 'ends']),
+      payload: payloadSchema,
+    }),
+    z.strictObject({
+      mode: z.literal('regex'),
+      pattern: z
+        .string()
+        .refine((p) => p.length > 0, coded('INVALID_INPUT', 'The pattern is empty'))
+        .refine(
+          (p) => p.length <= FIND_PATTERN_MAX,
+          coded('INVALID_INPUT', `The pattern is longer than ${FIND_PATTERN_MAX} characters`),
+        ),
+      encoding: z.enum(textEncodings).default('utf-8'),
+      ignoreCase: z.boolean().default(false),
+    }),
+  ]),
+  /**
+   * The reply, a template: {{$0}} the matched bytes, {{$1}}…{{$9}} a regex's groups, {{counter}}
+   * this rule's hit number, {{time}} the time (ISO 8601), {{unix}} milliseconds since 1970.
+   */
+  reply: payloadSchema,
+  delayMs: delaySchema.default(0),
+});
+export type ReplyRule = z.output<typeof replyRuleSchema>;
+
+export const ruleStateSchema = z.object({
+  id: z.string(),
+  hits: z.number(),
+  lastHitAt: z.number().nullable(),
+  /** Why the last reply could not be sent, if it could not. */
+  lastError: userErrorSchema.nullable(),
+});
+
+export const rulesInfoSchema = z.object({
+  /** The endpoint the rules belong to (a listener's rules apply to its connections). */
+  id: z.string(),
+  /** first: only the first matching rule replies; all: every matching rule does. */
+  mode: z.enum(['first', 'all']),
+  rules: z.array(replyRuleSchema),
+  states: z.array(ruleStateSchema),
+});
+export type RulesInfo = z.infer<typeof rulesInfoSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Commands
@@ -677,6 +826,8 @@ export const commands = {
    */
   'capture.copy': command(
     z.strictObject({
+      /** Like capture.find's: capture.cancel stops it, and so does the page going away. */
+      query: handleSchema,
       id: endpointIdSchema,
       from: offsetSchema,
       to: offsetSchema,
@@ -685,6 +836,90 @@ export const commands = {
       encoding: z.enum(textEncodings).default('utf-8'),
     }),
     z.object({ text: z.string(), bytes: z.number(), truncated: z.boolean(), keptFrom: z.number() }),
+  ),
+  /**
+   * The payload library: every saved payload, and why the library file could not be used when
+   * it could not (it is then set aside on the next save: docs/payload-library.md).
+   */
+  'library.list': command(
+    z.strictObject({}),
+    z.object({ items: z.array(libraryItemSchema), problem: userErrorSchema.nullable() }),
+  ),
+  /** Saves a payload (a new id adds it, an existing id replaces it). */
+  'library.save': command(z.strictObject({ item: libraryItemSchema }), libraryItemSchema),
+  'library.delete': command(z.strictObject({ id: itemIdSchema }), okResult),
+  /**
+   * Imports a library file (docs/payload-library.md). All or nothing: an invalid file changes
+   * nothing and the error names the first bad field. merge: items with a known id replace it.
+   */
+  'library.import': command(
+    z.strictObject({
+      json: shortText('A library file', LIBRARY_JSON_MAX),
+      mode: z.enum(['merge', 'replace']).default('merge'),
+    }),
+    z.object({ added: z.number(), replaced: z.number(), items: z.array(libraryItemSchema) }),
+  ),
+  'library.export': command(z.strictObject({}), z.object({ json: z.string() })),
+
+  /** Sends a payload every intervalMs, count times or until stopped; the engine owns the timer. */
+  'send.repeat': command(
+    z.strictObject({
+      target: sendTargetSchema,
+      payload: payloadSchema,
+      intervalMs: intervalSchema,
+      count: wholeNumberSchema(1, 1_000_000_000, 'The count').nullable().default(null),
+    }),
+    jobInfoSchema,
+  ),
+  /** Sends payloads one after another, each after its delay; the whole list `repeat` times. */
+  'send.sequence': command(
+    z.strictObject({
+      target: sendTargetSchema,
+      steps: z
+        .array(z.strictObject({ payload: payloadSchema, delayMs: delaySchema.default(0) }))
+        .min(1)
+        .max(SEQUENCE_STEPS_MAX),
+      repeat: wholeNumberSchema(1, 1_000_000, 'The repeat count').nullable().default(1),
+    }),
+    jobInfoSchema,
+  ),
+  /**
+   * Sends a file's bytes, read from the engine's disk as the socket takes them (flat memory):
+   * whole, or in chunks of chunkBytes every intervalMs.
+   */
+  'send.file': command(
+    z.strictObject({
+      target: sendTargetSchema,
+      path: z
+        .string()
+        .refine(
+          (p) => p.length > 0 && p.length <= 4096,
+          coded('INVALID_PATH', 'A file path is 1 to 4096 characters'),
+        )
+        .refine(
+          (p) => !p.includes('\0'),
+          coded('INVALID_PATH', 'A file path contains a NUL character'),
+        ),
+      chunkBytes: wholeNumberSchema(1, FILE_CHUNK_MAX, 'The chunk size').optional(),
+      intervalMs: delaySchema.default(0),
+    }),
+    jobInfoSchema,
+  ),
+  'job.list': command(z.strictObject({}), z.object({ jobs: z.array(jobInfoSchema) })),
+  'job.pause': command(z.strictObject({ job: z.string().max(64) }), jobInfoSchema),
+  'job.resume': command(z.strictObject({ job: z.string().max(64) }), jobInfoSchema),
+  /** Stops a job at once; a finished job is forgotten. */
+  'job.stop': command(z.strictObject({ job: z.string().max(64) }), jobInfoSchema),
+
+  /** An endpoint's auto-reply rules (a listener's apply to every connection it accepts). */
+  'rules.get': command(idInput, rulesInfoSchema),
+  'rules.set': command(
+    z.strictObject({
+      id: endpointIdSchema,
+      mode: z.enum(['first', 'all']).default('first'),
+      rules: z.array(replyRuleSchema).max(RULES_PER_ENDPOINT_MAX),
+    }),
+    rulesInfoSchema,
   ),
   'engine.status': command(z.strictObject({}), engineStatusSchema),
 
@@ -732,6 +967,13 @@ export const events = {
    */
   'feed.skipped': z.object({ feed: z.number(), offset: z.number(), bytes: z.number() }),
   'engine.status': engineStatusSchema,
+  /** The payload library changed (in this page or another). */
+  'library.changed': z.object({ items: z.array(libraryItemSchema) }),
+  /** A send job started, progressed (a few times a second at most) or ended. */
+  'job.updated': jobInfoSchema,
+  'job.removed': z.object({ id: z.string() }),
+  /** An endpoint's rules changed, or their hit counters did (a few times a second at most). */
+  'rules.updated': rulesInfoSchema,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -36,12 +36,15 @@ export const errorCodes = [
   // regex RE2 cannot take.
   'FEED_IN_USE',
   'TOO_MANY_FEEDS',
+  'TOO_MANY_QUERIES',
   'CANCELLED',
   'BAD_PATTERN',
-  // Automation: a checksum range outside the payload; an unknown send job; a library file that
-  // is not one.
+  // Automation: a checksum range outside the payload; an unknown send job; an unknown saved
+  // payload; a library file that is not one.
   'BAD_CHECKSUM',
   'UNKNOWN_JOB',
+  'REPLY_RATE_LIMIT',
+  'UNKNOWN_ITEM',
   'BAD_LIBRARY_FILE',
   // Operating-system errors, named after their errno.
   'EADDRINUSE',

@@ -32,9 +32,9 @@ function acceptedRow(page: Page, peer: Peer) {
 }
 
 async function sendFromComposer(page: Page, format: string, data: string, encoding?: string) {
-  await page.getByLabel('Format').selectOption(format);
-  if (encoding) await page.getByLabel('Encoding').selectOption(encoding);
-  await page.getByLabel('Payload').fill(data);
+  await page.getByLabel('Format', { exact: true }).selectOption(format);
+  if (encoding) await page.getByLabel('Encoding', { exact: true }).selectOption(encoding);
+  await page.getByLabel('Payload', { exact: true }).fill(data);
   await page.getByRole('button', { name: 'Send', exact: true }).click();
 }
 
@@ -50,7 +50,7 @@ test('a peer connects and sends hello: its address, state and bytes as text and 
 
   peer.socket.write('hello\r\n');
   await expect(terminal(app)).toContainText('hello');
-  await app.getByLabel('Mode').selectOption('hex');
+  await app.getByLabel('Mode', { exact: true }).selectOption('hex');
   await expect(terminal(app)).toContainText('68 65 6c 6c 6f 0d 0a');
   peer.socket.destroy();
 });
@@ -115,7 +115,7 @@ test('broadcast reaches three peers', async ({ app }) => {
   const peers = [await peerTo(port), await peerTo(port), await peerTo(port)];
   for (const peer of peers) await expect(acceptedRow(app, peer)).toBeVisible();
   await row(app, /TCP listener/).click();
-  await app.getByLabel('Payload').fill('to all three\\n');
+  await app.getByLabel('Payload', { exact: true }).fill('to all three\\n');
   await app.getByRole('button', { name: 'Broadcast to all 3 connections' }).click();
   for (const peer of peers) {
     await expect.poll(() => peer.received().toString()).toBe('to all three\n');
@@ -127,7 +127,7 @@ test('a Unix-socket round trip with socat', async ({ app }) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swb-e2e-'));
   const socketPath = path.join(dir, 'device.sock');
   await openTab(app, 'Unix listener');
-  await app.getByLabel('Path').fill(socketPath);
+  await app.getByLabel('Path', { exact: true }).fill(socketPath);
   await app.getByRole('button', { name: 'Open listener' }).click();
   await expect(pane(app).getByRole('heading', { level: 2 })).toContainText(socketPath);
 
@@ -167,7 +167,7 @@ test('a UDP round trip with python3', async ({ app }) => {
   await expect(terminal(app)).toContainText('ping');
   const sender = /received (127\.0\.0\.1:\d+)/.exec(await terminal(app).innerText())?.[1] ?? '';
   expect(sender).not.toBe('');
-  await app.getByLabel('Destination').fill(sender);
+  await app.getByLabel('Destination', { exact: true }).fill(sender);
   await sendFromComposer(app, 'text', 'pong');
   await expect.poll(() => output.trim()).toBe('pong');
 });

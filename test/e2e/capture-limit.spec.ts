@@ -42,7 +42,7 @@ test('the capture limit is set in the Capture panel, and an endpoint says what i
     await expect(pane(app)).toContainText(/此端点最早的 [\d,]+ 字节已不在/);
     await app.getByText(/^抓包：/).click();
     await expect(app.getByLabel('抓包上限')).toHaveValue('2.0 MiB');
-    await expect(app.getByText('已保存')).toBeVisible();
+    await expect(app.getByText('已保存', { exact: true })).toBeVisible();
   } finally {
     peer.destroy();
   }

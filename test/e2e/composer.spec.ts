@@ -15,33 +15,33 @@ test('the composer previews the exact bytes and blocks a bad payload', async ({ 
   const preview = pane(app).getByRole('status', { name: 'Preview' });
   const sendButton = app.getByRole('button', { name: 'Send', exact: true });
 
-  await app.getByLabel('Payload').fill('A\\x00\\r\\n');
+  await app.getByLabel('Payload', { exact: true }).fill('A\\x00\\r\\n');
   await expect(preview).toContainText('4 bytes');
   await expect(preview).toContainText('41 00 0d 0a');
 
-  await app.getByLabel('Format').selectOption('hex');
-  await app.getByLabel('Payload').fill('de ad zz');
+  await app.getByLabel('Format', { exact: true }).selectOption('hex');
+  await app.getByLabel('Payload', { exact: true }).fill('de ad zz');
   await expect(preview).toContainText('Invalid hex digit "z" at position 6');
   await expect(sendButton).toBeDisabled();
 
-  await app.getByLabel('Payload').fill('de ad be ef');
+  await app.getByLabel('Payload', { exact: true }).fill('de ad be ef');
   await expect(preview).toContainText('4 bytes');
-  await app.getByLabel('Payload').press('Control+Enter');
+  await app.getByLabel('Payload', { exact: true }).press('Control+Enter');
   await expect(pane(app).getByRole('status').filter({ hasText: 'Sent 4 bytes' })).toBeVisible();
 
   // The history brings the payload back with its format.
-  await app.getByLabel('Format').selectOption('text');
-  await app.getByLabel('Payload').fill('');
+  await app.getByLabel('Format', { exact: true }).selectOption('text');
+  await app.getByLabel('Payload', { exact: true }).fill('');
   await app.getByLabel('History').selectOption({ index: 1 });
-  await expect(app.getByLabel('Payload')).toHaveValue('de ad be ef');
-  await expect(app.getByLabel('Format')).toHaveValue('hex');
+  await expect(app.getByLabel('Payload', { exact: true })).toHaveValue('de ad be ef');
+  await expect(app.getByLabel('Format', { exact: true })).toHaveValue('hex');
 });
 
 test('a legacy encoding is previewed by the engine', async ({ app }) => {
   const port = await openTcpListener(app);
   await connectTcp(app, port);
-  await app.getByLabel('Encoding').selectOption('gbk');
-  await app.getByLabel('Payload').fill('你好');
+  await app.getByLabel('Encoding', { exact: true }).selectOption('gbk');
+  await app.getByLabel('Payload', { exact: true }).fill('你好');
   await expect(pane(app).getByRole('status', { name: 'Preview' })).toContainText('c4 e3 ba c3');
 });
 
@@ -52,7 +52,7 @@ test('a listener broadcasts to every connection it accepted', async ({ app }) =>
   await row(app, /TCP listener/).click();
   await expect(pane(app).getByRole('heading', { name: 'Accepted connections' })).toBeVisible();
 
-  await app.getByLabel('Payload').fill('to everyone\\n');
+  await app.getByLabel('Payload', { exact: true }).fill('to everyone\\n');
   await app.getByRole('button', { name: 'Broadcast to all 2 connections' }).click();
   await expect(pane(app)).toContainText('Sent 12 bytes to each of 2 connections');
 
@@ -76,8 +76,8 @@ test('a UDP datagram arrives with the address of its sender', async ({ app }) =>
   await app.getByRole('button', { name: 'Bind' }).click();
   await expect(title).not.toContainText(receiver);
   const sender = /127\.0\.0\.1:\d+/.exec(await title.innerText())?.[0] ?? '';
-  await app.getByLabel('Destination').fill(receiver);
-  await app.getByLabel('Payload').fill('ping');
+  await app.getByLabel('Destination', { exact: true }).fill(receiver);
+  await app.getByLabel('Payload', { exact: true }).fill('ping');
   await app.getByRole('button', { name: 'Send', exact: true }).click();
   await expect(pane(app).getByRole('status').filter({ hasText: 'Sent 4 bytes' })).toBeVisible();
 

@@ -71,7 +71,7 @@ test('the composer shows the send queue of a peer that does not read, and refuse
   await expect(queue).toHaveCount(0);
   // 16 MiB, the largest payload, made in the page as a paste would bring it: fill() would carry
   // it through the DevTools protocol for seconds.
-  await app.getByLabel('Payload').evaluate((textarea: HTMLTextAreaElement) => {
+  await app.getByLabel('Payload', { exact: true }).evaluate((textarea: HTMLTextAreaElement) => {
     textarea.value = 'x'.repeat(16 * 1024 * 1024);
     textarea.dispatchEvent(new Event('input', { bubbles: true }));
   });

@@ -5,14 +5,20 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, test as base, type Locator, type Page } from '@playwright/test';
 
 export { expect };
 
-async function startServe(): Promise<{ url: string; process: ChildProcess }> {
-  const child = spawn(process.execPath, ['out/main/serve.js', '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function startServe(dataDir: string): Promise<{ url: string; process: ChildProcess }> {
+  // Its own data folder: a test never sees another's saved payloads, nor the user's own.
+  const child = spawn(
+    process.execPath,
+    ['out/main/serve.js', '--port', '0', '--data-dir', dataDir],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout?.on('data', (data: Buffer) => {
@@ -29,11 +35,13 @@ async function startServe(): Promise<{ url: string; process: ChildProcess }> {
 export const test = base.extend<{ serveUrl: string; app: Page }>({
   // eslint-disable-next-line no-empty-pattern -- Playwright reads a fixture's dependencies here
   serveUrl: async ({}, use) => {
-    const server = await startServe();
+    const dataDir = mkdtempSync(join(tmpdir(), 'sw-e2e-data-'));
+    const server = await startServe(dataDir);
     await use(server.url);
     const exited = once(server.process, 'exit');
     server.process.kill();
     await exited;
+    rmSync(dataDir, { recursive: true, force: true });
   },
   app: async ({ page, serveUrl }, use) => {
     await page.goto(serveUrl);
@@ -84,7 +92,7 @@ export async function connectTcp(
 }
 
 export async function send(page: Page, text: string): Promise<void> {
-  await page.getByLabel('Payload').fill(text);
+  await page.getByLabel('Payload', { exact: true }).fill(text);
   await page.getByRole('button', { name: 'Send', exact: true }).click();
 }
 

@@ -141,7 +141,7 @@ test('bytes the live view skipped are announced and shown exactly in the history
   const total = 64 * 1024 * 1024;
   const data = pattern(0, total);
   const peer = await acceptedPeer(app);
-  await app.getByLabel('Mode').selectOption('hex');
+  await app.getByLabel('Mode', { exact: true }).selectOption('hex');
   // Something on screen first: then the view is watching before the flood starts.
   peer.write(data.subarray(0, 16));
   await expect(terminal(app)).toContainText(hexDumpLines(data.subarray(0, 16), 0)[0] ?? '');
@@ -193,7 +193,7 @@ test('clearing the view in the middle of a flood never stalls it: it still reach
   const total = 64 * piece;
   const data = pattern(0, total);
   const peer = await acceptedPeer(app);
-  await app.getByLabel('Mode').selectOption('hex');
+  await app.getByLabel('Mode', { exact: true }).selectOption('hex');
   const clear = app.getByRole('button', { name: 'Clear', exact: true });
   // Clears land while bytes are still arriving: between the pieces of the flood.
   for (let from = 0; from < total; from += piece) {

@@ -75,12 +75,12 @@ test.describe('Unix-domain sockets', () => {
   test('a Unix listener and client exchange bytes', async ({ app }) => {
     const path = join(dir, 'echo.sock');
     await openTab(app, 'Unix listener');
-    await app.getByLabel('Path').fill(path);
+    await app.getByLabel('Path', { exact: true }).fill(path);
     await app.getByRole('button', { name: 'Open listener' }).click();
     await expect(row(app, /Unix listener/)).toContainText('listening');
 
     await openTab(app, 'Unix client');
-    await app.getByLabel('Path').fill(path);
+    await app.getByLabel('Path', { exact: true }).fill(path);
     await app.getByRole('button', { name: 'Connect', exact: true }).click();
     await expect(pane(app)).toContainText('connect(path)');
     await send(app, 'over a path');
@@ -100,7 +100,7 @@ test.describe('Unix-domain sockets', () => {
     await once(python, 'exit');
 
     await openTab(app, 'Unix listener');
-    await app.getByLabel('Path').fill(path);
+    await app.getByLabel('Path', { exact: true }).fill(path);
     await app.getByRole('button', { name: 'Open listener' }).click();
     await expect(app.getByRole('tabpanel').getByRole('alert')).toContainText(
       `A stale socket file is left at ${path}`,

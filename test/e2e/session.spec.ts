@@ -18,7 +18,7 @@ test('a reload keeps the selected endpoint and the view mode, per tab', async ({
   const port = await openTcpListener(app);
   await connectTcp(app, port);
   await send(app, 'kept\\r\\n');
-  await app.getByLabel('Mode').selectOption('both');
+  await app.getByLabel('Mode', { exact: true }).selectOption('both');
   await app.getByLabel('Decoding').selectOption('latin1');
   await app.getByLabel('Timestamps').check();
   await expect(terminal(app)).toContainText('6b 65 70 74 0d 0a');
@@ -28,7 +28,7 @@ test('a reload keeps the selected endpoint and the view mode, per tab', async ({
   // Restored once the snapshot is in: the same connection, shown the same way.
   await expect(row(app, client)).toHaveAttribute('aria-selected', 'true');
   await expect(pane(app).getByRole('heading', { level: 2 })).toContainText(`:${port}`);
-  await expect(app.getByLabel('Mode')).toHaveValue('both');
+  await expect(app.getByLabel('Mode', { exact: true })).toHaveValue('both');
   await expect(app.getByLabel('Decoding')).toHaveValue('latin1');
   await expect(app.getByLabel('Timestamps')).toBeChecked();
   await expect(terminal(app)).toContainText(/\d\d:\d\d:\d\d\.\d{3} → sent 6 bytes/);
@@ -40,7 +40,7 @@ test('a reload keeps the selected endpoint and the view mode, per tab', async ({
   await expect(row(other, client)).toHaveAttribute('aria-selected', 'false');
   await expect(other.getByRole('heading', { name: 'Nothing selected' })).toBeVisible();
   await row(other, client).click();
-  await expect(other.getByLabel('Mode')).toHaveValue('text');
+  await expect(other.getByLabel('Mode', { exact: true })).toHaveValue('text');
   await expect(terminal(other)).toContainText('kept\\r\\n');
   await other.close();
 

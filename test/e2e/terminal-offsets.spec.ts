@@ -125,7 +125,7 @@ test('copying a text selection copies the bytes its cells show', async ({ app })
 
 test('copying a hex dump selection copies the bytes of the cells', async ({ app }) => {
   const socket = await peerSends(app, PAYLOAD);
-  await app.getByLabel('Mode').selectOption('hex');
+  await app.getByLabel('Mode', { exact: true }).selectOption('hex');
   await expect(terminal(app)).toContainText(
     '00000000  68 c3 a9 6c 6c 6f 20 e4  b8 96 e7 95 8c 0d 0a 00',
   );
@@ -153,7 +153,7 @@ test('a search match is scrolled to and selected, in text and in hex', async ({ 
   );
   expect(await copySelection(app)).toBe(bytesOf(7, 13));
 
-  await app.getByLabel('Mode').selectOption('hex');
+  await app.getByLabel('Mode', { exact: true }).selectOption('hex');
   await expect(terminal(app)).toContainText('00000010  01 ff');
   await app.getByLabel('Search for').selectOption('hex');
   await search.fill('0a 00 01');
@@ -177,7 +177,7 @@ test('headers and the text of the mixed view map to bytes too', async ({ app }) 
   expect(await copySelection(app)).toBe(bytesOf(0, 3));
 
   // Header, text, then the dump: the text's cells and the dump's cells.
-  await app.getByLabel('Mode').selectOption('both');
+  await app.getByLabel('Mode', { exact: true }).selectOption('both');
   await expect(terminal(app)).toContainText('00000010  01 ff');
   await dragSelect(app, { text: 'llo' }, { text: '世' });
   expect(await copySelection(app)).toBe(bytesOf(3, 10));

@@ -10,12 +10,12 @@ test('the traffic view shows text, a hex dump, or both', async ({ app }) => {
   // are plain ASCII (the composer's escapes), so they show with any font.
   await expect(terminal(app)).toContainText('hi\\e[2J\\n');
 
-  await app.getByLabel('Mode').selectOption('hex');
+  await app.getByLabel('Mode', { exact: true }).selectOption('hex');
   await expect(terminal(app)).toContainText('→ sent 7 bytes');
   await expect(terminal(app)).toContainText('00000000  68 69 1b 5b 32 4a 0a');
   await expect(terminal(app)).toContainText('|hi.[2J.|');
 
-  await app.getByLabel('Mode').selectOption('both');
+  await app.getByLabel('Mode', { exact: true }).selectOption('both');
   await app.getByLabel('Timestamps').check();
   await expect(terminal(app)).toContainText(/\d\d:\d\d:\d\d\.\d{3} → sent 7 bytes/);
   await expect(terminal(app)).toContainText('hi\\e[2J\\n');

@@ -288,6 +288,11 @@ export function validInput(
     halfClosedIdleMs: fc.integer({ min: 0, max: HALF_CLOSED_IDLE_MS_MAX }),
     keepClosed: fc.integer({ min: 0, max: KEEP_CLOSED_MAX }),
   };
+  const sendTarget = fc.oneof(
+    fc.record({ kind: fc.constantFrom('connection' as const, 'broadcast' as const), id }),
+    fc.record({ kind: fc.constant('datagram' as const), id, host, port: remotePort }),
+  );
+  const jobId = fc.oneof(fc.stringMatching(/^job-[0-9]{1,4}$/), fc.string({ maxLength: 10 }));
   const shapes: { [C in CommandName]: Record<string, fc.Arbitrary<unknown>> } = {
     'session.snapshot': {
       cursor: fc.oneof(fc.nat(1000), fc.constant(Number.MAX_SAFE_INTEGER)),
@@ -352,6 +357,7 @@ export function validInput(
       maxMatches: fc.integer({ min: 1, max: FIND_PAGE_MAX }),
     },
     'capture.copy': {
+      query: fc.integer({ min: 1, max: 3 }),
       id,
       from: offset,
       to: offset,
@@ -360,6 +366,70 @@ export function validInput(
       encoding: fc.constantFrom(...textEncodings),
     },
     'payload.encode': { payload: validPayload() },
+    'library.list': {},
+    'library.save': {
+      item: fc.record({
+        id: fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/),
+        name: fc.stringMatching(/^[A-Za-z][A-Za-z0-9 ]{0,20}$/),
+        payload: validPayload(),
+      }),
+    },
+    'library.delete': { id: fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/) },
+    'library.import': {
+      json: fc.oneof(
+        fc.constant('{"format":"socket-workbench-payloads","version":1,"items":[]}'),
+        fc.string({ maxLength: 40 }),
+      ),
+      mode: fc.constantFrom('merge' as const, 'replace' as const),
+    },
+    'library.export': {},
+    // Short jobs only: a fuzz run must not leave timers sending for ever.
+    'send.repeat': {
+      target: sendTarget,
+      payload: validPayload(),
+      intervalMs: fc.integer({ min: 1, max: 20 }),
+      count: fc.integer({ min: 1, max: 3 }),
+    },
+    'send.sequence': {
+      target: sendTarget,
+      steps: fc.array(fc.record({ payload: validPayload(), delayMs: fc.nat(5) }), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+      repeat: fc.integer({ min: 1, max: 2 }),
+    },
+    'send.file': {
+      target: sendTarget,
+      path: fc.constantFrom('/dev/null', '/nonexistent/file', 'relative.bin'),
+      chunkBytes: fc.integer({ min: 1, max: 4096 }),
+      intervalMs: fc.nat(5),
+    },
+    'job.list': {},
+    'job.pause': { job: jobId },
+    'job.resume': { job: jobId },
+    'job.stop': { job: jobId },
+    'rules.get': { id },
+    'rules.set': {
+      id,
+      mode: fc.constantFrom('first' as const, 'all' as const),
+      rules: fc.array(
+        fc.record({
+          id: fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/),
+          match: fc.oneof(
+            fc.record({
+              mode: fc.constantFrom('exact' as const, 'contains' as const, 'starts' as const),
+              payload: validPayload(),
+            }),
+            fc.record({
+              mode: fc.constant('regex' as const),
+              pattern: fc.constantFrom('a+', '(x+x+)+y', '['),
+            }),
+          ),
+          reply: validPayload(),
+        }),
+        { maxLength: 3 },
+      ),
+    },
   };
   const shape = shapes[command];
   // Fields with a default (or optional ones) may be left out; the others are required.

@@ -135,7 +135,14 @@ function findInput(
 }
 
 function copyInput(id: string, extra: Partial<CommandInput<'capture.copy'>>) {
-  return commands['capture.copy'].input.parse({ id, from: 0, to: 1e15, format: 'hex', ...extra });
+  return commands['capture.copy'].input.parse({
+    query: 1,
+    id,
+    from: 0,
+    to: 1e15,
+    format: 'hex',
+    ...extra,
+  });
 }
 
 const never = new AbortController().signal;
@@ -660,7 +667,7 @@ describe('capture.copy', () => {
       const inOnly = captureStream(engine, conn.id, 'in').bytes;
 
       const copy = (extra: Partial<CommandInput<'capture.copy'>>) =>
-        engine.copyCapture(copyInput(conn.id, extra));
+        engine.copyCapture(copyInput(conn.id, extra), never);
       expect(await copy({ format: 'hex' })).toEqual({
         text: toHex(all),
         bytes: all.length,
@@ -693,20 +700,20 @@ describe('capture.copy', () => {
     const conn = await connection(engine);
     const payload = randomBytes(COPY_MAX_BYTES + 1000);
     await conn.fromPeer(payload);
-    const copied = await engine.copyCapture(copyInput(conn.id, { format: 'base64' }));
+    const copied = await engine.copyCapture(copyInput(conn.id, { format: 'base64' }), never);
     expect(copied.bytes).toBe(COPY_MAX_BYTES);
     expect(copied.truncated).toBe(true);
     expect(copied.text).toBe(toBase64(payload.subarray(0, COPY_MAX_BYTES)));
     // Formatted a slice at a time, yet the same text as the whole at once.
     const range = { from: 1000, to: 1000 + 2 * MiB + 5 };
     const part = payload.subarray(range.from, range.to);
-    const hex = await engine.copyCapture(copyInput(conn.id, { format: 'hex', ...range }));
+    const hex = await engine.copyCapture(copyInput(conn.id, { format: 'hex', ...range }), never);
     expect(hex).toMatchObject({ bytes: part.length, truncated: false });
     expect(hex.text).toBe(toHex(part));
-    const c = await engine.copyCapture(copyInput(conn.id, { format: 'c', ...range }));
+    const c = await engine.copyCapture(copyInput(conn.id, { format: 'c', ...range }), never);
     expect(c.text).toBe(toCArray(part));
     // Only the 'out' direction, which has nothing: nothing, and nothing was cut.
-    const none = await engine.copyCapture(copyInput(conn.id, { direction: 'out' }));
+    const none = await engine.copyCapture(copyInput(conn.id, { direction: 'out' }), never);
     expect(none).toMatchObject({ text: '', bytes: 0, truncated: false });
   });
 });

@@ -246,6 +246,15 @@ async function aim(
     aimed.id = await victim(kind);
     return { input: aimed, target: aimed.id as string };
   }
+  // A send job names its endpoint inside `target` (send.repeat, send.sequence, send.file).
+  const nested = aimed.target;
+  if (typeof nested === 'object' && nested !== null && 'id' in nested) {
+    const aimedTarget: Record<string, unknown> = { ...nested, id: await victim(kind) };
+    if ('host' in aimedTarget) aimedTarget.host = '127.0.0.1';
+    if ('port' in aimedTarget) aimedTarget.port = udpSink.address().port;
+    aimed.target = aimedTarget;
+    return { input: aimed, target: aimedTarget.id as string };
+  }
   return { input: aimed, target: null };
 }
 
@@ -315,6 +324,15 @@ async function runOne(
     if (command === 'feed.open' && result.ok && withView) {
       view.closeFeed((sent as { feed: number }).feed);
     }
+    // A send job the run started ends with it (stop, then stop again to forget it), so it
+    // cannot send during a later run; a datagram it handed to the kernel just before is
+    // captured when dgram calls back, so give those a moment.
+    const jobs = engine.jobs.list();
+    for (const job of jobs) {
+      engine.jobs.stop(job.id);
+      if (engine.jobs.list().some((j) => j.id === job.id)) engine.jobs.stop(job.id);
+    }
+    if (jobs.length > 0) await new Promise((resolve) => setTimeout(resolve, 10));
     // Whatever the run made goes away again, the victim too if it may have changed for good.
     for (const endpoint of engine.list()) {
       if (!before.some((b) => b.id === endpoint.id)) await retire(endpoint.id);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RateBudget } from '../../src/shared/rate-budget';
+import { RateBudget } from '../../src/renderer/src/lib/rate-budget';
 
 function clockedBudget(rate: number, burst: number) {
   let now = 0;

@@ -66,6 +66,9 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = {
  * where it spans block edges: the text of a block's last this many characters is searched
  * again with the next block. A match that would be longer is cut where a block's text ends.
  */
+/** The longest a regex scan runs before its page ends and the event loop gets a turn (ms). */
+const REGEX_SLICE_MS = 20;
+
 export const REGEX_MAX_MATCH_CHARS = 4096;
 /** Characters kept before a regex search's first position, for `^`, `\b` and the like. */
 const REGEX_CONTEXT_CHARS = 16;
@@ -153,6 +156,11 @@ async function searchPage(
     if (page.full) return answer(page.lastEnd, page.lastEnd);
     scanned += block.end - offset;
     offset = block.end;
+    if (searcher.takeOutOfTime?.()) {
+      // Where the scan stopped is past where this page began: the next page goes on from there.
+      const next = searcher.resumeAt(offset);
+      return answer(next, next);
+    }
     if (final) return answer(null, limit);
     if (scanned >= searcher.pageScanBytes) {
       // The next page goes back over the carry; it must still begin later than this one did.
@@ -220,6 +228,8 @@ interface Searcher {
   forgetCarry(): void;
   /** Where a page that ends after the block ending at `end` must make the next one start. */
   resumeAt(end: number): number;
+  /** True once after a scan that stopped early to give the event loop its turn. */
+  takeOutOfTime?(): boolean;
 }
 
 function throwIfStopped(signal: AbortSignal, store: CaptureStore): void {
@@ -481,6 +491,7 @@ class TextSearcher implements Searcher {
   private text = '';
   private segments: TextSegment[] = [];
   private searchFrom = 0;
+  private outOfTime = false;
   /** The last position mapped, to count on from there: matches come in order. */
   private cursor = { segment: -1, char: 0, position: 0 };
 
@@ -505,17 +516,33 @@ class TextSearcher implements Searcher {
     // Matches beginning from here on are left for the next block, which has more text after them.
     const tail = final ? text.length : Math.max(0, text.length - REGEX_MAX_MATCH_CHARS);
     const matcher = this.pattern.matcher(final ? text : text + NOT_THE_END);
+    const deadline = performance.now() + REGEX_SLICE_MS;
     let next = this.searchFrom;
     for (let found = matcher.find(next); found; found = matcher.find()) {
       const start = matcher.start();
       if (start >= tail && !final) break;
       const end = Math.min(matcher.end(), text.length);
-      if (end === start) continue;
-      page.add(this.captureOffsetOf(start), this.captureEndOf(end));
-      next = end;
-      if (page.full) return;
+      if (end > start) {
+        page.add(this.captureOffsetOf(start), this.captureEndOf(end));
+        next = end;
+        if (page.full) return;
+      }
+      // RE2 is linear per find, but a page of finds over a block is not: past the slice, the
+      // page ends here and the next one goes on (the event loop and a cancel get their turn).
+      if (performance.now() > deadline) {
+        this.keepFrom(Math.max(next, Math.min(start + 1, text.length)));
+        this.outOfTime = true;
+        return;
+      }
     }
     this.keepFrom(Math.max(next, tail));
+  }
+
+  /** True once after a scan that ran out of its time slice. */
+  takeOutOfTime(): boolean {
+    const out = this.outOfTime;
+    this.outOfTime = false;
+    return out;
   }
 
   forgetCarry(): void {
@@ -655,6 +682,7 @@ function isLowSurrogate(unit: number): boolean {
 export async function copyFromCapture(
   store: CaptureStore,
   input: CopyInput,
+  signal: AbortSignal,
   maxBytes = COPY_MAX_BYTES,
   limits: QueryLimits = DEFAULT_QUERY_LIMITS,
 ): Promise<CopyOutput> {
@@ -663,12 +691,20 @@ export async function copyFromCapture(
   }
   const dir = input.direction === 'both' ? undefined : input.direction;
   const end = Math.min(input.to, store.totalBytes);
-  const { bytes, pieces, next } = await readRange(store, input.from, end, dir, maxBytes, limits);
+  const { bytes, pieces, next } = await readRange(
+    store,
+    input.from,
+    end,
+    dir,
+    maxBytes,
+    limits,
+    signal,
+  );
   const truncated = next < end && hasBytes(store, next, end, dir);
   const text =
     input.format === 'text'
       ? decodePieces(bytes, pieces, input.encoding)
-      : await formatInSlices(bytes, input.format);
+      : await formatInSlices(bytes, input.format, signal);
   return { text, bytes: bytes.byteLength, truncated, keptFrom: store.keptFrom };
 }
 
@@ -686,6 +722,7 @@ async function readRange(
   dir: Direction | undefined,
   maxBytes: number,
   limits: QueryLimits,
+  signal: AbortSignal,
 ): Promise<{ bytes: Uint8Array; pieces: CopiedPiece[]; next: number }> {
   for (;;) {
     const start = Math.max(from, store.keptFrom);
@@ -705,7 +742,10 @@ async function readRange(
       for (const piece of block.pieces) pieces.push(piece);
       filled += block.bytes;
       offset = block.end;
-      if (offset < end && filled < bytes.byteLength) await yieldToEventLoop();
+      if (offset < end && filled < bytes.byteLength) {
+        await yieldToEventLoop();
+        throwIfCopyStopped(signal);
+      }
     }
     if (!gone) return { bytes: bytes.subarray(0, filled), pieces, next: offset };
   }
@@ -743,13 +783,22 @@ function decodePieces(bytes: Uint8Array, pieces: CopiedPiece[], encoding: TextEn
  */
 const FORMAT_SLICE_BYTES = 12 * 64 * 1024;
 
-async function formatInSlices(bytes: Uint8Array, format: 'hex' | 'c' | 'base64'): Promise<string> {
+function throwIfCopyStopped(signal: AbortSignal): void {
+  if (signal.aborted) throw new WorkbenchError('CANCELLED', 'The copy was stopped');
+}
+
+async function formatInSlices(
+  bytes: Uint8Array,
+  format: 'hex' | 'c' | 'base64',
+  signal: AbortSignal,
+): Promise<string> {
   if (bytes.byteLength <= FORMAT_SLICE_BYTES) return formatWhole(bytes, format);
   const parts: string[] = [];
   for (let at = 0; at < bytes.byteLength; at += FORMAT_SLICE_BYTES) {
     const slice = bytes.subarray(at, at + FORMAT_SLICE_BYTES);
     parts.push(format === 'c' ? cArrayLines(slice) : formatWhole(slice, format));
     await yieldToEventLoop();
+    throwIfCopyStopped(signal);
   }
   if (format === 'hex') return parts.join(' ');
   if (format === 'base64') return parts.join('');

@@ -4,6 +4,7 @@
  */
 import type {
   Address,
+  CaptureChunk,
   Counters,
   EndpointInfo,
   EndpointState,
@@ -31,6 +32,10 @@ export interface EngineContext {
   memory: CaptureMemory;
   /** Bytes a connection may queue for a peer that does not read before its sends are refused. */
   sendQueueLimitBytes: number;
+  /** Every chunk received, after it is captured: auto-reply rules look at it here. */
+  received?: (endpoint: Endpoint, chunk: CaptureChunk) => void;
+  /** What is automated on an endpoint, for its info. */
+  automationOf?: (id: string) => { rules: number; jobs: number };
 }
 
 export abstract class Endpoint {
@@ -39,6 +44,7 @@ export abstract class Endpoint {
   /** The digits of the id ("conn-12" is 12): ids are numbered in the order they were made. */
   readonly number: number;
   protected readonly hub: EventHub;
+  private readonly context: EngineContext;
   protected state: EndpointState;
   protected local: Address | null = null;
   protected remote: Address | null = null;
@@ -63,6 +69,7 @@ export abstract class Endpoint {
     initialState: EndpointState,
   ) {
     this.hub = context.hub;
+    this.context = context;
     this.number = Number(id.slice(id.indexOf('-') + 1));
     this.capture = new CaptureStore(context.memory, this.number, () => this.description());
     this.state = initialState;
@@ -90,6 +97,7 @@ export abstract class Endpoint {
       timeline: [...this.timeline],
       error: this.lastError,
       captureKeptFrom: this.capture.keptFrom,
+      automation: this.context.automationOf?.(this.id) ?? { rules: 0, jobs: 0 },
     };
   }
 
@@ -153,5 +161,6 @@ export abstract class Endpoint {
       this.counters.chunksOut += 1;
     }
     this.hub.data(this.id, chunk);
+    if (dir === 'in') this.context.received?.(this, chunk);
   }
 }

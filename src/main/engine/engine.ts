@@ -31,6 +31,10 @@ import { EventHub, type View } from './event-hub';
 import { DescriptorBudget } from './descriptors';
 import { Listener, type ListenerLimits } from './listener';
 import { UdpEndpoint } from './udp';
+import { AutoReply } from './auto-reply';
+import type { AutomationHost, ValidSendTarget } from './automation-host';
+import { PayloadLibrary } from './payload-library';
+import { SendJobs } from './send-jobs';
 import { checkUnixSocketPath } from './unix-path';
 
 export interface EngineOptions {
@@ -54,7 +58,20 @@ export interface EngineOptions {
   keepFinished?: number;
   /** How much capture queries read at a time (capture-query.ts; tests make blocks small). */
   queryLimits?: Partial<QueryLimits>;
+  /**
+   * The app's data folder, where the payload library is kept; null or unset keeps it in memory
+   * only (tests). Electron passes userData; serve passes --data-dir.
+   */
+  dataDir?: string | null;
+  /** Replies one auto-reply rule may send in a second before it turns itself off (a loop). */
+  ruleRepliesPerSecond?: number;
 }
+
+/**
+ * A send job skips a send while the target has this much waiting for its peer already: the
+ * kernel's buffers are full and the peer is not keeping up.
+ */
+export const AUTOMATION_QUEUE_BYTES = 64 * 1024;
 
 /** Finished top-level endpoints kept listed unless EngineOptions.keepFinished says otherwise. */
 export const DEFAULT_KEEP_FINISHED = 1_000;
@@ -96,6 +113,12 @@ export class Engine {
   private readonly memory: CaptureMemory;
   private readonly context: EngineContext;
   private nextId = 1;
+  /** Saved payloads, shared by every endpoint. */
+  readonly library: PayloadLibrary;
+  /** Repeat, sequence and file sends, on the engine's timers. */
+  readonly jobs: SendJobs;
+  /** Auto-reply rules per endpoint. */
+  readonly rules: AutoReply;
 
   constructor(readonly options: EngineOptions = {}) {
     this.descriptors = new DescriptorBudget(options.descriptors);
@@ -116,11 +139,60 @@ export class Engine {
       if (size !== lastSize) this.publishStatus();
       lastSize = size;
     }, STATUS_INTERVAL_MS).unref();
+    const host = this.automationHost();
+    this.library = new PayloadLibrary(options.dataDir ?? null, (items) =>
+      this.hub.emitNow({ event: 'library.changed', payload: { items } }),
+    );
+    this.jobs = new SendJobs(host);
+    this.rules = new AutoReply(host, options.ruleRepliesPerSecond);
     this.context = {
       hub: this.hub,
       memory: this.memory,
       sendQueueLimitBytes: options.sendQueueLimitBytes ?? DEFAULT_SEND_QUEUE_LIMIT_BYTES,
+      received: (endpoint, chunk) => this.rules.received(endpoint, chunk),
+      automationOf: (id) => ({ rules: this.rules.enabledOn(id), jobs: this.jobs.activeOn(id) }),
     };
+  }
+
+  private automationHost(): AutomationHost {
+    return {
+      sendBytes: (target, bytes) => this.sendBytes(target, bytes),
+      canTake: (target, bytes) => this.canTake(target, bytes),
+      encodePayload: (payload) => this.encodePayload(payload),
+      describe: (id) => this.endpoints.get(id)?.info(),
+      touch: (id) => this.hub.touch(id),
+      emit: (event) => this.hub.emitNow(event),
+    };
+  }
+
+  /** What a user's send does, for automation: the same paths, captures and errors. */
+  private async sendBytes(target: ValidSendTarget, bytes: Uint8Array): Promise<number> {
+    switch (target.kind) {
+      case 'connection':
+        return this.get(target.id, Connection).send(bytes);
+      case 'broadcast': {
+        const listener = this.get(target.id, Listener);
+        // A stopped listener has no one to send to, now or later: the job ends, it does not skip.
+        if (listener.isFinished && !listener.hasOpenConnections) {
+          throw new WorkbenchError(
+            'NOT_OPEN',
+            `${target.id} has stopped and has no open connection`,
+          );
+        }
+        const { connections } = listener.broadcast(bytes);
+        return connections > 0 ? bytes.byteLength : 0;
+      }
+      case 'datagram':
+        return this.get(target.id, UdpEndpoint).send(bytes, target.host, target.port);
+    }
+  }
+
+  private canTake(target: ValidSendTarget, bytes: number): boolean {
+    const room = Math.max(AUTOMATION_QUEUE_BYTES, bytes);
+    const endpoint = this.endpoints.get(target.id);
+    if (endpoint instanceof Connection) return endpoint.bytesQueued < room;
+    if (endpoint instanceof Listener) return endpoint.connectionsBelowQueue(room);
+    return endpoint instanceof UdpEndpoint;
   }
 
   /** A page starts showing the engine (see View): close it when the page goes. */
@@ -328,8 +400,12 @@ export class Engine {
   }
 
   /** capture.copy: a range of the endpoint's capture as text to copy (capture-query.ts). */
-  async copyCapture(input: ValidInput<'capture.copy'>): Promise<CommandOutput<'capture.copy'>> {
-    return copyFromCapture(this.get(input.id).capture, input, undefined, this.queryLimits());
+  async copyCapture(
+    input: ValidInput<'capture.copy'>,
+    signal: AbortSignal,
+  ): Promise<CommandOutput<'capture.copy'>> {
+    const capture = this.get(input.id).capture;
+    return copyFromCapture(capture, input, signal, undefined, this.queryLimits());
   }
 
   private queryLimits(): QueryLimits {
@@ -349,7 +425,11 @@ export class Engine {
 
   /** Closes every socket; resolves when the OS has released them all. */
   async dispose(): Promise<void> {
+    this.jobs.dispose();
+    this.rules.dispose();
     await Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.dispose()));
+    // A library write in progress finishes: the file is never left to a half-done rename.
+    await this.library.settled();
     clearInterval(this.statusTimer);
     this.hub.dispose();
     // Every row written on a clean stop, after the bytes it points at.
@@ -444,6 +524,8 @@ export class Engine {
     this.topLevel.delete(endpoint);
     this.finishedTopLevel.delete(endpoint);
     endpoint.capture.release();
+    this.jobs.forget(endpoint.id);
+    this.rules.forget(endpoint.id);
     this.hub.forget(endpoint.id);
     this.hub.emitNow({ event: 'endpoint.removed', payload: { id: endpoint.id } });
   }

@@ -11,6 +11,7 @@ import type { AnyEvent } from '../../shared/api';
 import {
   FEED_WINDOW_DEFAULT,
   FEEDS_PER_VIEW_MAX,
+  QUERIES_PER_VIEW_MAX,
   type CaptureChunk,
   type EndpointInfo,
 } from '../../shared/contract';
@@ -34,7 +35,9 @@ export class View {
   /** The feeds of each endpoint, for the data path. */
   private readonly feedsByEndpoint = new Map<string, Set<Feed>>();
   private readonly queries = new Map<number, AbortController>();
+  /** What the view's feeds have queued and not yet delivered. */
   pendingBytes = 0;
+  pendingChunks = 0;
 
   constructor(
     private readonly hub: EventHub,
@@ -67,7 +70,9 @@ export class View {
     const closing = this.feeds.get(feed);
     if (!closing) return;
     this.feeds.delete(feed);
-    this.pendingBytes -= closing.take().reduce((sum, c) => sum + c.bytes.byteLength, 0);
+    const dropped = closing.take();
+    this.pendingChunks -= dropped.length;
+    this.pendingBytes -= dropped.reduce((sum, c) => sum + c.bytes.byteLength, 0);
     const set = this.feedsByEndpoint.get(closing.endpointId);
     set?.delete(closing);
     if (set?.size === 0) this.feedsByEndpoint.delete(closing.endpointId);
@@ -94,6 +99,14 @@ export class View {
    */
   async runQuery<T>(query: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
     this.queries.get(query)?.abort();
+    this.queries.delete(query);
+    // Each running query holds a block buffer (and a copy its answer): a page gets a few.
+    if (this.queries.size >= QUERIES_PER_VIEW_MAX) {
+      throw new WorkbenchError(
+        'TOO_MANY_QUERIES',
+        `This view already has ${QUERIES_PER_VIEW_MAX} searches or copies running; wait for one or stop it`,
+      );
+    }
     const controller = new AbortController();
     this.queries.set(query, controller);
     try {
@@ -120,18 +133,21 @@ export class View {
     const set = this.feedsByEndpoint.get(id);
     if (!set) return;
     for (const feed of set) {
-      const before = feed.pendingBytes;
+      const bytesBefore = feed.pendingBytes;
+      const chunksBefore = feed.pendingChunks;
       feed.offer(chunk);
-      this.pendingBytes += feed.pendingBytes - before;
+      this.pendingBytes += feed.pendingBytes - bytesBefore;
+      this.pendingChunks += feed.pendingChunks - chunksBefore;
     }
   }
 
   /** @internal */
   flush(): void {
-    if (this.pendingBytes === 0) return;
+    if (this.pendingChunks === 0) return;
     this.pendingBytes = 0;
+    this.pendingChunks = 0;
     for (const feed of this.feeds.values()) {
-      if (feed.pendingBytes === 0) continue;
+      if (feed.pendingChunks === 0) continue;
       this.deliver({ event: 'feed.data', payload: { feed: feed.feed, chunks: feed.take() } });
     }
   }
@@ -195,14 +211,19 @@ export class EventHub {
   }
 
   data(id: string, chunk: CaptureChunk): void {
-    let pending = 0;
+    let pendingBytes = 0;
+    let pendingChunks = 0;
     for (const view of this.views) {
       view.offer(id, chunk);
-      pending = Math.max(pending, view.pendingBytes);
+      pendingBytes = Math.max(pendingBytes, view.pendingBytes);
+      pendingChunks = Math.max(pendingChunks, view.pendingChunks);
     }
     this.changed.add(id);
-    if (pending >= FLUSH_BYTES) this.flushData();
-    else if (pending > 0) this.dataTimer ??= setTimeout(() => this.flushData(), FLUSH_INTERVAL_MS);
+    if (pendingBytes >= FLUSH_BYTES) this.flushData();
+    // Empty datagrams are chunks too: they are shown, so they are sent.
+    else if (pendingChunks > 0) {
+      this.dataTimer ??= setTimeout(() => this.flushData(), FLUSH_INTERVAL_MS);
+    }
     this.scheduleUpdates();
   }
 

@@ -23,6 +23,11 @@ export class Feed {
   /** Bytes queued for the view but not yet delivered. */
   pendingBytes = 0;
 
+  /** Chunks queued for the view (an empty datagram is a chunk of no bytes). */
+  get pendingChunks(): number {
+    return this.pending.length;
+  }
+
   constructor(
     readonly feed: number,
     readonly endpointId: string,

@@ -146,6 +146,14 @@ export class Listener extends Endpoint {
     return { connections: count, refused };
   }
 
+  /** Whether every writable connection has less than `bytes` waiting for its peer. */
+  connectionsBelowQueue(bytes: number): boolean {
+    for (const connection of this.connections) {
+      if (connection.isWritable && connection.bytesQueued >= bytes) return false;
+    }
+    return true;
+  }
+
   /** close() on the listening socket: no more accept(); existing connections go on unless asked. */
   async stop(closeConnections: boolean): Promise<void> {
     if (closeConnections) for (const connection of this.connections) connection.close();

@@ -6,6 +6,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { EndpointInfo } from '../../shared/contract';
+import { nowMs } from './clock';
 import { formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Endpoint, type EngineContext } from './endpoint';
@@ -20,6 +21,11 @@ import {
 const MAX_DATAGRAM_IPV4 = 65_507;
 const MAX_DATAGRAM_IPV6 = 65_527;
 
+/** Senders remembered for "Reply to": enough for a few devices talking at once, small to publish. */
+export const RECENT_PEERS_MAX = 8;
+
+type RecentPeer = NonNullable<EndpointInfo['recentPeers']>[number];
+
 export class UdpEndpoint extends Endpoint {
   private readonly socket: dgram.Socket;
   private readonly family: UdpFamily;
@@ -29,6 +35,8 @@ export class UdpEndpoint extends Endpoint {
   private kernelDropCount: number | null = null;
   private lastDatagramAt = 0;
   private kernelDropsTimer: NodeJS.Timeout | undefined;
+  /** The latest distinct senders, newest first, so the user can reply without retyping one. */
+  private recentPeers: RecentPeer[] = [];
 
   constructor(
     id: string,
@@ -46,6 +54,7 @@ export class UdpEndpoint extends Endpoint {
         this.hub.touch(this.id);
         return;
       }
+      this.notePeer(rinfo.address, rinfo.port);
       this.captured('in', message, { host: rinfo.address, port: rinfo.port });
     });
     this.socket.on('error', (error: NodeJS.ErrnoException) => this.onError(error));
@@ -135,6 +144,25 @@ export class UdpEndpoint extends Endpoint {
       this.socket.once('close', () => resolve());
       this.close();
     });
+  }
+
+  override info(): EndpointInfo {
+    return { ...super.info(), recentPeers: this.recentPeers.map((peer) => ({ ...peer })) };
+  }
+
+  /**
+   * Moves the sender to the front. A flood from one peer costs one short scan per datagram (at
+   * most RECENT_PEERS_MAX entries) and allocates nothing when it is already the newest.
+   */
+  private notePeer(host: string, port: number): void {
+    const at = nowMs();
+    const newest = this.recentPeers[0];
+    if (newest && newest.host === host && newest.port === port) {
+      newest.at = at;
+      return;
+    }
+    const rest = this.recentPeers.filter((peer) => peer.host !== host || peer.port !== port);
+    this.recentPeers = [{ host, port, at }, ...rest].slice(0, RECENT_PEERS_MAX);
   }
 
   protected override options(): EndpointInfo['options'] {

@@ -2,7 +2,8 @@
  * The command line of browser mode: `socket-workbench serve [--host H] [--port P] …`, read into
  * server options, then the server started, its URL printed, and stopped on SIGINT / SIGTERM.
  */
-import { basename, dirname, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeSystemError } from '../../shared/errors';
@@ -16,8 +17,29 @@ import {
 } from './access';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer, type RunningServer } from './server';
 
+/**
+ * Where browser mode keeps what the user saves (the payload library) unless --data-dir says:
+ * the OS's per-user data folder, as other apps use it.
+ */
+export function defaultDataDir(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home: string = homedir(),
+): string {
+  if (platform === 'win32') {
+    return join(env['APPDATA'] || join(home, 'AppData', 'Roaming'), 'Socket Workbench');
+  }
+  if (platform === 'darwin')
+    return join(home, 'Library', 'Application Support', 'Socket Workbench');
+  // XDG: a relative XDG_DATA_HOME is invalid and is ignored, as the spec says.
+  const xdg = env['XDG_DATA_HOME'];
+  const base = xdg && xdg.startsWith('/') ? xdg : join(home, '.local', 'share');
+  return join(base, 'socket-workbench');
+}
+
 const USAGE = `Usage: socket-workbench serve [--host HOST] [--port PORT] [--capture-dir DIR]
                               [--capture-limit SIZE|unlimited] [--capture-floor SIZE]
+                              [--data-dir DIR]
 
 Serves Socket Workbench to a browser at http://HOST:PORT/?token=TOKEN.
   --host HOST         address to listen on (default ${DEFAULT_HOST}; anything but loopback
@@ -32,6 +54,8 @@ Serves Socket Workbench to a browser at http://HOST:PORT/?token=TOKEN.
   --capture-floor SIZE  capture stops (reading pauses) while less than SIZE is free where it
                       is kept (default: the smaller of 1 GiB and half the free space at start;
                       or SOCKET_WORKBENCH_CAPTURE_FLOOR)
+  --data-dir DIR      keep what you save (the payload library) in DIR (default here:
+                      ${defaultDataDir()})
 The token is random (256 bits) unless SOCKET_WORKBENCH_TOKEN is set; a token set there must
 have at least ${MIN_TOKEN_BITS} bits (e.g. \`openssl rand -hex 32\`), or the server does not start.`;
 
@@ -45,6 +69,8 @@ export function parseCommandLine(
       captureDir?: string;
       token?: string;
       capture?: Partial<CaptureSettings>;
+      /** Unset: the OS's per-user data folder (defaultDataDir). */
+      dataDir?: string;
     }
   | string {
   let values: {
@@ -53,6 +79,7 @@ export function parseCommandLine(
     'capture-dir'?: string;
     'capture-limit'?: string;
     'capture-floor'?: string;
+    'data-dir'?: string;
     help?: boolean;
   };
   try {
@@ -64,6 +91,7 @@ export function parseCommandLine(
         'capture-dir': { type: 'string' },
         'capture-limit': { type: 'string' },
         'capture-floor': { type: 'string' },
+        'data-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -91,10 +119,20 @@ export function parseCommandLine(
   );
   if (typeof capture === 'string') return `${capture}\n\n${USAGE}`;
   const chosenCapture = Object.keys(capture).length > 0 ? { capture } : {};
+  const dataDirText = values['data-dir'];
+  if (dataDirText === '') return `--data-dir is empty\n\n${USAGE}`;
+  const dataDir = dataDirText === undefined ? {} : { dataDir: resolve(dataDirText) };
   const captureDir = values['capture-dir'] ?? env['SOCKET_WORKBENCH_CAPTURE_DIR'];
-  if (captureDir === undefined) return { host, port, ...chosenToken, ...chosenCapture };
+  if (captureDir === undefined) return { host, port, ...dataDir, ...chosenToken, ...chosenCapture };
   if (captureDir.length === 0) return `--capture-dir is empty\n\n${USAGE}`;
-  return { host, port, captureDir: resolve(captureDir), ...chosenToken, ...chosenCapture };
+  return {
+    host,
+    port,
+    captureDir: resolve(captureDir),
+    ...dataDir,
+    ...chosenToken,
+    ...chosenCapture,
+  };
 }
 
 /**
@@ -175,6 +213,7 @@ export async function runCommandLine(): Promise<void> {
       token: parsed.token,
       captureDir: parsed.captureDir,
       capture: parsed.capture,
+      dataDir: parsed.dataDir ?? defaultDataDir(process.env),
     });
   } catch (error) {
     const reason = startFailure(error as NodeJS.ErrnoException, parsed, rendererDir);

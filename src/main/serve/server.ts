@@ -79,6 +79,8 @@ export interface ServerOptions {
   captureDir?: string;
   /** The capture limit and free-space floor of the engine it makes. */
   capture?: Partial<CaptureSettings>;
+  /** The data folder of the engine it makes (the payload library); unset: in memory only. */
+  dataDir?: string;
 }
 
 export interface RunningServer {
@@ -111,7 +113,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const rendererDir = await realpath(resolve(options.rendererDir));
   const ownsEngine = options.engine === undefined;
   const engine =
-    options.engine ?? new Engine({ captureDir: options.captureDir, capture: options.capture });
+    options.engine ??
+    new Engine({
+      captureDir: options.captureDir,
+      capture: options.capture,
+      dataDir: options.dataDir ?? null,
+    });
   const router = createRouter(engine);
 
   // Filled in once listening: with port 0 the port is only known then.

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { formatByteSize } from '../../shared/byte-size';
-import { MAX_CAPTURE_READ, type CommandOutput } from '../../shared/contract';
+import { COPY_MAX_BYTES, MAX_CAPTURE_READ, type CommandOutput } from '../../shared/contract';
 import { WorkbenchError, type UserError } from '../../shared/errors';
 import {
   CLIENT_FRAME_LIMITS,
@@ -62,6 +62,16 @@ function readableId(frame: unknown): number | undefined {
   if (frame === null || typeof frame !== 'object') return undefined;
   const id = (frame as Record<string, unknown>).id;
   return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+}
+
+/** What a capture.copy may hold while its answer is built: its bytes, and their text. */
+function copyEstimate(input: unknown): number {
+  const { from, to, format } = (input ?? {}) as { from?: unknown; to?: unknown; format?: unknown };
+  const span =
+    typeof from === 'number' && typeof to === 'number' ? Math.max(0, to - from) : COPY_MAX_BYTES;
+  const bytes = Math.min(span, COPY_MAX_BYTES);
+  const perByte = format === 'c' ? 6 : format === 'hex' ? 3 : 2;
+  return bytes * (1 + perByte);
 }
 
 /** One page's WebSocket, with what it holds in this process. */
@@ -288,6 +298,25 @@ function serveClient(
     });
   };
 
+  // A copy's answer is one string of up to COPY_MAX_BYTES formatted (hex triples it): it waits
+  // in the same line as capture reads and counts against the page's budget while it is built.
+  const copyCapture = (id: number, input: unknown): void => {
+    captureReads = captureReads.then(async () => {
+      await drained();
+      if (!open()) return;
+      page.assemblingBytes = copyEstimate(input);
+      memory.enforce();
+      try {
+        const result = await router.invoke('capture.copy', input, view);
+        if (open()) send({ t: 'result', id, result });
+      } catch (error) {
+        fail(id, { code: 'INTERNAL', message: String(error) });
+      } finally {
+        page.assemblingBytes = 0;
+      }
+    });
+  };
+
   // Each page is one view: it gets live data through the feeds it opens, as fast as it
   // acknowledges it (feed.ack), so a slow tab never slows a socket.
   const view = router.openView((event) => send({ t: 'event', ...event }));
@@ -348,6 +377,10 @@ function serveClient(
     }
     if (call.command === 'capture.read') {
       readCapture(id, call.input);
+      return;
+    }
+    if (call.command === 'capture.copy') {
+      copyCapture(id, call.input);
       return;
     }
     router.invoke(call.command, call.input, view).then(

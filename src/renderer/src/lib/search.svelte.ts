@@ -14,6 +14,7 @@ import type { UserError } from '../../../shared/errors';
 import { formatByteSize } from '../../../shared/byte-size';
 import { formatCount } from './display';
 import { describeError, t } from './i18n.svelte';
+import { nextQueryNumber } from './query-number';
 import type { Session } from './session.svelte';
 
 export const searchKinds = ['text', 'hex', 'regex'] as const;
@@ -38,9 +39,6 @@ interface Results {
   matches: SearchMatch[];
   truncated: boolean;
 }
-
-/** Numbers for capture queries, unique in this page (the engine scopes them to the page). */
-let nextQuery = 1;
 
 export class CaptureSearch {
   query = $state('');
@@ -141,8 +139,13 @@ export class CaptureSearch {
     const { signal } = controller;
     this.error = null;
     if (this.query.length === 0) return null;
+    // What is searched is fixed when the search starts: a change of endpoint or query meanwhile
+    // ends this search (below) instead of mixing two searches' pages.
     const key = this.key;
-    const query = nextQuery++;
+    const endpointId = this.target().endpointId;
+    const find = this.buildQuery();
+    const direction = this.direction;
+    const query = nextQueryNumber();
     const cancel = (): void => this.session.api.notify('capture.cancel', { query });
     signal.addEventListener('abort', cancel, { once: true });
     const matches: SearchMatch[] = [];
@@ -153,13 +156,17 @@ export class CaptureSearch {
       for (let from: number | null = 0; from !== null && !truncated;) {
         const page: CommandResult<'capture.find'> = await this.session.invoke('capture.find', {
           query,
-          id: this.target().endpointId,
-          find: this.buildQuery(),
-          direction: this.direction,
+          id: endpointId,
+          find,
+          direction,
           from,
           maxMatches: Math.min(FIND_PAGE_MAX, MATCH_LIMIT - matches.length),
         });
         if (signal.aborted && this.running !== controller) return null;
+        if (this.key !== key) {
+          controller.abort();
+          return null;
+        }
         if (!page.ok) {
           // Stopped by the user: show what was found; anything else is the search's error.
           if (page.error.code !== 'CANCELLED') this.error = page.error;

@@ -70,3 +70,21 @@ export function readViewPrefs(): ViewPrefs {
 export function writeViewPrefs(prefs: ViewPrefs): void {
   write(VIEW_KEY, JSON.stringify(prefs));
 }
+
+const COMPOSER_KEY = 'socket-workbench.composer-suffix';
+
+/**
+ * The composer's checksum and line ending, as last chosen in this tab. Returned unchecked (or
+ * null): the composer validates it with the payload schema's own parts.
+ */
+export function readComposerSuffix(): unknown {
+  try {
+    return JSON.parse(read(COMPOSER_KEY) ?? 'null');
+  } catch {
+    return null;
+  }
+}
+
+export function writeComposerSuffix(suffix: unknown): void {
+  write(COMPOSER_KEY, JSON.stringify(suffix));
+}

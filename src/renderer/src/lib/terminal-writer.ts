@@ -9,7 +9,7 @@
  */
 import type { Terminal } from '@xterm/xterm';
 import { FEED_WINDOW_MIN, MAX_CAPTURE_READ, type CaptureChunk } from '../../../shared/contract';
-import { RateBudget } from '../../../shared/rate-budget';
+import { RateBudget } from './rate-budget';
 import {
   ChunkRenderer,
   dumpByteAt,
