@@ -447,6 +447,37 @@ describe('auto-reply: brakes', () => {
     expect((await rules(a.id)).states[0]?.hits).toBe(before);
   });
 
+  it('a fast peer that is not one of ours is answered past the same brake', async () => {
+    const engine = new Engine({ ruleRepliesPerSecond: 50 });
+    const router = createRouter(engine);
+    after.push(() => engine.dispose());
+    const listener = await call(router, 'tcp.listen', { host: '127.0.0.1', port: 0 });
+    await call(router, 'rules.set', {
+      id: listener.id,
+      mode: 'first',
+      rules: [bytesRule('pong', 'exact', text('ping'), text('pong'))],
+    });
+    // python3 is the peer here: its address is no endpoint of the engine.
+    const python = startPythonPeer(
+      [
+        'import socket, sys',
+        "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))",
+        's.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)',
+        'ok = 0',
+        'for _ in range(300):',
+        "    s.sendall(b'ping')",
+        "    if s.recv(16) == b'pong': ok += 1",
+        'print(ok, flush=True)',
+      ].join('\n'),
+      [portOf(listener)],
+    );
+    expect(await python.exited).toBe(0);
+    expect(python.lines).toEqual(['300']);
+    const rules = await call(router, 'rules.get', { id: listener.id });
+    expect(rules.rules[0]?.enabled).toBe(true);
+    expect(rules.states[0]?.hits).toBe(300);
+  });
+
   it('refuses to build a reply over the payload limit, before building it', async () => {
     const listener = await tcpListener();
     const many = '{{$0}}'.repeat(1000);

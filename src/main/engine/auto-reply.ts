@@ -22,8 +22,10 @@ export const PENDING_REPLIES_MAX = 10_000;
 /** Bytes those replies may hold at most (a {{$0}} reply copies what it matched). */
 export const PENDING_REPLY_BYTES_MAX = 64 * 1024 * 1024;
 /**
- * Replies one rule sends in a second at most. Two endpoints whose rules answer each other would
- * otherwise loop for ever as fast as the sockets go; past this, the rule turns itself off.
+ * Replies one rule may send in a second to another endpoint of this same engine. Two of its
+ * endpoints whose rules answer each other would otherwise loop for ever as fast as the sockets
+ * go; past this, the rule turns itself off. (A loop through another program cannot be told from
+ * a fast peer: that one the user stops by turning the rule off.)
  */
 export const RULE_REPLIES_PER_SECOND = 1_000;
 
@@ -35,7 +37,7 @@ interface CompiledRule {
   reply: ReplyTemplate;
   state: RuleState;
   /** Replies sent in the current second, and when that second began. */
-  rate: { count: number; since: number };
+  rate: { count: number; since: number; ownPeerChecked: boolean };
 }
 
 interface RuleSet {
@@ -90,7 +92,7 @@ export class AutoReply {
       }
       seen.add(rule.id);
       const compiled = this.compile(rule, index);
-      const rate = { count: 0, since: 0 };
+      const rate = { count: 0, since: 0, ownPeerChecked: false };
       const state = oldStates.get(rule.id) ?? {
         id: rule.id,
         hits: 0,
@@ -132,14 +134,17 @@ export class AutoReply {
       if (now - rate.since >= 1000) {
         rate.since = now;
         rate.count = 0;
+        rate.ownPeerChecked = false;
       }
-      if (++rate.count > this.repliesPerSecond) {
-        // Most likely a loop (two rules answering each other): the rule turns itself off and
+      // A fast peer asking and a rule answering is what rules are for; only a rule answering
+      // another of this engine's own endpoints that fast is taken for a loop.
+      if (this.loops(rate, target)) {
+        // Two of this engine's endpoints answering each other: the rule turns itself off and
         // says why; the user turns it on again.
         compiled.rule = { ...rule, enabled: false };
         state.lastError = {
           code: 'REPLY_RATE_LIMIT',
-          message: `Over ${this.repliesPerSecond.toLocaleString('en-US')} replies in a second: the rule was turned off (two rules answering each other?)`,
+          message: `Over ${this.repliesPerSecond.toLocaleString('en-US')} replies in a second to another endpoint of this workbench: the rule was turned off (two rules answering each other?)`,
         };
         this.host.touch(owner);
         if (set.mode === 'first') break;
@@ -153,6 +158,15 @@ export class AutoReply {
       }
       if (set.mode === 'first') break;
     }
+  }
+
+  /** Counts a reply; true when it is one too many of a loop between this engine's endpoints. */
+  private loops(rate: CompiledRule['rate'], target: ValidSendTarget): boolean {
+    rate.count += 1;
+    if (rate.count <= this.repliesPerSecond || rate.ownPeerChecked) return false;
+    // Looked at once a second, when the rate is crossed: it goes through every endpoint.
+    rate.ownPeerChecked = true;
+    return this.host.isOwnPeer(target);
   }
 
   /** Enabled rules on an endpoint. */

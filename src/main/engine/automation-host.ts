@@ -32,4 +32,9 @@ export interface AutomationHost {
   touch(id: string): void;
   /** An event for every view (job.updated, rules.updated, library.changed). */
   emit(event: AnyEvent): void;
+  /**
+   * Whether the target's other end is one of this engine's own endpoints (a client of its own
+   * listener, a datagram to its own UDP socket): two rules answering each other there loop.
+   */
+  isOwnPeer(target: ValidSendTarget): boolean;
 }

@@ -73,6 +73,17 @@ export interface EngineOptions {
  */
 export const AUTOMATION_QUEUE_BYTES = 64 * 1024;
 
+/** Whether two hosts name the same machine as far as a loop between endpoints goes. */
+function sameMachine(a: string, b: string): boolean {
+  const here = (host: string) =>
+    host === 'localhost' ||
+    host === '0.0.0.0' ||
+    host === '::' ||
+    host.startsWith('127.') ||
+    host === '::1';
+  return a === b || (here(a) && here(b));
+}
+
 /** Finished top-level endpoints kept listed unless EngineOptions.keepFinished says otherwise. */
 export const DEFAULT_KEEP_FINISHED = 1_000;
 
@@ -162,7 +173,27 @@ export class Engine {
       describe: (id) => this.endpoints.get(id)?.info(),
       touch: (id) => this.hub.touch(id),
       emit: (event) => this.hub.emitNow(event),
+      isOwnPeer: (target) => this.isOwnPeer(target),
     };
+  }
+
+  private isOwnPeer(target: ValidSendTarget): boolean {
+    const other =
+      target.kind === 'datagram'
+        ? { host: target.host, port: target.port }
+        : this.endpoints.get(target.id)?.info().remote;
+    if (!other) return false;
+    for (const endpoint of this.endpoints.values()) {
+      if (endpoint.id === target.id) continue;
+      const local = endpoint.info().local;
+      if (!local) continue;
+      if ('path' in other || 'path' in local) {
+        if ('path' in other && 'path' in local && other.path === local.path) return true;
+      } else if (local.port === other.port && sameMachine(local.host, other.host)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** What a user's send does, for automation: the same paths, captures and errors. */
