@@ -415,6 +415,19 @@ const offsetSchema = z
 export const captureDirections = ['both', 'in', 'out'] as const;
 export type CaptureDirection = (typeof captureDirections)[number];
 
+/** An RE2 pattern over text decoded in an encoding: capture.find's and auto-reply's. */
+const regexFields = {
+  pattern: z
+    .string()
+    .refine((p) => p.length > 0, coded('INVALID_INPUT', 'The pattern is empty'))
+    .refine(
+      (p) => p.length <= FIND_PATTERN_MAX,
+      coded('INVALID_INPUT', `The pattern is longer than ${FIND_PATTERN_MAX} characters`),
+    ),
+  encoding: z.enum(textEncodings).default('utf-8'),
+  ignoreCase: z.boolean().default(false),
+};
+
 /**
  * What capture.find looks for. `payload`: the bytes a payload spec gives (hex, base64, or text
  * with escapes in an encoding), optionally ignoring ASCII case. `regex`: an RE2 pattern (linear
@@ -426,18 +439,7 @@ export const findQuerySchema = z.discriminatedUnion('kind', [
     payload: payloadSchema,
     ignoreCase: z.boolean().default(false),
   }),
-  z.strictObject({
-    kind: z.literal('regex'),
-    pattern: z
-      .string()
-      .refine((p) => p.length > 0, coded('INVALID_INPUT', 'The pattern is empty'))
-      .refine(
-        (p) => p.length <= FIND_PATTERN_MAX,
-        coded('INVALID_INPUT', `The pattern is longer than ${FIND_PATTERN_MAX} characters`),
-      ),
-    encoding: z.enum(textEncodings).default('utf-8'),
-    ignoreCase: z.boolean().default(false),
-  }),
+  z.strictObject({ kind: z.literal('regex'), ...regexFields }),
 ]);
 export type FindQuery = z.input<typeof findQuerySchema>;
 
@@ -547,18 +549,7 @@ export const replyRuleSchema = z.strictObject({
       mode: z.enum(['exact', 'contains', 'starts', 'ends']),
       payload: payloadSchema,
     }),
-    z.strictObject({
-      mode: z.literal('regex'),
-      pattern: z
-        .string()
-        .refine((p) => p.length > 0, coded('INVALID_INPUT', 'The pattern is empty'))
-        .refine(
-          (p) => p.length <= FIND_PATTERN_MAX,
-          coded('INVALID_INPUT', `The pattern is longer than ${FIND_PATTERN_MAX} characters`),
-        ),
-      encoding: z.enum(textEncodings).default('utf-8'),
-      ignoreCase: z.boolean().default(false),
-    }),
+    z.strictObject({ mode: z.literal('regex'), ...regexFields }),
   ]),
   /**
    * The reply, a template: {{$0}} the matched bytes, {{$1}}…{{$9}} a regex's groups, {{counter}}
