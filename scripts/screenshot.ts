@@ -55,13 +55,18 @@ try {
     peers.push(peer);
   }
   await page.getByRole('treeitem', { level: 2 }).first().click();
-  await page.getByLabel('Mode').selectOption('both');
-  await page.getByLabel('Payload').fill('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok');
+  await page.getByLabel('Mode', { exact: true }).selectOption('both');
+  await page
+    .getByLabel('Payload', { exact: true })
+    .fill('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok');
   await page.getByRole('button', { name: 'Send', exact: true }).click();
   peers[0]?.end();
   await page.getByText('← FIN', { exact: false }).first().waitFor();
-  await page.getByLabel('Payload').fill('01 03 00 00 00 0a c5 cd');
-  await page.getByLabel('Format').selectOption('hex');
+  // A Modbus request, its CRC appended by the composer (the preview marks it).
+  await page.getByLabel('Payload', { exact: true }).fill('01 03 00 00 00 0a');
+  await page.getByLabel('Format', { exact: true }).selectOption('hex');
+  await page.getByLabel('Checksum', { exact: true }).selectOption({ label: 'CRC-16/MODBUS' });
+  await page.getByLabel('Byte order', { exact: true }).selectOption({ label: 'Little-endian' });
   await page.waitForTimeout(300);
   await page.screenshot({ path: output });
   console.log(`Wrote ${path.relative(process.cwd(), output)}`);
