@@ -254,7 +254,19 @@ export const transitionEvents = [
   'option', // setNoDelay / setKeepAlive / allowHalfOpen changed
   'error', // an operation failed
   'idle-close', // the engine closes a connection the peer half-closed that stayed idle
+  // automation, so the timeline says what the workbench did on its own
+  'job-started', // a send job (repeat, sequence, file) began sending from this endpoint
+  'job-done', // it sent all it planned
+  'job-stopped', // the user stopped it
+  'job-failed', // a send failed and the job ended (the error says why)
+  'rule-off', // an auto-reply rule turned itself off (a reply loop between own endpoints)
 ] as const;
+
+/** The transitions automation records on an endpoint's timeline. */
+export type AutomationTransition = Extract<
+  (typeof transitionEvents)[number],
+  `job-${string}` | 'rule-off'
+>;
 
 export const addressSchema = z.union([
   z.object({ host: z.string(), port: z.number(), family: z.enum(['IPv4', 'IPv6']) }),

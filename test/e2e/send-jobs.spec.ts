@@ -70,6 +70,16 @@ test('repeats a payload 20 times, then until stopped with the Stop button', asyn
     expect(peer.received().byteLength % 5).toBe(0);
     expect(await settled()).toBe(true);
 
+    // The lifecycle says what automation did, in order, with each job's counts.
+    const timeline = pane(app).getByRole('region', { name: 'Lifecycle' });
+    const automation = timeline.getByRole('listitem').filter({ hasText: 'send job' });
+    await expect(automation).toHaveCount(4);
+    await expect(automation.nth(0)).toContainText('send job started');
+    await expect(automation.nth(0)).toContainText('repeat "ping\\n" ×20');
+    await expect(automation.nth(1)).toContainText('send job done');
+    await expect(automation.nth(1)).toContainText('20/20');
+    await expect(automation.nth(3)).toContainText('send job stopped');
+
     // A finished job goes from the list with Remove.
     await first.getByRole('button', { name: 'Remove' }).click();
     await expect(jobs.getByRole('listitem')).toHaveCount(1);

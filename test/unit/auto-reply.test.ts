@@ -441,6 +441,12 @@ describe('auto-reply: brakes', () => {
     const [ra, rb] = [await rules(a.id), await rules(b.id)];
     const stopped = [...ra.states, ...rb.states].find((s) => s.lastError !== null);
     expect(stopped?.lastError?.code).toBe('REPLY_RATE_LIMIT');
+    // The owner's timeline says so too, with the rule's name and the reason.
+    const ruleOff = [a, b]
+      .flatMap((udp) => engine.info(udp.id).timeline)
+      .filter((entry) => entry.event === 'rule-off');
+    expect(ruleOff).toHaveLength(1);
+    expect(ruleOff[0]).toMatchObject({ detail: '"echo"', error: { code: 'REPLY_RATE_LIMIT' } });
     // The loop is over: the counters stand still.
     const before = (await rules(a.id)).states[0]?.hits;
     await new Promise((resolve) => setTimeout(resolve, 300));

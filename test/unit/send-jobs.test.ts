@@ -79,6 +79,19 @@ describe('repeat send', () => {
       expect(await staysAt(() => sink.received().byteLength, 50)).toBe(true);
       expect(sink.received().subarray(before).toString()).toBe('PING\r\n'.repeat(done));
     }
+    // The client's timeline says what automation did: each job's start and end, with its counts.
+    const automation = fresh.engine
+      .info(client.id)
+      .timeline.filter((entry) => entry.event.startsWith('job-'));
+    expect(automation.map((entry) => entry.event)).toEqual([
+      'job-started',
+      'job-done',
+      'job-started',
+      'job-done',
+    ]);
+    expect(automation[0]?.detail).toMatch(/^job-\d+ repeat "PING" ×200$/);
+    expect(automation[3]?.detail).toMatch(/^job-\d+ repeat "PING" 40\/40$/);
+    expect(automation.every((entry) => entry.state === 'open')).toBe(true);
   });
 
   it('stops at once: no byte reaches the peer after job.stop answers', async () => {
@@ -101,6 +114,11 @@ describe('repeat send', () => {
     expect(await staysAt(() => sink.received().byteLength)).toBe(true);
     expect(sink.received().byteLength).toBe(stopped.bytesSent);
     expect(stopped.bytesSent).toBe(stopped.done * 4);
+    const last = fresh.engine.info(client.id).timeline.at(-1);
+    expect(last).toMatchObject({
+      event: 'job-stopped',
+      detail: `${job.id} repeat "tick" ${stopped.done}/∞`,
+    });
     // Stopped jobs stay listed until stopped again, which forgets them.
     expect((await call(router, 'job.list', {})).jobs.map((j) => j.id)).toContain(job.id);
   });

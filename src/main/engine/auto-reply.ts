@@ -12,6 +12,7 @@ import type { CaptureChunk, ReplyRule, RulesInfo, ValidInput } from '../../share
 import { WorkbenchError, isErrorCode, type UserError } from '../../shared/errors';
 import type { AutomationHost, ValidSendTarget } from './automation-host';
 import type { Endpoint } from './endpoint';
+import { preview } from './send-job';
 import { compileReplyTemplate, type ReplyTemplate } from './reply-template';
 import { chunkText, ruleMatcher, type RuleMatcher } from './rule-match';
 
@@ -146,6 +147,10 @@ export class AutoReply {
           code: 'REPLY_RATE_LIMIT',
           message: `Over ${this.repliesPerSecond.toLocaleString('en-US')} replies in a second to another endpoint of this workbench: the rule was turned off (two rules answering each other?)`,
         };
+        this.host.note(owner, 'rule-off', {
+          detail: ruleName(rule),
+          error: state.lastError,
+        });
         this.host.touch(owner);
         if (set.mode === 'first') break;
         continue;
@@ -329,4 +334,13 @@ function asUserError(error: unknown): UserError {
     return { code: isErrorCode(errno) ? errno : 'INTERNAL', message: error.message };
   }
   return { code: 'INTERNAL', message: String(error) };
+}
+
+/** How a rule reads on a timeline: its name, or how it matches when it has none. */
+function ruleName(rule: ReplyRule): string {
+  if (rule.name) return `"${preview(rule.name)}"`;
+  const match = rule.match;
+  return match.mode === 'regex'
+    ? `regex /${preview(match.pattern)}/`
+    : `${match.mode} "${preview(match.payload.data)}"`;
 }

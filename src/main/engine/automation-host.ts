@@ -4,7 +4,13 @@
  * never the Engine itself, so what they can touch is written down here.
  */
 import type { AnyEvent } from '../../shared/api';
-import type { EndpointInfo, SendTarget, ValidInput } from '../../shared/contract';
+import type {
+  AutomationTransition,
+  EndpointInfo,
+  SendTarget,
+  ValidInput,
+} from '../../shared/contract';
+import type { UserError } from '../../shared/errors';
 import type { ValidPayload } from '../../shared/payload';
 
 /** A send target after validation. */
@@ -30,6 +36,15 @@ export interface AutomationHost {
   describe(id: string): EndpointInfo | undefined;
   /** An endpoint's automation changed: its info goes out again (endpoint.updated). */
   touch(id: string): void;
+  /**
+   * Writes what automation did on an endpoint's timeline (a job began or ended, a rule turned
+   * itself off); nothing if the endpoint is gone.
+   */
+  note(
+    id: string,
+    event: AutomationTransition,
+    facts: { detail?: string; error?: UserError },
+  ): void;
   /** An event for every view (job.updated, rules.updated, library.changed). */
   emit(event: AnyEvent): void;
   /**

@@ -4,6 +4,7 @@
  */
 import type {
   Address,
+  AutomationTransition,
   CaptureChunk,
   Counters,
   EndpointInfo,
@@ -124,6 +125,15 @@ export abstract class Endpoint {
     if (facts.error) this.lastError = facts.error;
     this.timeline.push({ at: nowMs(), event, state, ...facts });
     this.capture.describeAgain();
+    this.hub.transition(this.id);
+  }
+
+  /**
+   * Automation did something here (a send job began or ended, a rule turned itself off): the
+   * timeline says so, the state stays, and a job's error is the job's, not the endpoint's.
+   */
+  noteAutomation(event: AutomationTransition, facts: Pick<TransitionFacts, 'detail' | 'error'>) {
+    this.timeline.push({ at: nowMs(), event, state: this.state, ...facts });
     this.hub.transition(this.id);
   }
 

@@ -172,6 +172,7 @@ export class Engine {
       encodePayload: (payload) => this.encodePayload(payload),
       describe: (id) => this.endpoints.get(id)?.info(),
       touch: (id) => this.hub.touch(id),
+      note: (id, event, facts) => this.endpoints.get(id)?.noteAutomation(event, facts),
       emit: (event) => this.hub.emitNow(event),
       isOwnPeer: (target) => this.isOwnPeer(target),
     };

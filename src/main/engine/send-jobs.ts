@@ -32,6 +32,13 @@ export class SendJobs {
     ended: (job) => {
       this.dirty.delete(job);
       this.publish(job);
+      const { state, error } = job.info();
+      const event =
+        state === 'failed' ? 'job-failed' : state === 'done' ? 'job-done' : 'job-stopped';
+      this.host.note(job.endpointId, event, {
+        detail: jobSummary(job),
+        ...(error ? { error } : {}),
+      });
       this.host.touch(job.endpointId);
       this.trimFinished();
     },
@@ -165,6 +172,7 @@ export class SendJobs {
   private begin(job: SendJob): JobInfo {
     this.jobs.set(job.id, job);
     this.host.touch(job.endpointId);
+    this.host.note(job.endpointId, 'job-started', { detail: jobSummary(job) });
     job.start();
     // A job can end within start() (a count of 1, an empty file): ended() has published it.
     if (job.isActive) this.publish(job);
@@ -205,4 +213,17 @@ export class SendJobs {
       this.remove(job);
     }
   }
+}
+
+/**
+ * How a job reads on a timeline: `job-3 repeat "hello" ×100` when it starts,
+ * `job-3 repeat "hello" 97/100, 3 skipped` when it ends (a file counts bytes).
+ */
+function jobSummary(job: SendJob): string {
+  const { id, kind, label, planned, done, skipped } = job.info();
+  const unit = kind === 'file' ? ' B' : '';
+  const head = `${id} ${kind} "${label}"`;
+  if (job.isActive) return planned === null ? head : `${head} ×${planned}${unit}`;
+  const progress = `${done}/${planned ?? '∞'}${unit}`;
+  return skipped > 0 ? `${head} ${progress}, ${skipped} skipped` : `${head} ${progress}`;
 }

@@ -302,6 +302,19 @@ export const en = {
   'tl.explain.idleClose':
     'The peer half-closed this connection and it stayed idle for the listener’s idle time, so we close it: otherwise a peer could hold descriptors forever.',
 
+  'tl.call.jobStarted': 'send job started',
+  'tl.explain.jobStarted':
+    'Automation: the engine’s own timer starts writing this payload (repeat, sequence or file); each send is a write() like yours and shows in the traffic.',
+  'tl.call.jobDone': 'send job done',
+  'tl.explain.jobDone': 'The send job wrote everything it planned.',
+  'tl.call.jobStopped': 'send job stopped',
+  'tl.explain.jobStopped':
+    'The send job was stopped before it finished (by you, or because its endpoint went away).',
+  'tl.call.jobFailed': 'send job failed',
+  'tl.explain.jobFailed': 'A write() failed, so the send job ended; the error below says why.',
+  'tl.call.ruleOff': 'auto-reply rule turned off',
+  'tl.explain.ruleOff':
+    'An auto-reply rule answered another endpoint of this workbench too fast, so it turned itself off to break the loop. Turn it on again under Auto-reply rules.',
   'timeline.heading': 'Lifecycle',
   'timeline.byLocal': '(by us)',
   'timeline.byRemote': '(by the peer)',

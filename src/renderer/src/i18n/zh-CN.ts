@@ -293,6 +293,18 @@ export const zhCN: { [K in MessageKey]: string } = {
   'tl.explain.idleClose':
     '对端半关闭了这个连接，并且空闲时间达到了监听器设定的时长，因此我们关闭它：否则对端可以一直占用文件描述符。',
 
+  'tl.call.jobStarted': '发送任务开始',
+  'tl.explain.jobStarted':
+    '自动化：引擎自己的定时器开始写出这段数据（重复、序列或文件）；每次发送都和手动发送一样是一次 write()，并显示在数据流中。',
+  'tl.call.jobDone': '发送任务完成',
+  'tl.explain.jobDone': '发送任务已写出计划中的全部数据。',
+  'tl.call.jobStopped': '发送任务已停止',
+  'tl.explain.jobStopped': '发送任务在完成前被停止（由你停止，或其所属端点已不存在）。',
+  'tl.call.jobFailed': '发送任务失败',
+  'tl.explain.jobFailed': '一次 write() 失败，发送任务因此结束；原因见下方错误。',
+  'tl.call.ruleOff': '自动回复规则已关闭',
+  'tl.explain.ruleOff':
+    '一条自动回复规则对本工具的另一个端点回复得过快，为打断循环已自动关闭。可在“自动回复规则”中重新启用。',
   'timeline.heading': '生命周期',
   'timeline.byLocal': '（由我方）',
   'timeline.byRemote': '（由对方）',

@@ -68,6 +68,16 @@ export function describeTransition(
       return { call: 'tl.call.error', explain: 'tl.explain.error' };
     case 'idle-close':
       return { call: 'tl.call.idleClose', explain: 'tl.explain.idleClose' };
+    case 'job-started':
+      return { call: 'tl.call.jobStarted', explain: 'tl.explain.jobStarted' };
+    case 'job-done':
+      return { call: 'tl.call.jobDone', explain: 'tl.explain.jobDone' };
+    case 'job-stopped':
+      return { call: 'tl.call.jobStopped', explain: 'tl.explain.jobStopped' };
+    case 'job-failed':
+      return { call: 'tl.call.jobFailed', explain: 'tl.explain.jobFailed' };
+    case 'rule-off':
+      return { call: 'tl.call.ruleOff', explain: 'tl.explain.ruleOff' };
   }
 }
 
