@@ -74,7 +74,9 @@ test('everything can be done from the keyboard', async ({ app }) => {
   await app.keyboard.press('Enter');
   await expect(pane(app).getByRole('heading', { level: 2 })).toContainText(`:${port}`);
 
-  // The tree: one tab stop, arrows move, Enter selects.
+  // The tree: one tab stop, arrows move, Enter selects. The accepted connection's row may come
+  // a moment after the client's: wait for it, or ArrowDown would land on the client.
+  await expect(app.getByRole('treeitem')).toHaveCount(3);
   const selected = app.getByRole('treeitem', { selected: true });
   await selected.focus();
   await app.keyboard.press('Home');

@@ -1,7 +1,7 @@
 /**
- * Capture queries (../../../../shared/design.md: "capture query"): find and copy over one
- * endpoint's whole capture, by capture offset, in the engine, so that no view ever pulls a whole
- * capture to search or copy it. Node only, never electron.
+ * Capture queries (../../../../shared/design.md: "capture query"): find over one endpoint's
+ * whole capture, by capture offset, in the engine, so that no view ever pulls a whole capture to
+ * search it (copy is capture-copy.ts). Node only, never electron.
  *
  * Both stream the capture block by block (CaptureStore.readBlock: from memory where the chunks
  * still are, else from the capture files), never holding more than a block and a small carry,
@@ -16,50 +16,16 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { RE2JS, RE2JSException } from 're2js';
-import {
-  COPY_MAX_BYTES,
-  type CommandOutput,
-  type TextEncoding,
-  type ValidInput,
-} from '../../shared/contract';
+import { type CommandOutput, type TextEncoding, type ValidInput } from '../../shared/contract';
 import { WorkbenchError } from '../../shared/errors';
-import { toBase64, toCArray, toHex, type StreamTextDecoder } from '../../shared/format';
 import type { ValidPayload } from '../../shared/payload';
 import type { CaptureBlock, CaptureStore, Direction } from './capture';
+import { DEFAULT_QUERY_LIMITS, readBlockSafely, type QueryLimits } from './capture-blocks';
 import { decodedByteLength, DirectionDecoder, utf8ByteLength } from './decoded-text';
-import { createEngineTextDecoder } from './encodings';
 
 type FindInput = ValidInput<'capture.find'>;
 type FindOutput = CommandOutput<'capture.find'>;
-type CopyInput = ValidInput<'capture.copy'>;
-type CopyOutput = CommandOutput<'capture.copy'>;
 type Match = FindOutput['matches'][number];
-
-/** How much a query reads at a time; tests make them small to put block edges everywhere. */
-export interface QueryLimits {
-  /** Bytes per block of a byte search and of a copy: one read, one indexOf, one turn. */
-  blockBytes: number;
-  /** Bytes per block of a regex search: decoding and RE2 cost far more per byte. */
-  regexBlockBytes: number;
-  /** A find page ends after scanning this much, matches or not, so that progress shows. */
-  pageScanBytes: number;
-  /** The same for a regex search, which goes 10-500 times slower. */
-  regexPageScanBytes: number;
-}
-
-const MiB = 1024 * 1024;
-
-export const DEFAULT_QUERY_LIMITS: QueryLimits = {
-  // Large blocks make few system calls; 4 MiB is read and searched in about 1.5 ms here
-  // (bench/search: 2.4-3 GB/s), short enough a turn of the event loop.
-  blockBytes: 4 * MiB,
-  // Decoding and RE2 in JavaScript run at 5-250 MB/s (the pattern, the encoding, how many
-  // matches): 256 KiB keeps each turn under about 50 ms even at the slow end.
-  regexBlockBytes: 256 * 1024,
-  // A page of a few seconds at most: 0.1-1 s for bytes, 0.1-3 s for most patterns.
-  pageScanBytes: 256 * MiB,
-  regexPageScanBytes: 16 * MiB,
-};
 
 /**
  * The longest regex match (in UTF-16 code units of decoded text) that is surely found whole
@@ -236,31 +202,6 @@ function throwIfStopped(signal: AbortSignal, store: CaptureStore): void {
   if (signal.aborted) throw new WorkbenchError('CANCELLED', 'The search was stopped');
   if (store.isReleased) {
     throw new WorkbenchError('UNKNOWN_ENDPOINT', 'The endpoint was forgotten during the search');
-  }
-}
-
-/**
- * store.readBlock, going on at keptFrom should the bytes asked for be gone by now (the capture
- * limit deleted the oldest part while a query was between blocks).
- */
-function readBlockSafely(
-  store: CaptureStore,
-  from: number,
-  to: number,
-  buffer: Uint8Array,
-  at: number,
-  dir: Direction | undefined,
-): CaptureBlock {
-  for (;;) {
-    try {
-      return store.readBlock(from, to, buffer, at, dir);
-    } catch (error) {
-      const keptFrom = store.keptFrom;
-      if (!(error instanceof WorkbenchError && error.code === 'CAPTURE_GONE') || keptFrom <= from) {
-        throw error;
-      }
-      from = keptFrom;
-    }
   }
 }
 
@@ -663,162 +604,6 @@ class TextSearcher implements Searcher {
   }
 }
 
-function newDecoders(encoding: TextEncoding): Record<Direction, StreamTextDecoder> {
-  return { in: createEngineTextDecoder(encoding), out: createEngineTextDecoder(encoding) };
-}
-
 function isLowSurrogate(unit: number): boolean {
   return unit >= 0xdc00 && unit <= 0xdfff;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Copy
-// ---------------------------------------------------------------------------------------------
-
-/**
- * capture.copy: the bytes of [from, to) (within keptFrom and the capture's end), of one
- * direction if asked, at most `maxBytes` of them (`truncated` then), as text to copy.
- */
-export async function copyFromCapture(
-  store: CaptureStore,
-  input: CopyInput,
-  signal: AbortSignal,
-  maxBytes = COPY_MAX_BYTES,
-  limits: QueryLimits = DEFAULT_QUERY_LIMITS,
-): Promise<CopyOutput> {
-  if (input.to < input.from) {
-    throw new WorkbenchError('INVALID_INPUT', 'The range to copy ends before it starts');
-  }
-  const dir = input.direction === 'both' ? undefined : input.direction;
-  const end = Math.min(input.to, store.totalBytes);
-  const { bytes, pieces, next } = await readRange(
-    store,
-    input.from,
-    end,
-    dir,
-    maxBytes,
-    limits,
-    signal,
-  );
-  const truncated = next < end && hasBytes(store, next, end, dir);
-  const text =
-    input.format === 'text'
-      ? decodePieces(bytes, pieces, input.encoding)
-      : await formatInSlices(bytes, input.format, signal);
-  return { text, bytes: bytes.byteLength, truncated, keptFrom: store.keptFrom };
-}
-
-interface CopiedPiece {
-  dir: Direction;
-  at: number;
-  length: number;
-}
-
-/** Reads up to `maxBytes` of the range, a block per turn of the event loop. */
-async function readRange(
-  store: CaptureStore,
-  from: number,
-  end: number,
-  dir: Direction | undefined,
-  maxBytes: number,
-  limits: QueryLimits,
-  signal: AbortSignal,
-): Promise<{ bytes: Uint8Array; pieces: CopiedPiece[]; next: number }> {
-  for (;;) {
-    const start = Math.max(from, store.keptFrom);
-    const bytes = new Uint8Array(Math.max(0, Math.min(maxBytes, end - start)));
-    const pieces: CopiedPiece[] = [];
-    let filled = 0;
-    let offset = start;
-    let gone = false;
-    while (offset < end && filled < bytes.byteLength) {
-      const into = bytes.subarray(0, Math.min(bytes.byteLength, filled + limits.blockBytes));
-      const block = readBlockSafely(store, offset, end, into, filled, dir);
-      // The capture limit deleted part of what was read: a copy is one run, so begin again.
-      if (block.start > offset) {
-        gone = true;
-        break;
-      }
-      for (const piece of block.pieces) pieces.push(piece);
-      filled += block.bytes;
-      offset = block.end;
-      if (offset < end && filled < bytes.byteLength) {
-        await yieldToEventLoop();
-        throwIfCopyStopped(signal);
-      }
-    }
-    if (!gone) return { bytes: bytes.subarray(0, filled), pieces, next: offset };
-  }
-}
-
-/** Whether [from, to) holds any byte (of `dir`, when given). */
-function hasBytes(store: CaptureStore, from: number, to: number, dir?: Direction): boolean {
-  const probe = new Uint8Array(1);
-  for (let offset = from; offset < to;) {
-    const block = readBlockSafely(store, offset, to, probe, 0, dir);
-    if (block.bytes > 0) return true;
-    if (block.end <= offset) return false;
-    offset = block.end;
-  }
-  return false;
-}
-
-/**
- * Text as the views decode it: one streaming decoder per direction, in capture order. Bytes of
- * a character the range cuts off at its end are left out, as a view leaves them out.
- */
-function decodePieces(bytes: Uint8Array, pieces: CopiedPiece[], encoding: TextEncoding): string {
-  const decoders = newDecoders(encoding);
-  return pieces
-    .map((piece) =>
-      decoders[piece.dir].decode(bytes.subarray(piece.at, piece.at + piece.length), true),
-    )
-    .join('');
-}
-
-/**
- * Bytes per slice when formatting: a multiple of 3 (base64 groups) and of 12 (a C array's
- * line), so that the slices' texts joined are exactly the whole's. toHex and toCArray build an
- * array of one string per byte, which for 16 MiB at once would take hundreds of MB.
- */
-const FORMAT_SLICE_BYTES = 12 * 64 * 1024;
-
-function throwIfCopyStopped(signal: AbortSignal): void {
-  if (signal.aborted) throw new WorkbenchError('CANCELLED', 'The copy was stopped');
-}
-
-async function formatInSlices(
-  bytes: Uint8Array,
-  format: 'hex' | 'c' | 'base64',
-  signal: AbortSignal,
-): Promise<string> {
-  if (bytes.byteLength <= FORMAT_SLICE_BYTES) return formatWhole(bytes, format);
-  const parts: string[] = [];
-  for (let at = 0; at < bytes.byteLength; at += FORMAT_SLICE_BYTES) {
-    const slice = bytes.subarray(at, at + FORMAT_SLICE_BYTES);
-    parts.push(format === 'c' ? cArrayLines(slice) : formatWhole(slice, format));
-    await yieldToEventLoop();
-    throwIfCopyStopped(signal);
-  }
-  if (format === 'hex') return parts.join(' ');
-  if (format === 'base64') return parts.join('');
-  // toCArray's layout, with its lines made a slice at a time.
-  const head = toCArray(new Uint8Array(0)).replace(/\[0\] = \{\};$/, `[${bytes.byteLength}] =`);
-  return `${head} {\n${parts.join(',\n')}\n};`;
-}
-
-function formatWhole(bytes: Uint8Array, format: 'hex' | 'c' | 'base64'): string {
-  if (format === 'hex') return toHex(bytes);
-  if (format === 'c') return toCArray(bytes);
-  return toBase64(bytes);
-}
-
-/** The lines of toCArray's answer for `bytes`, without its head and braces. */
-function cArrayLines(bytes: Uint8Array): string {
-  const whole = toCArray(bytes);
-  // Up to 12 bytes, toCArray writes one line: `… = { 0x01, 0x02 };`
-  const oneLine = bytes.byteLength <= 12;
-  const from = oneLine ? whole.indexOf('{ ') + 2 : whole.indexOf('{\n') + 2;
-  const to = oneLine ? whole.lastIndexOf(' }') : whole.lastIndexOf('\n};');
-  return `${oneLine ? '  ' : ''}${whole.slice(from, to)}`;
 }

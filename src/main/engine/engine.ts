@@ -21,12 +21,9 @@ import { encodePayloadInNode } from './encodings';
 import type { Endpoint, EngineContext } from './endpoint';
 import { CaptureMemory } from './capture';
 import { CaptureFolder, type CaptureSettings } from './capture-folder';
-import {
-  copyFromCapture,
-  DEFAULT_QUERY_LIMITS,
-  findInCapture,
-  type QueryLimits,
-} from './capture-query';
+import { DEFAULT_QUERY_LIMITS, type QueryLimits } from './capture-blocks';
+import { copyFromCapture } from './capture-copy';
+import { findInCapture } from './capture-query';
 import { EventHub, type View } from './event-hub';
 import { DescriptorBudget } from './descriptors';
 import { Listener, type ListenerLimits } from './listener';
