@@ -1,7 +1,7 @@
 /** Setup the engine tests share: a fresh engine per test, and the plain listen and connect calls. */
 import fs from 'node:fs';
 import { afterEach, beforeEach } from 'vitest';
-import { Engine } from '../../src/main/engine/engine';
+import { Engine, type EngineOptions } from '../../src/main/engine/engine';
 import { tempDir } from './peers';
 
 /**
@@ -19,6 +19,29 @@ export function freshEngineAndDir(): { readonly engine: Engine; readonly dir: st
     fs.rmSync(fresh.dir, { recursive: true, force: true });
   });
   return fresh;
+}
+
+/**
+ * What a test of the calling file registers to undo (dispose an engine, close a peer, remove a
+ * folder), undone after that test in reverse order.
+ */
+export function cleanupsAfterEach(): Array<() => unknown> {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  return cleanups;
+}
+
+/** Makes engines that are disposed with the test's other cleanups, in the same order. */
+export function enginesDisposedWith(
+  cleanups: Array<() => unknown>,
+): (options?: EngineOptions) => Engine {
+  return (options = {}) => {
+    const engine = new Engine(options);
+    cleanups.push(() => engine.dispose());
+    return engine;
+  };
 }
 
 /** unix.listen at `socketPath`: backlog 16, half-open allowed. */

@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CaptureFolder } from '../../src/main/engine/capture-folder';
 import { CaptureFolderReader, findSessions } from '../../src/main/engine/capture-reader';
 import { Engine } from '../../src/main/engine/engine';
@@ -20,12 +20,10 @@ import { startEngineProcess } from '../support/engine-process-client';
 import { dataBytesIn, folderBytes } from '../support/capture';
 import { tempDir } from '../support/peers';
 import { waitUntil } from '../support/wait';
+import { cleanupsAfterEach } from '../support/engine';
 
 const MiB = 1024 * 1024;
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

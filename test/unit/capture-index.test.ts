@@ -4,7 +4,7 @@
  * record not yet on disk, or from the file, and the file must hold each row exactly once.
  */
 import fs from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ChunkIndex,
   decodeRow,
@@ -16,11 +16,9 @@ import {
 } from '../../src/main/engine/capture-index';
 import { CaptureLog } from '../../src/main/engine/capture-log';
 import { tempDir } from '../support/peers';
+import { cleanupsAfterEach } from '../support/engine';
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
 function openIndex() {
   const dir = tempDir();

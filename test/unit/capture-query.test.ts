@@ -8,9 +8,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import iconv from 'iconv-lite';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { utf8ByteLength, utf8HeldBytes } from '../../src/main/engine/decoded-text';
-import { Engine, type EngineOptions } from '../../src/main/engine/engine';
+import { Engine } from '../../src/main/engine/engine';
 import {
   commands,
   COPY_MAX_BYTES,
@@ -20,7 +20,7 @@ import {
   type ValidInput,
 } from '../../src/shared/contract';
 import { decodeText, toBase64, toCArray, toHex } from '../../src/shared/format';
-import { connectLocalTcp } from '../support/engine';
+import { connectLocalTcp, cleanupsAfterEach, enginesDisposedWith } from '../support/engine';
 import { portOf } from '../support/engine-helpers';
 import { connectPeer, tempDir } from '../support/peers';
 import { rejection, waitForEndpoint, waitUntil } from '../support/wait';
@@ -29,16 +29,8 @@ const MiB = 1024 * 1024;
 type Match = CommandOutput<'capture.find'>['matches'][number];
 type Direction = 'both' | 'in' | 'out';
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function newEngine(options: EngineOptions = {}): Engine {
-  const engine = new Engine(options);
-  cleanups.push(() => engine.dispose());
-  return engine;
-}
+const cleanups = cleanupsAfterEach();
+const newEngine = enginesDisposedWith(cleanups);
 
 /** Small blocks, so that block edges fall everywhere (between and inside chunks). */
 const TINY_BLOCKS = { blockBytes: 7, regexBlockBytes: 5, pageScanBytes: 64 * MiB };

@@ -5,9 +5,9 @@
  * where a peer written by someone else fits.
  */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { descriptorReserveFor, parseDescriptorLimit } from '../../src/main/engine/descriptors';
-import { Engine, type EngineOptions } from '../../src/main/engine/engine';
+import { Engine } from '../../src/main/engine/engine';
 import { createRouter } from '../../src/main/router';
 import {
   KEEP_CLOSED_DEFAULT,
@@ -23,6 +23,7 @@ import {
   refusal,
   startSinkServer,
 } from '../support/engine-helpers';
+import { cleanupsAfterEach, enginesDisposedWith } from '../support/engine';
 import { startEngineProcess, type EngineProcess } from '../support/engine-process-client';
 import { openFds } from '../support/system';
 import { connectPeer, exited, hasCommand, startPython } from '../support/peers';
@@ -31,16 +32,8 @@ import { waitForState, waitUntil } from '../support/wait';
 const host = '127.0.0.1';
 const text = (data: string) => ({ format: 'text' as const, data });
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function newEngine(options: EngineOptions = {}): Engine {
-  const engine = new Engine(options);
-  cleanups.push(() => engine.dispose());
-  return engine;
-}
+const cleanups = cleanupsAfterEach();
+const newEngine = enginesDisposedWith(cleanups);
 
 function countsOf(engine: Engine, listenerId: string): ListenerCounts {
   const counts = engine.info(listenerId).listenerCounts;

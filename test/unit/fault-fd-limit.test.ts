@@ -12,7 +12,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import { createRouter } from '../../src/main/router';
 import type { EndpointInfo } from '../../src/shared/contract';
@@ -22,14 +22,12 @@ import { firstMismatch, sha256, streamBytes, streamHash } from '../support/strea
 import { activeResources, openFds } from '../support/system';
 import { connectPeer, tempDir } from '../support/peers';
 import { waitUntil } from '../support/wait';
+import { cleanupsAfterEach } from '../support/engine';
 
 /** Enough for node, tsx and the engine's own descriptors (about 30), plus a few dozen sockets. */
 const MAX_FDS = 96;
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
 interface Client {
   socket: net.Socket;

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { Engine } from '../../src/main/engine/engine';
 import { createRouter, type Router, type View } from '../../src/main/router';
@@ -24,6 +24,7 @@ import { decodeWire, encodeWire, type ServerMessage } from '../../src/shared/wir
 import { acceptedFrom, portOf } from '../support/engine-helpers';
 import { connectPeer, tempDir } from '../support/peers';
 import { waitForState, waitUntil } from '../support/wait';
+import { cleanupsAfterEach } from '../support/engine';
 
 const host = '127.0.0.1';
 const KiB = 1024;
@@ -46,10 +47,7 @@ afterAll(async () => {
   fs.rmSync(rendererDir, { recursive: true, force: true });
 });
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -4,7 +4,7 @@
  * loop its turn, and a copy stops when asked. Real loopback sockets throughout.
  */
 import dgram from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import { createRouter, type View } from '../../src/main/router';
 import type { AnyEvent } from '../../src/shared/api';
@@ -12,12 +12,10 @@ import { QUERIES_PER_VIEW_MAX, type CaptureChunk } from '../../src/shared/contra
 import { acceptedFrom, portOf } from '../support/engine-helpers';
 import { connectPeer } from '../support/peers';
 import { waitUntil } from '../support/wait';
+import { cleanupsAfterEach } from '../support/engine';
 
 const host = '127.0.0.1';
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
 /** A TCP listener of `engine`, a peer connected to it, and the connection it accepted. */
 async function acceptedConnection(engine: Engine) {

@@ -4,14 +4,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseCommandLine, startServer } from '../../src/main/serve';
 import { tempDir } from '../support/peers';
+import { cleanupsAfterEach } from '../support/engine';
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
 describe('serve command line', () => {
   it('takes --capture-dir, or SOCKET_WORKBENCH_CAPTURE_DIR, as an absolute path', () => {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/main/engine/engine';
 import { createRouter, readCaptureInPieces, type Router } from '../../src/main/router';
 import {
@@ -34,13 +34,11 @@ import { call, MiB, portOf } from '../support/engine-helpers';
 import { exited, tempDir } from '../support/peers';
 import { Page, RawWebSocket } from '../support/serve-peers';
 import { waitUntil } from '../support/wait';
+import { cleanupsAfterEach } from '../support/engine';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupsAfterEach();
 
 let rendererDir: string;
 beforeAll(() => {
