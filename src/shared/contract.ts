@@ -975,8 +975,10 @@ export const events = {
   /** A send job started, progressed (a few times a second at most) or ended. */
   'job.updated': jobInfoSchema,
   'job.removed': z.object({ id: z.string() }),
-  /** An endpoint's rules changed, or their hit counters did (a few times a second at most). */
+  /** An endpoint's rules changed (set, or one turned itself off). */
   'rules.updated': rulesInfoSchema,
+  /** Their hit counters and last errors moved (a few times a second at most), rules unchanged. */
+  'rules.hits': z.object({ id: z.string(), states: z.array(ruleStateSchema) }),
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -327,8 +327,8 @@ describe('auto-reply: rules.set', () => {
     expect((await call(router, 'rules.get', { id: listener.id })).states[0]).toMatchObject({
       hits: 3,
     });
-    await waitUntil('a rules.updated with the third hit', () =>
-      events.some((e) => e.event === 'rules.updated' && e.payload.states[0]?.hits === 3),
+    await waitUntil('a rules.hits with the third hit', () =>
+      events.some((e) => e.event === 'rules.hits' && e.payload.states[0]?.hits === 3),
     );
     view.close();
   });

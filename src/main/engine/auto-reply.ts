@@ -16,7 +16,7 @@ import { preview } from './send-job';
 import { compileReplyTemplate, type ReplyTemplate } from './reply-template';
 import { chunkText, ruleMatcher, type RuleMatcher } from './rule-match';
 
-/** rules.updated for hit counters goes out at most this often per endpoint. */
+/** rules.hits (the counters, without the rules) goes out at most this often per endpoint. */
 const HIT_UPDATE_MS = 250;
 /** Replies waiting (for their delay, or for the read to finish) at most: past it one is dropped. */
 export const PENDING_REPLIES_MAX = 10_000;
@@ -64,7 +64,7 @@ export class AutoReply {
   private delayedCount = 0;
   /** Bytes held by replies waiting to be sent. */
   private pendingBytes = 0;
-  /** Owners whose hit counters changed since their last rules.updated. */
+  /** Owners whose hit counters changed since their last rules.hits. */
   private readonly dirty = new Set<string>();
   private updateTimer: NodeJS.Timeout | null = null;
 
@@ -152,6 +152,8 @@ export class AutoReply {
           error: state.lastError,
         });
         this.host.touch(owner);
+        // Rare, and the rule itself changed: the whole list goes out at once.
+        this.host.emit({ event: 'rules.updated', payload: this.info(owner) });
         if (set.mode === 'first') break;
         continue;
       }
@@ -299,7 +301,7 @@ export class AutoReply {
     }
   }
 
-  /** Hit counters changed: one rules.updated per owner within HIT_UPDATE_MS. */
+  /** Hit counters changed: one rules.hits per owner within HIT_UPDATE_MS. */
   private changed(owner: string): void {
     this.dirty.add(owner);
     this.updateTimer ??= setTimeout(() => {
@@ -307,7 +309,8 @@ export class AutoReply {
       const owners = [...this.dirty];
       this.dirty.clear();
       for (const id of owners) {
-        if (this.sets.has(id)) this.host.emit({ event: 'rules.updated', payload: this.info(id) });
+        if (!this.sets.has(id)) continue;
+        this.host.emit({ event: 'rules.hits', payload: { id, states: this.info(id).states } });
       }
     }, HIT_UPDATE_MS);
   }

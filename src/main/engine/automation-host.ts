@@ -45,7 +45,7 @@ export interface AutomationHost {
     event: AutomationTransition,
     facts: { detail?: string; error?: UserError },
   ): void;
-  /** An event for every view (job.updated, rules.updated, library.changed). */
+  /** An event for every view (job.updated, rules.updated, rules.hits, library.changed). */
   emit(event: AnyEvent): void;
   /**
    * Whether the target's other end is one of this engine's own endpoints (a client of its own
