@@ -16,6 +16,9 @@ const parts = {
   search: () => import('./search'),
   autoreply: () => import('./autoreply'),
   repeat: () => import('./repeat'),
+  export: () => import('./export'),
+  kernel: () => import('./kernel'),
+  workspace: () => import('./workspace'),
 } as const;
 
 export type PartName = keyof typeof parts;

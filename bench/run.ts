@@ -101,6 +101,15 @@ function jobsFor(part: PartName, quick: boolean): Job[] {
       return [{ part, options: { count: quick ? 500 : 2000, rounds: 3 }, timeoutMs: 120_000 }];
     case 'repeat':
       return [{ part, options: { seconds: quick ? 5 : 10 }, timeoutMs: 120_000 }];
+    case 'export':
+      return [{ part, options: { bytes: quick ? 256 * MiB : GiB, rounds: 3 }, timeoutMs: 600_000 }];
+    case 'workspace':
+      return [{ part, options: { listeners: 100, rounds: 3 }, timeoutMs: 120_000 }];
+    case 'kernel': {
+      const connections = quick ? 2000 : 10_000;
+      const options = { connections, phaseSeconds: quick ? 3 : 5, rounds: 3 };
+      return [{ part, options, timeoutMs: 240_000, fds: connections + 1000 }];
+    }
   }
 }
 
@@ -167,6 +176,9 @@ const requiredFields: Record<PartName, string[]> = {
   search: ['ratio', 'mbPerSec', 'grepMbPerSec', 'heapPlusExternalGrowthMB'],
   autoreply: ['p50Us', 'p99Us', 'pythonP50Us', 'pythonP99Us', 'p99Ratio'],
   repeat: ['ratio', 'done', 'planned', 'skipped', 'rate', 'baselineRatio'],
+  export: ['ratio', 'mbPerSec', 'cpMbPerSec', 'rssGrowthMB'],
+  kernel: ['ratio', 'closedCpuMsPerSecond', 'openCpuMsPerSecond', 'closedSsRuns'],
+  workspace: ['reopenMs', 'byHandMs', 'ratio'],
 };
 
 function failed(part: PartName, error: unknown): Json {
@@ -419,6 +431,66 @@ function describe(results: Partial<Record<PartName, Json>>): string {
         `  engine ${fmt(r['done'])} / ${fmt(r['planned'])} sends in ${fmt(r['seconds'])} s: ratio ` +
           `${fmt(r['ratio'], 3)} (goal >= 0.95), ${fmt(r['skipped'])} skipped, ${fmt(r['rate'], 1)}/s, ` +
           `flood ${fmt(r['floodMB'], 0)} MiB meanwhile; baseline ratio ${fmt(r['baselineRatio'], 3)}`,
+      );
+    }
+  }
+  const x = results.export;
+  if (x) {
+    out.push(
+      `Export: a ${fmt((x['bytes'] as number) / MiB)} MiB capture written as pcapng by ` +
+        'engine.exportCapture vs cp of its data files',
+    );
+    if (x['error']) out.push(`  failed: ${x['error']}`);
+    else {
+      out.push(
+        `  export ${fmt(x['mbPerSec'])} MB/s, cp ${fmt(x['cpMbPerSec'])} MB/s: ratio ` +
+          `${fmt(x['ratio'], 3)} (goal >= 0.3; medians of ${fmt(x['rounds'])} alternating rounds: ` +
+          `export ${(x['exportRoundsMbPerSec'] as number[]).join(', ')}, cp ` +
+          `${(x['cpRoundsMbPerSec'] as number[]).join(', ')} MB/s)`,
+        `  during an export: RSS +${fmt(x['rssGrowthMB'], 1)} MB, heap+external ` +
+          `+${fmt(x['heapPlusExternalGrowthMB'], 1)} MB, longest event-loop delay ` +
+          `${fmt(x['maxLoopDelayMs'], 1)} ms; ${fmt(x['packets'])} packets, ` +
+          `${fmt(x['pcapngBytes'])} bytes of pcapng`,
+      );
+    }
+  }
+  const w = results.workspace;
+  if (w) {
+    out.push(
+      `Workspace: a new engine re-opens ${fmt(w['listeners'])} TCP listeners from its workspace at ` +
+        'start, vs the same listeners opened one tcp.listen at a time',
+    );
+    if (w['error']) out.push(`  failed: ${w['error']}`);
+    else {
+      out.push(
+        `  re-open ${fmt(w['reopenMs'], 1)} ms, by hand ${fmt(w['byHandMs'], 1)} ms: ratio ` +
+          `${fmt(w['ratio'], 2)} (medians of ${fmt(w['rounds'])} rounds: re-open ` +
+          `${(w['reopenRoundsMs'] as number[]).join(', ')}, by hand ` +
+          `${(w['byHandRoundsMs'] as number[]).join(', ')} ms)`,
+      );
+    }
+  }
+  const k = results.kernel;
+  if (k) {
+    out.push(
+      `Kernel view: engine CPU with ${fmt(k['connections'])} connections open, a view sampling one ` +
+        `of them ${fmt(k['samplesPerSecond'])} times a second vs none`,
+    );
+    if (k['error']) out.push(`  failed: ${k['error']}`);
+    else {
+      out.push(
+        `  panel open ${fmt(k['openCpuMsPerSecond'], 2)} ms/s, closed ${fmt(k['closedCpuMsPerSecond'], 2)} ` +
+          `ms/s: ratio ${fmt(k['ratio'], 3)} (goal <= 1.05; medians of ${fmt(k['rounds'])} ` +
+          `alternating ${fmt(k['phaseSeconds'])} s phases: open ` +
+          `${(k['openRoundsCpuMs'] as number[]).join(', ')}, closed ` +
+          `${(k['closedRoundsCpuMs'] as number[]).join(', ')} ms)`,
+        `  ${fmt(k['cpuMsPerSample'], 3)} ms of engine CPU per sample (answered in ` +
+          `${fmt(k['sampleMedianMs'], 1)} ms); ss and its shell, outside the engine: ` +
+          `${fmt(k['ssCpuMsPerSecond'], 2)} ms/s; ss runs while closed: ${fmt(k['closedSsRuns'])}`,
+        `  with a message a second on every connection: open ${fmt(k['busyOpenCpuMsPerSecond'], 2)} ` +
+          `ms/s, closed ${fmt(k['busyClosedCpuMsPerSecond'], 2)} ms/s: ratio ${fmt(k['busyRatio'], 3)} ` +
+          `(open ${(k['busyOpenRoundsCpuMs'] as number[]).join(', ')}, closed ` +
+          `${(k['busyClosedRoundsCpuMs'] as number[]).join(', ')} ms)`,
       );
     }
   }

@@ -1,18 +1,27 @@
 /**
- * `socket-workbench capture FOLDER [--endpoint ID [--direction in|out]] [--json]`: reads a capture
- * folder without the app. Without --endpoint it lists the session(s) and their endpoints; with it,
- * it writes that endpoint's kept bytes, in stream order, to stdout.
+ * `socket-workbench capture FOLDER [--format F] [--endpoint ID] [--direction in|out] [--json]`:
+ * reads a capture folder without the app. Without --endpoint or --format it lists the session(s)
+ * and their endpoints; with them, it exports to stdout (export/export-capture.ts, which the
+ * engine's capture.export uses too; docs/export.md).
  */
-import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { formatByteSize } from '../shared/byte-size';
+import { exportFormats, type ExportFormat } from '../shared/contract';
 import { CaptureFolderReader, findSessions, type CapturedEndpoint } from './engine/capture-reader';
+import { exportCapture } from './engine/export/export-capture';
 
 const usage = `Usage:
   socket-workbench capture FOLDER                      list the endpoints of a capture session
   socket-workbench capture FOLDER --json               the same, as JSON
+  socket-workbench capture FOLDER --format pcapng|raw|hex|transcript [--endpoint ID]
+                                  [--direction in|out] > FILE
+                                                       export to stdout (docs/export.md)
   socket-workbench capture FOLDER --endpoint ID [--direction in|out] > FILE
-                                                       write one endpoint's bytes to stdout
+                                                       one endpoint's bytes (--format raw)
+Without --endpoint, pcapng holds every endpoint, their packets in time order; raw, hex and
+transcript write every endpoint one after another. A listener's --endpoint brings the
+connections it accepted. --direction (raw, hex, transcript): only received (in) or sent (out)
+bytes; pcapng always holds both.
 FOLDER is a session folder (it holds session.json) or the capture directory holding one or more.`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -24,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         endpoint: { type: 'string' },
         direction: { type: 'string' },
+        format: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -41,8 +51,12 @@ export async function main(argv: string[]): Promise<number> {
   if (direction !== undefined && direction !== 'in' && direction !== 'out') {
     return fail(`--direction must be "in" or "out", not "${direction}"`);
   }
-  if (direction !== undefined && values.endpoint === undefined) {
-    return fail('--direction needs --endpoint');
+  const format = values.format;
+  if (format !== undefined && !(exportFormats as readonly string[]).includes(format)) {
+    return fail(`--format must be one of ${exportFormats.join(', ')}, not "${format}"`);
+  }
+  if (direction !== undefined && values.endpoint === undefined && format === undefined) {
+    return fail('--direction needs --endpoint or --format');
   }
 
   let sessions: string[];
@@ -55,14 +69,19 @@ export async function main(argv: string[]): Promise<number> {
     return fail(`${positionals[0]} holds no capture session (no session.json found)`);
   }
 
-  if (values.endpoint !== undefined) {
+  if (values.endpoint !== undefined || format !== undefined) {
     if (sessions.length > 1) {
       return fail(
         `${positionals[0]} holds ${sessions.length} sessions; name one of them:\n` +
           sessions.map((session) => `  ${session}`).join('\n'),
       );
     }
-    return writeEndpoint(sessions[0] as string, values.endpoint, direction);
+    return writeExport(
+      sessions[0] as string,
+      values.endpoint,
+      (format ?? 'raw') as ExportFormat,
+      direction ?? 'both',
+    );
   }
 
   const listed = sessions.map((folder) => {
@@ -114,17 +133,24 @@ function formatAddress(address: unknown): string {
   return a.host?.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-async function writeEndpoint(
+async function writeExport(
   folder: string,
-  id: string,
-  direction: 'in' | 'out' | undefined,
+  id: string | undefined,
+  format: ExportFormat,
+  direction: 'in' | 'out' | 'both',
 ): Promise<number> {
-  let chunks;
   try {
-    chunks = new CaptureFolderReader(folder).chunks(id, direction);
-    for (const chunk of chunks) {
-      if (!process.stdout.write(chunk.bytes)) await once(process.stdout, 'drain');
-    }
+    const { warnings } = await exportCapture({
+      folder,
+      ids: id === undefined ? 'all' : [id],
+      withConnections: true,
+      format,
+      direction,
+      target: { stream: process.stdout },
+    });
+    // The output is complete as far as the folder goes: said, but not a failure.
+    for (const warning of warnings)
+      process.stderr.write(`socket-workbench capture: warning: ${warning}\n`);
   } catch (error) {
     return fail((error as Error).message);
   }

@@ -268,6 +268,11 @@ function installMenu(): void {
 /** Everything the instance that holds the single-instance lock does. */
 function startPrimary(): void {
   const engine = createEngine();
+  // Opens the workspace in use last time; a file it cannot use is reported to the page, never
+  // thrown (docs/workspaces.md).
+  engine.workspace.start().catch((error: unknown) => {
+    console.error('Socket Workbench: the workspace could not be opened', error);
+  });
   const router = createRouter(engine);
   // Read after the lock: userData is where the lock lives, and a --user-data-dir switch moves both.
   const stateFile = join(app.getPath('userData'), WINDOW_STATE_FILE);

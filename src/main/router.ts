@@ -80,6 +80,13 @@ const handlers: { [C in CommandName]: Handler<C> } = {
   'job.stop': (engine, input) => engine.jobs.stop(input.job),
   'rules.get': (engine, input) => engine.rules.get(input.id),
   'rules.set': (engine, input) => engine.rules.set(input),
+  'workspace.get': (engine) => engine.workspace.state(),
+  'workspace.save': (engine, input) => engine.workspace.save(input),
+  'workspace.open': (engine, input) => engine.workspace.open(input.path),
+  'workspace.settings': (engine, input) => engine.workspace.setReopenOnStart(input.reopenOnStart),
+  'capture.export': (engine, input) => engine.exportCapture(input),
+  'capture.open': (engine, input) => engine.openCapture(input.path),
+  'kernel.sample': (engine, input) => engine.sampleKernel(input.ids),
   'engine.status': (engine) => engine.status(),
   'capture.configure': (engine, input) => engine.configureCapture(input),
 };

@@ -274,6 +274,10 @@ export const addressSchema = z.union([
 ]);
 export type Address = z.infer<typeof addressSchema>;
 
+/** A timeline holds at most TIMELINE_MAX transitions: its first TIMELINE_HEAD and its latest. */
+export const TIMELINE_MAX = 1000;
+export const TIMELINE_HEAD = 100;
+
 export const transitionSchema = z.object({
   /** Wall-clock time in milliseconds since the epoch, with sub-millisecond precision. */
   at: z.number(),
@@ -354,6 +358,8 @@ export const endpointInfoSchema = z.object({
   /** Listeners: connections accepted so far that are still open. */
   openConnections: z.number(),
   timeline: z.array(transitionSchema),
+  /** Transitions left out between the timeline's first 100 and its latest ones (it holds 1,000). */
+  timelineOmitted: z.number().optional(),
   error: userErrorSchema.nullable(),
   createdAt: z.number(),
   /** Capture offsets before this are gone: the capture limit deleted the session's oldest part. */
@@ -364,6 +370,8 @@ export const endpointInfoSchema = z.object({
   automation: z.object({ rules: z.number(), jobs: z.number() }).optional(),
   /** UDP only: the latest peers that sent to it, newest first (one click to reply). */
   recentPeers: z.array(z.object({ host: z.string(), port: z.number(), at: z.number() })).optional(),
+  /** Opened read-only from a capture folder or pcapng file (capture.open): this file. */
+  openedFrom: z.string().optional(),
 });
 export type EndpointInfo = z.infer<typeof endpointInfoSchema>;
 
@@ -591,6 +599,232 @@ export const rulesInfoSchema = z.object({
 export type RulesInfo = z.infer<typeof rulesInfoSchema>;
 
 // ---------------------------------------------------------------------------------------------
+// Opening endpoints (commands, and the entries of a workspace file)
+// ---------------------------------------------------------------------------------------------
+
+const tcpListenInput = z.strictObject({
+  host: hostSchema,
+  port: portSchema,
+  backlog: backlogSchema.default(511),
+  allowHalfOpen: z.boolean().default(true),
+  ...listenerLimitFields,
+});
+
+const tcpConnectInput = z.strictObject({
+  host: hostSchema,
+  port: remotePortSchema,
+  timeoutMs: timeoutSchema.default(10_000),
+  noDelay: z.boolean().default(false),
+  keepAlive: z.boolean().default(false),
+  allowHalfOpen: z.boolean().default(true),
+});
+
+const unixListenInput = z.strictObject({
+  path: socketPathSchema,
+  backlog: backlogSchema.default(511),
+  allowHalfOpen: z.boolean().default(true),
+  /** Remove a leftover socket file nobody is listening on, instead of failing. */
+  removeStale: z.boolean().default(false),
+  ...listenerLimitFields,
+});
+
+const unixConnectInput = z.strictObject({
+  path: socketPathSchema,
+  timeoutMs: timeoutSchema.default(10_000),
+  allowHalfOpen: z.boolean().default(true),
+});
+
+const udpBindInput = z.strictObject({ host: hostSchema, port: portSchema });
+
+/** A file on the engine's machine: a file to send, a workspace, an export, a capture to open. */
+export const filePathSchema = z
+  .string()
+  .refine(
+    (p) => p.length > 0 && p.length <= 4096,
+    coded('INVALID_PATH', 'A file path is 1 to 4096 characters'),
+  )
+  .refine((p) => !p.includes('\0'), coded('INVALID_PATH', 'A file path contains a NUL character'));
+
+// ---------------------------------------------------------------------------------------------
+// Workspaces: what to open again, in a JSON file (docs/workspaces.md)
+// ---------------------------------------------------------------------------------------------
+
+export const WORKSPACE_FORMAT = 'socket-workbench-workspace';
+export const WORKSPACE_VERSION = 1;
+export const WORKSPACE_ENDPOINTS_MAX = 10_000;
+/** A workspace file larger than this is refused before it is parsed. */
+export const WORKSPACE_JSON_MAX = 64 * 1024 * 1024;
+export const RECENT_WORKSPACES_MAX = 10;
+
+export const viewModes = ['text', 'hex', 'both'] as const;
+export type ViewMode = (typeof viewModes)[number];
+
+/** How traffic is shown: kept in the workspace, applied to every endpoint's view. */
+export const viewSettingsSchema = z.strictObject({
+  mode: z.enum(viewModes).default('text'),
+  decoding: z.enum(textEncodings).default('utf-8'),
+  timestamps: z.boolean().default(false),
+});
+export type ViewSettings = z.output<typeof viewSettingsSchema>;
+
+const endpointRulesSchema = z.strictObject({
+  mode: z.enum(['first', 'all']).default('first'),
+  rules: z.array(replyRuleSchema).max(RULES_PER_ENDPOINT_MAX),
+});
+
+/** One endpoint to open again: the command that opens it, its input, and its rules. */
+export const workspaceEndpointSchema = z.discriminatedUnion('open', [
+  z.strictObject({
+    open: z.literal('tcp.listen'),
+    input: tcpListenInput,
+    rules: endpointRulesSchema.optional(),
+  }),
+  z.strictObject({
+    open: z.literal('tcp.connect'),
+    input: tcpConnectInput,
+    rules: endpointRulesSchema.optional(),
+  }),
+  z.strictObject({
+    open: z.literal('unix.listen'),
+    input: unixListenInput,
+    rules: endpointRulesSchema.optional(),
+  }),
+  z.strictObject({
+    open: z.literal('unix.connect'),
+    input: unixConnectInput,
+    rules: endpointRulesSchema.optional(),
+  }),
+  z.strictObject({
+    open: z.literal('udp.bind'),
+    input: udpBindInput,
+    rules: endpointRulesSchema.optional(),
+  }),
+]);
+export type WorkspaceEndpoint = z.output<typeof workspaceEndpointSchema>;
+
+/** A workspace file (format and version are checked first, so a newer file gets its own error). */
+export const workspaceSchema = z.strictObject({
+  format: z.literal(WORKSPACE_FORMAT),
+  version: z.literal(WORKSPACE_VERSION),
+  savedAt: z.string().max(64),
+  endpoints: z.array(workspaceEndpointSchema).max(WORKSPACE_ENDPOINTS_MAX),
+  library: z.array(libraryItemSchema).max(LIBRARY_ITEMS_MAX),
+  view: viewSettingsSchema,
+});
+export type Workspace = z.output<typeof workspaceSchema>;
+
+/** What opening a workspace did: endpoints opened, and each that could not be, with why. */
+export const workspaceOpenReportSchema = z.object({
+  path: z.string(),
+  at: z.number(),
+  opened: z.number(),
+  failed: z.array(z.object({ label: z.string(), error: userErrorSchema })),
+  /** The file could not be used at all (unreadable, corrupt, newer): nothing was opened. */
+  error: userErrorSchema.nullable(),
+});
+
+export const workspaceStateSchema = z.object({
+  /**
+   * The workspace file changes are saved to (automatically, a second after each change); null
+   * when the engine has no data folder (tests, a library use) and nothing was saved as yet.
+   */
+  path: z.string().nullable(),
+  /** The default workspace, in the app's data folder, is in use. */
+  isDefault: z.boolean(),
+  recent: z.array(z.string()),
+  reopenOnStart: z.boolean(),
+  /** The view settings the workspace holds (applied by the views when it is opened). */
+  view: viewSettingsSchema,
+  /** When it was last written, ms since 1970; null: not yet. */
+  savedAt: z.number().nullable(),
+  /** Why the last save failed, if it did. */
+  saveError: userErrorSchema.nullable(),
+  lastOpen: workspaceOpenReportSchema.nullable(),
+});
+export type WorkspaceState = z.infer<typeof workspaceStateSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Exports (docs/export.md) and captures opened read-only
+// ---------------------------------------------------------------------------------------------
+
+export const exportFormats = ['pcapng', 'raw', 'hex', 'transcript'] as const;
+export type ExportFormat = (typeof exportFormats)[number];
+/**
+ * The names an export's file may end with (case-insensitive), the first suggested: the engine
+ * refuses others, so that a peer's bytes never land in a file a shell or a service would run.
+ */
+export const exportExtensions: Record<ExportFormat, readonly [string, ...string[]]> = {
+  pcapng: ['.pcapng', '.pcap'],
+  raw: ['.bin', '.raw', '.dat'],
+  hex: ['.hex.txt', '.txt', '.hex'],
+  transcript: ['.txt', '.log'],
+};
+export const EXPORT_ENDPOINTS_MAX = 10_000;
+
+export const exportRequestSchema = z.strictObject({
+  /** The endpoints to export; a listener brings its accepted connections when withConnections. */
+  ids: z.array(endpointIdSchema).min(1).max(EXPORT_ENDPOINTS_MAX),
+  withConnections: z.boolean().default(true),
+  format: z.enum(exportFormats),
+  /** raw, hex and transcript: one direction or both (pcapng always holds both). */
+  direction: z.enum(captureDirections).default('both'),
+  /** Stream offsets [start, end) of a single endpoint: a selection in its view. */
+  range: z
+    .strictObject({ start: offsetSchema, end: offsetSchema })
+    .refine((r) => r.end > r.start, coded('INVALID_INPUT', 'A range ends after it starts'))
+    .optional(),
+});
+export type ExportRequest = z.output<typeof exportRequestSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// The kernel's view of a socket (docs/kernel-view.md)
+// ---------------------------------------------------------------------------------------------
+
+/** The TCP states as Linux names them (RFC 9293's, with underscores; SYN_RECV for SYN-RECEIVED). */
+export const tcpKernelStates = [
+  'LISTEN',
+  'SYN_SENT',
+  'SYN_RECV',
+  'ESTABLISHED',
+  'FIN_WAIT1',
+  'FIN_WAIT2',
+  'CLOSE_WAIT',
+  'CLOSING',
+  'LAST_ACK',
+  'TIME_WAIT',
+  'CLOSE',
+] as const;
+export type TcpKernelState = (typeof tcpKernelStates)[number];
+
+/** Endpoints one kernel.sample may ask for: a view samples what it shows, not everything. */
+export const KERNEL_SAMPLE_IDS_MAX = 64;
+
+/** What the kernel holds for one endpoint's socket now; null: this OS does not say. */
+export const kernelSampleSchema = z.object({
+  id: z.string(),
+  /** The kernel still holds a socket for it (false: closed and gone, even from TIME_WAIT). */
+  found: z.boolean(),
+  /** TCP: the kernel's state; Unix: LISTEN, ESTABLISHED or CLOSE; UDP: null. */
+  tcpState: z.enum(tcpKernelStates).nullable(),
+  /** Bytes received and not yet read by the engine; for a listener, connections waiting in accept(). */
+  recvQ: z.number().nullable(),
+  /** Bytes written and not yet acknowledged by the peer; for a listener, its accept queue's limit. */
+  sendQ: z.number().nullable(),
+  /** SO_RCVBUF and SO_SNDBUF as the kernel applies them (bytes). */
+  rcvBuf: z.number().nullable(),
+  sndBuf: z.number().nullable(),
+  /** TCP info, for the curious. */
+  rttMs: z.number().nullable(),
+  cwnd: z.number().nullable(),
+  mss: z.number().nullable(),
+  retransmits: z.number().nullable(),
+  /** A running timer (TIME_WAIT's, a retransmission's): milliseconds until it fires. */
+  timerMs: z.number().nullable(),
+  at: z.number(),
+});
+export type KernelSample = z.infer<typeof kernelSampleSchema>;
+
+// ---------------------------------------------------------------------------------------------
 // Commands
 // ---------------------------------------------------------------------------------------------
 
@@ -625,47 +859,11 @@ export const commands = {
     }),
   ),
 
-  'tcp.listen': command(
-    z.strictObject({
-      host: hostSchema,
-      port: portSchema,
-      backlog: backlogSchema.default(511),
-      allowHalfOpen: z.boolean().default(true),
-      ...listenerLimitFields,
-    }),
-    endpointResult,
-  ),
-  'tcp.connect': command(
-    z.strictObject({
-      host: hostSchema,
-      port: remotePortSchema,
-      timeoutMs: timeoutSchema.default(10_000),
-      noDelay: z.boolean().default(false),
-      keepAlive: z.boolean().default(false),
-      allowHalfOpen: z.boolean().default(true),
-    }),
-    endpointResult,
-  ),
-  'unix.listen': command(
-    z.strictObject({
-      path: socketPathSchema,
-      backlog: backlogSchema.default(511),
-      allowHalfOpen: z.boolean().default(true),
-      /** Remove a leftover socket file nobody is listening on, instead of failing. */
-      removeStale: z.boolean().default(false),
-      ...listenerLimitFields,
-    }),
-    endpointResult,
-  ),
-  'unix.connect': command(
-    z.strictObject({
-      path: socketPathSchema,
-      timeoutMs: timeoutSchema.default(10_000),
-      allowHalfOpen: z.boolean().default(true),
-    }),
-    endpointResult,
-  ),
-  'udp.bind': command(z.strictObject({ host: hostSchema, port: portSchema }), endpointResult),
+  'tcp.listen': command(tcpListenInput, endpointResult),
+  'tcp.connect': command(tcpConnectInput, endpointResult),
+  'unix.listen': command(unixListenInput, endpointResult),
+  'unix.connect': command(unixConnectInput, endpointResult),
+  'udp.bind': command(udpBindInput, endpointResult),
   'udp.send': command(
     z.strictObject({
       id: endpointIdSchema,
@@ -893,16 +1091,7 @@ export const commands = {
   'send.file': command(
     z.strictObject({
       target: sendTargetSchema,
-      path: z
-        .string()
-        .refine(
-          (p) => p.length > 0 && p.length <= 4096,
-          coded('INVALID_PATH', 'A file path is 1 to 4096 characters'),
-        )
-        .refine(
-          (p) => !p.includes('\0'),
-          coded('INVALID_PATH', 'A file path contains a NUL character'),
-        ),
+      path: filePathSchema,
       chunkBytes: wholeNumberSchema(1, FILE_CHUNK_MAX, 'The chunk size').optional(),
       intervalMs: delaySchema.default(0),
     }),
@@ -925,6 +1114,60 @@ export const commands = {
     rulesInfoSchema,
   ),
   'engine.status': command(z.strictObject({}), engineStatusSchema),
+
+  /** The workspace in use, the recent ones, and what opening the last one did. */
+  'workspace.get': command(z.strictObject({}), workspaceStateSchema),
+  /**
+   * Saves the workspace now (it is also saved a second after every change), to `path` when given:
+   * "Save as", which then becomes the workspace in use. Refuses to overwrite a file that is not a
+   * workspace (WOULD_OVERWRITE).
+   */
+  'workspace.save': command(
+    z.strictObject({ path: filePathSchema.optional(), view: viewSettingsSchema.optional() }),
+    workspaceStateSchema,
+  ),
+  /**
+   * Opens a workspace file: closes what is open, then opens its endpoints (one that cannot be
+   * opened is reported and the rest open), imports its payloads and applies its rules. A file
+   * that cannot be used changes nothing and is left untouched.
+   */
+  'workspace.open': command(z.strictObject({ path: filePathSchema }), workspaceStateSchema),
+  'workspace.settings': command(
+    z.strictObject({ reopenOnStart: z.boolean() }),
+    workspaceStateSchema,
+  ),
+
+  /**
+   * Writes endpoints' captures to a file on the engine's machine as pcapng, raw bytes, a hex dump
+   * or a timestamped transcript (docs/export.md).
+   */
+  'capture.export': command(
+    exportRequestSchema.safeExtend({
+      path: filePathSchema,
+      /** Replace an existing file (never a folder). */
+      overwrite: z.boolean().default(false),
+    }),
+    z.object({ path: z.string(), bytes: z.number(), endpoints: z.number(), packets: z.number() }),
+  ),
+  /**
+   * Opens a capture read-only: a capture session folder or a pcapng file (ours, or any with TCP
+   * or UDP streams). Its endpoints join the list, closed, with their bytes for the views, search,
+   * copy and export; nothing can be sent from them.
+   */
+  'capture.open': command(
+    z.strictObject({ path: filePathSchema }),
+    z.object({ ids: z.array(z.string()), warnings: z.array(z.string()) }),
+  ),
+
+  /**
+   * What the kernel holds for these endpoints' sockets now (state, queues, buffers, TCP info), read
+   * from the OS (Linux: /proc/net and ss). A view asks a few times a second while it shows them;
+   * nothing is read otherwise. `missing` names figures this OS does not give, and why.
+   */
+  'kernel.sample': command(
+    z.strictObject({ ids: z.array(endpointIdSchema).min(1).max(KERNEL_SAMPLE_IDS_MAX) }),
+    z.object({ samples: z.array(kernelSampleSchema), missing: z.array(z.string()) }),
+  ),
 
   /** The exact bytes a payload would send, for the composer's preview. */
   'payload.encode': command(
@@ -979,6 +1222,8 @@ export const events = {
   'rules.updated': rulesInfoSchema,
   /** Their hit counters and last errors moved (a few times a second at most), rules unchanged. */
   'rules.hits': z.object({ id: z.string(), states: z.array(ruleStateSchema) }),
+  /** The workspace changed: another one opened, saved, its settings, a save that failed. */
+  'workspace.updated': workspaceStateSchema,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -46,6 +46,14 @@ export const errorCodes = [
   'REPLY_RATE_LIMIT',
   'UNKNOWN_ITEM',
   'BAD_LIBRARY_FILE',
+  // Workspaces, exports and opened captures: a workspace file that is not one (or is from a
+  // newer app); a file that would be overwritten and is not ours; a capture file or folder that
+  // cannot be opened; an opened capture cannot send.
+  'BAD_WORKSPACE_FILE',
+  'WORKSPACE_TOO_NEW',
+  'WOULD_OVERWRITE',
+  'BAD_CAPTURE_FILE',
+  'READ_ONLY',
   // Operating-system errors, named after their errno.
   'EADDRINUSE',
   'EADDRNOTAVAIL',

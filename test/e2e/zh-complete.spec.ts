@@ -18,8 +18,13 @@ const allowed = new Set(
     'Base64 base64 hex Hex localhost Ctrl Enter Alt ms KB MB GB KiB MiB GiB B C ' +
     // A language menu names each language in its own language.
     'English ' +
-    // Proper names: Nagle's algorithm is 'Nagle 算法' in Chinese texts too.
-    'Nagle'
+    // Proper names: Nagle's algorithm is 'Nagle 算法' in Chinese texts too; file formats and the
+    // program that reads them.
+    'Nagle pcap pcapng Wireshark tshark JSON ' +
+    // TCP states as RFC 9293 and the kernel name them, and the kernel's own socket vocabulary.
+    'LISTEN SYN-SENT SYN-RECEIVED ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 CLOSE-WAIT CLOSING LAST-ACK ' +
+    'TIME-WAIT CLOSED CLOSE SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 CLOSE_WAIT LAST_ACK TIME_WAIT ' +
+    'Recv-Q Send-Q SO_RCVBUF SO_SNDBUF RTT MSS MSL RFC'
   ).split(/\s+/),
 );
 

@@ -20,6 +20,7 @@ import {
   captureDirections,
   commands,
   copyFormats,
+  exportFormats,
   notifications,
   textEncodings,
   type CommandName,
@@ -365,6 +366,19 @@ export function validInput(
       format: fc.constantFrom(...copyFormats),
       encoding: fc.constantFrom(...textEncodings),
     },
+    // Paths that can never be written (a folder, a missing folder, a relative path): a fuzz run
+    // must not leave files behind.
+    'capture.export': {
+      ids: fc.array(id, { minLength: 1, maxLength: 3 }),
+      withConnections: flag,
+      format: fc.constantFrom(...exportFormats),
+      direction: fc.constantFrom(...captureDirections),
+      range: fc.option(fc.record({ start: fc.nat(100), end: fc.integer({ min: 101, max: 200 }) }), {
+        nil: undefined,
+      }),
+      path: fc.constantFrom('/', '/nonexistent-folder/export.pcapng', 'relative.pcapng'),
+      overwrite: flag,
+    },
     'payload.encode': { payload: validPayload() },
     'library.list': {},
     'library.save': {
@@ -430,6 +444,25 @@ export function validInput(
         { maxLength: 3 },
       ),
     },
+    // Paths that cannot hold a workspace: a fuzzed save or open never writes or opens one.
+    'workspace.get': {},
+    'workspace.save': {
+      path: fc.constantFrom('/nonexistent/dir/w.json', 'relative.json', '/dev/null', 'w.txt'),
+      view: fc.record({
+        mode: fc.constantFrom('text' as const, 'hex' as const, 'both' as const),
+        decoding: fc.constantFrom(...textEncodings),
+        timestamps: flag,
+      }),
+    },
+    'workspace.open': {
+      path: fc.constantFrom('/nonexistent/dir/w.json', 'relative.json', '/dev/null', 'w.txt'),
+    },
+    'workspace.settings': { reopenOnStart: flag },
+    // Paths that hold no capture: a fuzzed open never replays one into the engine under test.
+    'capture.open': {
+      path: fc.constantFrom('/nonexistent/capture', 'relative.pcapng', '/dev/null'),
+    },
+    'kernel.sample': { ids: fc.array(id, { minLength: 1, maxLength: 4 }) },
   };
   const shape = shapes[command];
   // Fields with a default (or optional ones) may be left out; the others are required.

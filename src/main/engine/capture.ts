@@ -279,7 +279,8 @@ export class CaptureStore {
     });
     return left === 0;
   }
-  append(dir: Direction, data: Uint8Array, peer?: Peer): CaptureChunk {
+  /** `at`: when it happened; now, unless the chunk comes from a file opened read-only. */
+  append(dir: Direction, data: Uint8Array, peer?: Peer, at = nowMs()): CaptureChunk {
     // A small read can be a view into a large pooled allocation: copy it, or the budget lies.
     // Either way a plain Uint8Array, not a Buffer: views serialise it as bytes, not as JSON.
     // (A Buffer's slice() is a view, not a copy: copy with the Uint8Array constructor.)
@@ -287,7 +288,6 @@ export class CaptureStore {
       data.buffer.byteLength > data.byteLength * 2 + 1024
         ? new Uint8Array(data)
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const at = nowMs();
     const peerId = peer ? this.peerId(peer) : -1;
     const fileOffset = this.memory.folder.appendData(bytes);
     const seq = this.index.push({

@@ -302,6 +302,10 @@ export class Connection extends Endpoint {
     });
   }
 
+  override nodeHandle(): net.Socket {
+    return this.socket;
+  }
+
   protected override options(): EndpointInfo['options'] {
     return {
       noDelay: this.noDelay,

@@ -2,15 +2,18 @@
  * What every endpoint (listener, connection, UDP socket) shares: an id, a lifecycle whose every
  * transition is timestamped in a timeline, counters, and a capture of its traffic.
  */
-import type {
-  Address,
-  AutomationTransition,
-  CaptureChunk,
-  Counters,
-  EndpointInfo,
-  EndpointState,
-  Transition,
+import {
+  type Address,
+  type AutomationTransition,
+  type CaptureChunk,
+  type Counters,
+  type EndpointInfo,
+  type EndpointState,
+  TIMELINE_HEAD,
+  TIMELINE_MAX,
+  type Transition,
 } from '../../shared/contract';
+import type net from 'node:net';
 import { isTerminalState } from '../../shared/domain';
 import type { UserError } from '../../shared/errors';
 import {
@@ -25,6 +28,18 @@ import type { EventHub } from './event-hub';
 
 export type EndpointKind = EndpointInfo['kind'];
 export type EndpointRole = EndpointInfo['role'];
+/** The transitions a capture folder's description keeps: those that put segments on a wire. */
+const SEGMENT_EVENTS: ReadonlySet<Transition['event']> = new Set([
+  'connect',
+  'established',
+  'accepted',
+  'fin-sent',
+  'fin-received',
+  'rst-sent',
+  'rst-received',
+  'closed',
+] as const);
+
 type TransitionFacts = Omit<Transition, 'at' | 'event' | 'state'>;
 
 /** What every endpoint needs from the engine. */
@@ -51,6 +66,8 @@ export abstract class Endpoint {
   protected remote: Address | null = null;
   protected lastError: UserError | null = null;
   private readonly timeline: Transition[] = [];
+  /** Transitions dropped from the middle of a long timeline (see TIMELINE_MAX). */
+  private timelineOmitted = 0;
   protected readonly counters: Counters = {
     bytesIn: 0,
     bytesOut: 0,
@@ -96,6 +113,7 @@ export abstract class Endpoint {
       readingPaused: this.readingPaused(),
       openConnections: this.openConnections(),
       timeline: [...this.timeline],
+      ...(this.timelineOmitted > 0 ? { timelineOmitted: this.timelineOmitted } : {}),
       error: this.lastError,
       captureKeptFrom: this.capture.keptFrom,
       automation: this.context.automationOf?.(this.id) ?? { rules: 0, jobs: 0 },
@@ -119,11 +137,24 @@ export abstract class Endpoint {
   protected openConnections(): number {
     return 0;
   }
+  /**
+   * The Node object behind it (a connection's net.Socket, a listener's net.Server), for what only
+   * the OS can say about it (kernel/targets.ts); null for the others.
+   */
+  nodeHandle(): net.Socket | net.Server | null {
+    return null;
+  }
 
-  protected record(event: Transition['event'], state: EndpointState, facts: TransitionFacts = {}) {
+  /** `at`: when it happened; now, unless it is rebuilt from a capture opened read-only. */
+  protected record(
+    event: Transition['event'],
+    state: EndpointState,
+    facts: TransitionFacts = {},
+    at = nowMs(),
+  ) {
     this.state = state;
     if (facts.error) this.lastError = facts.error;
-    this.timeline.push({ at: nowMs(), event, state, ...facts });
+    this.keep({ at, event, state, ...facts });
     this.capture.describeAgain();
     this.hub.transition(this.id);
   }
@@ -133,8 +164,21 @@ export abstract class Endpoint {
    * timeline says so, the state stays, and a job's error is the job's, not the endpoint's.
    */
   noteAutomation(event: AutomationTransition, facts: Pick<TransitionFacts, 'detail' | 'error'>) {
-    this.timeline.push({ at: nowMs(), event, state: this.state, ...facts });
+    this.keep({ at: nowMs(), event, state: this.state, ...facts });
     this.hub.transition(this.id);
+  }
+
+  /**
+   * Keeps a transition. A timeline is sent with every update of the endpoint, so a long one
+   * (pausing and resuming all day, thousands of send jobs) keeps its first TIMELINE_HEAD
+   * transitions, how it began, and its latest ones, and counts those dropped between.
+   */
+  private keep(transition: Transition): void {
+    this.timeline.push(transition);
+    if (this.timeline.length > TIMELINE_MAX) {
+      this.timeline.splice(TIMELINE_HEAD, 1);
+      this.timelineOmitted += 1;
+    }
   }
 
   /** What it is and where: the part of its info that the capture folder keeps too. */
@@ -156,6 +200,10 @@ export abstract class Endpoint {
     const last = this.timeline.at(-1);
     return {
       ...this.identity(),
+      // What an export needs to draw the handshake and teardown (SYN, FIN, RST) at their times.
+      transitions: this.timeline
+        .filter((entry) => SEGMENT_EVENTS.has(entry.event))
+        .map(({ at, event, by }) => (by ? { at, event, by } : { at, event })),
       ...(this.isFinished && last ? { endedAt: last.at } : {}),
       ...(this.lastError ? { error: this.lastError } : {}),
     };

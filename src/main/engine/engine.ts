@@ -25,14 +25,20 @@ import { DEFAULT_QUERY_LIMITS, type QueryLimits } from './capture-blocks';
 import { copyFromCapture } from './capture-copy';
 import { findInCapture } from './capture-query';
 import { EventHub, type View } from './event-hub';
+import { checkExportDestination } from './export/destination';
+import { exportCapture } from './export/export-capture';
 import { DescriptorBudget } from './descriptors';
 import { Listener, type ListenerLimits } from './listener';
 import { UdpEndpoint } from './udp';
+import { openCapture } from './open-capture';
+import { OpenedEndpoint } from './opened-capture';
 import { AutoReply } from './auto-reply';
 import type { AutomationHost, ValidSendTarget } from './automation-host';
 import { PayloadLibrary } from './payload-library';
 import { SendJobs } from './send-jobs';
 import { checkUnixSocketPath } from './unix-path';
+import { WorkspaceManager, type EndpointOrigin } from './workspace';
+import { KernelView, type KernelSources } from './kernel/sampler';
 
 export interface EngineOptions {
   /**
@@ -56,12 +62,15 @@ export interface EngineOptions {
   /** How much capture queries read at a time (capture-query.ts; tests make blocks small). */
   queryLimits?: Partial<QueryLimits>;
   /**
-   * The app's data folder, where the payload library is kept; null or unset keeps it in memory
-   * only (tests). Electron passes userData; serve passes --data-dir.
+   * The app's data folder, where the payload library and the default workspace are kept; null
+   * or unset keeps the library in memory only and saves no workspace until Save as (tests).
+   * Electron passes userData; serve passes --data-dir.
    */
   dataDir?: string | null;
   /** Replies one auto-reply rule may send in a second before it turns itself off (a loop). */
   ruleRepliesPerSecond?: number;
+  /** Where kernel.sample reads from (kernel/sampler.ts); tests count the ss runs and /proc reads. */
+  kernelSources?: Partial<KernelSources>;
 }
 
 /**
@@ -127,6 +136,12 @@ export class Engine {
   readonly jobs: SendJobs;
   /** Auto-reply rules per endpoint. */
   readonly rules: AutoReply;
+  /** The workspace file: what is open, saved and opened again (workspace.ts). */
+  readonly workspace: WorkspaceManager;
+  /** The command and input each top-level endpoint was opened with, to open it again. */
+  private readonly origins = new Map<string, EndpointOrigin>();
+  /** kernel.sample: the kernel's view of the endpoints' sockets, read only when asked. */
+  private readonly kernel: KernelView;
 
   constructor(readonly options: EngineOptions = {}) {
     this.descriptors = new DescriptorBudget(options.descriptors);
@@ -139,6 +154,7 @@ export class Engine {
       batchBytes: budget / 4,
     });
     this.memory = new CaptureMemory(budget, this.folder);
+    this.kernel = new KernelView(options.kernelSources);
     this.memory.onPressure((pressure) => this.onCapturePressure(pressure));
     // What the folder holds changes with every write: say so about once a second, when it did.
     let lastSize = -1;
@@ -148,11 +164,15 @@ export class Engine {
       lastSize = size;
     }, STATUS_INTERVAL_MS).unref();
     const host = this.automationHost();
-    this.library = new PayloadLibrary(options.dataDir ?? null, (items) =>
-      this.hub.emitNow({ event: 'library.changed', payload: { items } }),
-    );
+    this.library = new PayloadLibrary(options.dataDir ?? null, (items) => {
+      this.hub.emitNow({ event: 'library.changed', payload: { items } });
+      this.workspace.changed();
+    });
     this.jobs = new SendJobs(host);
     this.rules = new AutoReply(host, options.ruleRepliesPerSecond);
+    this.workspace = new WorkspaceManager(this, options.dataDir ?? null, (state) =>
+      this.hub.emitNow({ event: 'workspace.updated', payload: state }),
+    );
     this.context = {
       hub: this.hub,
       memory: this.memory,
@@ -170,7 +190,10 @@ export class Engine {
       describe: (id) => this.endpoints.get(id)?.info(),
       touch: (id) => this.hub.touch(id),
       note: (id, event, facts) => this.endpoints.get(id)?.noteAutomation(event, facts),
-      emit: (event) => this.hub.emitNow(event),
+      emit: (event) => {
+        this.hub.emitNow(event);
+        if (event.event === 'rules.updated') this.workspace.changed();
+      },
       isOwnPeer: (target) => this.isOwnPeer(target),
     };
   }
@@ -182,7 +205,8 @@ export class Engine {
         : this.endpoints.get(target.id)?.info().remote;
     if (!other) return false;
     for (const endpoint of this.endpoints.values()) {
-      if (endpoint.id === target.id) continue;
+      // An endpoint opened from a file holds no socket: its addresses are another machine's past.
+      if (endpoint.id === target.id || endpoint instanceof OpenedEndpoint) continue;
       const local = endpoint.info().local;
       if (!local) continue;
       if ('path' in other || 'path' in local) {
@@ -285,29 +309,30 @@ export class Engine {
 
   async listenTcp(input: ListenInput<'tcp.listen'>): Promise<EndpointInfo> {
     const target = { kind: 'tcp', host: input.host, port: input.port } as const;
-    return this.openListener(target, input);
+    return this.openListener(target, input, { open: 'tcp.listen', input });
   }
 
   async listenUnix(input: ListenInput<'unix.listen'>): Promise<EndpointInfo> {
     checkUnixSocketPath(input.path, 'listen');
     const target = { kind: 'unix', path: input.path, removeStale: input.removeStale } as const;
-    return this.openListener(target, input);
+    return this.openListener(target, input, { open: 'unix.listen', input });
   }
 
   async connectTcp(input: ValidInput<'tcp.connect'>): Promise<EndpointInfo> {
     const target = { kind: 'tcp', host: input.host, port: input.port } as const;
-    return this.openConnection(target, input);
+    return this.openConnection(target, input, { open: 'tcp.connect', input });
   }
 
   async connectUnix(input: ValidInput<'unix.connect'>): Promise<EndpointInfo> {
     checkUnixSocketPath(input.path, 'connect');
     const target = { kind: 'unix', path: input.path } as const;
-    return this.openConnection(target, { ...input, noDelay: false, keepAlive: false });
+    const options = { ...input, noDelay: false, keepAlive: false };
+    return this.openConnection(target, options, { open: 'unix.connect', input });
   }
 
   async bindUdp(input: ValidInput<'udp.bind'>): Promise<EndpointInfo> {
     const udp = new UdpEndpoint(this.newId('udp'), this.context, input.host, input.port);
-    this.add(udp);
+    this.add(udp, { open: 'udp.bind', input });
     await udp.bind();
     return udp.info();
   }
@@ -375,6 +400,24 @@ export class Engine {
     return ok;
   }
 
+  /** capture.open: a capture folder or pcap/pcapng file's endpoints, read-only (open-capture.ts). */
+  openCapture(path: string): Promise<CommandOutput<'capture.open'>> {
+    return openCapture(
+      {
+        context: this.context,
+        ownFolder: this.folder.folder,
+        newId: (prefix) => this.newId(prefix),
+        add: (endpoint) => this.add(endpoint),
+      },
+      path,
+    );
+  }
+
+  /** kernel.sample: what the kernel holds for these endpoints' sockets (kernel/sampler.ts). */
+  async sampleKernel(ids: string[]): Promise<CommandOutput<'kernel.sample'>> {
+    return this.kernel.sample(ids.map((id) => this.get(id)));
+  }
+
   /** Drops a finished endpoint and its capture. */
   forget(id: string): Ok {
     const endpoint = this.get(id);
@@ -400,6 +443,9 @@ export class Engine {
     if (endpoint instanceof Connection && endpoint.parentId) {
       const parent = this.endpoints.get(endpoint.parentId);
       if (parent instanceof Listener) parent.forgetConnection(endpoint);
+    }
+    if (endpoint instanceof OpenedEndpoint) {
+      for (const child of endpoint.children) if (this.endpoints.has(child.id)) this.remove(child);
     }
     this.remove(endpoint);
   }
@@ -428,6 +474,34 @@ export class Engine {
     return findInCapture(capture, input, signal, encode, this.queryLimits());
   }
 
+  /**
+   * capture.export: endpoints' captures to a file, read back from the capture folder once
+   * everything captured so far is on disk (export/export-capture.ts, docs/export.md).
+   */
+  async exportCapture(
+    input: ValidInput<'capture.export'>,
+  ): Promise<CommandOutput<'capture.export'>> {
+    for (const id of input.ids) this.get(id);
+    if (input.range && input.ids.length !== 1) {
+      throw new WorkbenchError('INVALID_INPUT', 'A range is for one endpoint; name only one');
+    }
+    // The capture folder itself is refused by exportCapture; the data folder (library,
+    // workspace) and the rest of the naming rules here.
+    const ownFolders = this.options.dataDir ? [this.options.dataDir] : [];
+    await checkExportDestination(input.path, input.format, ownFolders);
+    await this.memory.flushAll();
+    const { path, bytes, endpoints, packets } = await exportCapture({
+      folder: this.folder.folder,
+      ids: input.ids,
+      withConnections: input.withConnections,
+      format: input.format,
+      direction: input.direction,
+      range: input.range,
+      target: { path: input.path, overwrite: input.overwrite },
+    });
+    return { path: path ?? input.path, bytes, endpoints, packets };
+  }
+
   /** capture.copy: a range of the endpoint's capture as text to copy (capture-query.ts). */
   async copyCapture(
     input: ValidInput<'capture.copy'>,
@@ -452,14 +526,47 @@ export class Engine {
     return bytes;
   }
 
+  /** Top-level endpoints still listed that a command opened, oldest first (the workspace). */
+  endpointOrigins(): Array<{ id: string; origin: EndpointOrigin }> {
+    return [...this.origins].map(([id, origin]) => ({ id, origin }));
+  }
+
+  /**
+   * Stops every send job and listener (with its connections) and closes every client,
+   * connection and UDP socket: another workspace is being opened. They stay listed, finished.
+   */
+  async closeEverything(): Promise<void> {
+    for (const job of this.jobs.list()) {
+      if (job.state === 'running' || job.state === 'paused') this.jobs.stop(job.id);
+    }
+    const stopping: Array<Promise<void>> = [];
+    for (const endpoint of [...this.endpoints.values()]) {
+      if (endpoint.isFinished && !(endpoint instanceof Listener)) continue;
+      try {
+        if (endpoint instanceof Listener) {
+          if (!endpoint.isFinished || endpoint.hasOpenConnections) {
+            stopping.push(endpoint.stop(true).catch(() => undefined));
+          }
+        } else if (endpoint instanceof Connection) endpoint.close();
+        else if (endpoint instanceof UdpEndpoint) endpoint.close();
+      } catch {
+        // One that cannot be closed (read-only, already going) does not stop the others.
+      }
+    }
+    await Promise.all(stopping);
+  }
+
   /** Closes every socket; resolves when the OS has released them all. */
   async dispose(): Promise<void> {
+    // Saved first, while what is open is still open.
+    await this.workspace.dispose();
     this.jobs.dispose();
     this.rules.dispose();
     await Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.dispose()));
     // A library write in progress finishes: the file is never left to a half-done rename.
     await this.library.settled();
     clearInterval(this.statusTimer);
+    this.kernel.dispose();
     this.hub.dispose();
     // Every row written on a clean stop, after the bytes it points at.
     await this.memory.stop();
@@ -491,6 +598,7 @@ export class Engine {
   private async openListener(
     target: ConstructorParameters<typeof Listener>[2],
     input: { backlog: number; allowHalfOpen: boolean } & Partial<ListenerLimits>,
+    origin: EndpointOrigin,
   ): Promise<EndpointInfo> {
     const options = {
       backlog: input.backlog,
@@ -519,7 +627,7 @@ export class Engine {
         if (this.endpoints.get(connection.id) === connection) this.drop(connection);
       },
     });
-    this.add(listener);
+    this.add(listener, origin);
     await listener.open();
     return listener.info();
   }
@@ -527,6 +635,7 @@ export class Engine {
   private async openConnection(
     target: Parameters<typeof Connection.connect>[2],
     options: Parameters<typeof Connection.connect>[3],
+    origin: EndpointOrigin,
   ): Promise<EndpointInfo> {
     const { connection, established } = Connection.connect(
       this.newId('conn'),
@@ -534,13 +643,17 @@ export class Engine {
       target,
       options,
     );
-    this.add(connection);
+    this.add(connection, origin);
     await established;
     return connection.info();
   }
 
-  private add(endpoint: Endpoint): void {
+  private add(endpoint: Endpoint, origin?: EndpointOrigin): void {
     this.endpoints.set(endpoint.id, endpoint);
+    if (origin) {
+      this.origins.set(endpoint.id, origin);
+      this.workspace.changed();
+    }
     if (endpoint.role !== 'accepted') this.topLevel.add(endpoint);
     if (this.memory.underPressure && endpoint instanceof Connection) {
       endpoint.setCapturePressure(true);
@@ -552,6 +665,7 @@ export class Engine {
     this.endpoints.delete(endpoint.id);
     this.topLevel.delete(endpoint);
     this.finishedTopLevel.delete(endpoint);
+    if (this.origins.delete(endpoint.id)) this.workspace.changed();
     endpoint.capture.release();
     this.jobs.forget(endpoint.id);
     this.rules.forget(endpoint.id);
@@ -574,6 +688,7 @@ export class Engine {
     const endpoint = this.endpoints.get(id);
     if (!endpoint || !endpoint.isFinished || !this.topLevel.has(endpoint)) return;
     if (this.finishedTopLevel.has(endpoint)) return;
+    if (this.origins.has(id)) this.workspace.changed();
     this.finishedTopLevel.add(endpoint);
     const keep = this.options.keepFinished ?? DEFAULT_KEEP_FINISHED;
     if (this.finishedTopLevel.size <= keep || this.forgetFinishedScheduled) return;
@@ -607,6 +722,8 @@ export class Engine {
   private get(id: string, kind?: EndpointClass<Endpoint>): Endpoint {
     const endpoint = this.endpoints.get(id);
     if (!endpoint) throw new WorkbenchError('UNKNOWN_ENDPOINT', `No endpoint with id ${id}`);
+    // Every action that needs a kind of socket acts on it: one opened from a file has none.
+    if (kind && endpoint instanceof OpenedEndpoint) throw endpoint.readOnlyError();
     if (kind && !Object.prototype.isPrototypeOf.call(kind.prototype, endpoint)) {
       throw new WorkbenchError(
         'WRONG_ENDPOINT_KIND',

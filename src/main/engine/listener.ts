@@ -189,6 +189,10 @@ export class Listener extends Endpoint {
     else if (this.server.listening) this.server.close();
   }
 
+  override nodeHandle(): net.Server {
+    return this.server;
+  }
+
   protected override options(): EndpointInfo['options'] {
     return {
       noDelay: false,

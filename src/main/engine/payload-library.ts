@@ -8,8 +8,7 @@
  * list in memory changes only once the file has, so a failed write (a full disk) changes
  * nothing anywhere.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -20,7 +19,14 @@ import {
   type LibraryItem,
   type ValidInput,
 } from '../../shared/contract';
-import { isErrorCode, WorkbenchError, type UserError } from '../../shared/errors';
+import { WorkbenchError, type UserError } from '../../shared/errors';
+import {
+  describeIssue,
+  fileError,
+  sameStamp,
+  writeFileAtomically,
+  type FileStamp,
+} from './data-file';
 
 export const LIBRARY_FILE_NAME = 'payloads.json';
 export const LIBRARY_FORMAT = 'socket-workbench-payloads';
@@ -39,13 +45,6 @@ const fileSchema = z.strictObject({
     error: `holds more than ${LIBRARY_ITEMS_MAX} saved payloads`,
   }),
 });
-
-/** A file's identity as last read or written: a change by anyone else shows as a difference. */
-interface FileStamp {
-  ino: number;
-  size: number;
-  mtimeMs: number;
-}
 
 export class PayloadLibrary {
   /** null until first used (the file is read lazily). */
@@ -156,7 +155,7 @@ export class PayloadLibrary {
   private async current(): Promise<LibraryItem[]> {
     const file = this.file;
     if (file === null) return (this.items ??= []);
-    const found = await stampOf(file);
+    const found = await libraryStamp(file);
     if (this.items !== null && sameStamp(found, this.stamp)) return this.items;
     this.stamp = found;
     this.problem = null;
@@ -207,7 +206,10 @@ export class PayloadLibrary {
     const file = this.file;
     if (file !== null && this.dataDir !== null) {
       if (this.badFile) await this.setAside(file);
-      this.stamp = await writeAtomically(this.dataDir, file, json);
+      this.stamp = await writeFileAtomically(file, json, {
+        makeFolder: true,
+        what: `The payload library ${file}`,
+      });
     }
     this.items = next;
     this.changed(next);
@@ -252,7 +254,7 @@ export function parseLibraryFile(text: string): LibraryItem[] {
     throw badFile('not a payload library: expected an object with format, version and items');
   }
   const header = headerSchema.safeParse(value);
-  if (!header.success) throw badFile(describeIssue(header.error));
+  if (!header.success) throw badFile(describeIssue(header.error, 'not a payload library'));
   const { version } = header.data;
   if (version !== LIBRARY_VERSION) {
     throw badFile(
@@ -263,7 +265,7 @@ export function parseLibraryFile(text: string): LibraryItem[] {
     );
   }
   const parsed = fileSchema.safeParse(value);
-  if (!parsed.success) throw badFile(describeIssue(parsed.error));
+  if (!parsed.success) throw badFile(describeIssue(parsed.error, 'not a payload library'));
   const items = parsed.data.items;
   const ids = new Map<string, number>();
   const hotkeys = new Map<number, number>();
@@ -287,23 +289,12 @@ function badFile(message: string): WorkbenchError {
   return new WorkbenchError('BAD_LIBRARY_FILE', message);
 }
 
-/** The first issue as "items[3].payload.format: message". */
-function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return 'not a payload library';
-  let field = '';
-  for (const key of issue.path) {
-    if (typeof key === 'number') field += `[${key}]`;
-    else field += field.length === 0 ? String(key) : `.${String(key)}`;
-  }
-  return `${field.length > 0 ? field : 'file'}: ${issue.message}`;
-}
-
 function withoutHotkey(item: LibraryItem, hotkey: number | null): LibraryItem {
   return hotkey !== null && item.hotkey === hotkey ? { ...item, hotkey: null } : item;
 }
 
-async function stampOf(file: string): Promise<FileStamp | null> {
+/** The library file's stamp; null when there is none yet, an error when it cannot be seen. */
+async function libraryStamp(file: string): Promise<FileStamp | null> {
   try {
     const info = await stat(file);
     return { ino: info.ino, size: info.size, mtimeMs: info.mtimeMs };
@@ -311,62 +302,4 @@ async function stampOf(file: string): Promise<FileStamp | null> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fileError(error, `The payload library ${file} cannot be read`);
   }
-}
-
-function sameStamp(a: FileStamp | null, b: FileStamp | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
-}
-
-/**
- * Temporary file in the same folder (a rename across file systems is not atomic), synced before
- * the rename, and the folder synced after it, so a crash leaves the old library or the new one.
- */
-async function writeAtomically(dir: string, file: string, json: string): Promise<FileStamp> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw fileError(error, `The data folder ${dir} cannot be made`);
-  }
-  const temp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(json, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw fileError(error, `The payload library ${file} cannot be written; nothing was saved`);
-  }
-  await syncFolder(dir);
-  const stamp = await stampOf(file);
-  if (stamp === null) throw new WorkbenchError('INTERNAL', `${file} vanished after writing`);
-  return stamp;
-}
-
-/** Makes the rename itself durable; folders cannot be opened for this on Windows: skipped. */
-async function syncFolder(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Some file systems refuse fsync on a folder; the file itself is already synced.
-  }
-}
-
-/** A system error with the file named, keeping its errno as the code when the contract has it. */
-function fileError(error: unknown, what: string): WorkbenchError {
-  if (error instanceof WorkbenchError) return error;
-  const errno = (error as NodeJS.ErrnoException).code;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new WorkbenchError(isErrorCode(errno) ? errno : 'INTERNAL', `${what}: ${reason}`);
 }

@@ -39,7 +39,7 @@ export function defaultDataDir(
 
 const USAGE = `Usage: socket-workbench serve [--host HOST] [--port PORT] [--capture-dir DIR]
                               [--capture-limit SIZE|unlimited] [--capture-floor SIZE]
-                              [--data-dir DIR]
+                              [--data-dir DIR] [--workspace FILE]
 
 Serves Socket Workbench to a browser at http://HOST:PORT/?token=TOKEN.
   --host HOST         address to listen on (default ${DEFAULT_HOST}; anything but loopback
@@ -56,6 +56,8 @@ Serves Socket Workbench to a browser at http://HOST:PORT/?token=TOKEN.
                       or SOCKET_WORKBENCH_CAPTURE_FLOOR)
   --data-dir DIR      keep what you save (the payload library) in DIR (default here:
                       ${defaultDataDir()})
+  --workspace FILE    open the workspace FILE (a .json file; made on the first change if it does
+                      not exist) instead of the one in use last time (docs/workspaces.md)
 The token is random (256 bits) unless SOCKET_WORKBENCH_TOKEN is set; a token set there must
 have at least ${MIN_TOKEN_BITS} bits (e.g. \`openssl rand -hex 32\`), or the server does not start.`;
 
@@ -71,6 +73,8 @@ export function parseCommandLine(
       capture?: Partial<CaptureSettings>;
       /** Unset: the OS's per-user data folder (defaultDataDir). */
       dataDir?: string;
+      /** The workspace file to open; unset: the one in use last time. */
+      workspace?: string;
     }
   | string {
   let values: {
@@ -80,6 +84,7 @@ export function parseCommandLine(
     'capture-limit'?: string;
     'capture-floor'?: string;
     'data-dir'?: string;
+    workspace?: string;
     help?: boolean;
   };
   try {
@@ -92,6 +97,7 @@ export function parseCommandLine(
         'capture-limit': { type: 'string' },
         'capture-floor': { type: 'string' },
         'data-dir': { type: 'string' },
+        workspace: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -122,14 +128,23 @@ export function parseCommandLine(
   const dataDirText = values['data-dir'];
   if (dataDirText === '') return `--data-dir is empty\n\n${USAGE}`;
   const dataDir = dataDirText === undefined ? {} : { dataDir: resolve(dataDirText) };
+  const workspaceText = values.workspace;
+  if (workspaceText === '') return `--workspace is empty\n\n${USAGE}`;
+  if (workspaceText !== undefined && !workspaceText.toLowerCase().endsWith('.json')) {
+    return `--workspace names a .json file, not "${workspaceText}"\n\n${USAGE}`;
+  }
+  const workspace = workspaceText === undefined ? {} : { workspace: resolve(workspaceText) };
   const captureDir = values['capture-dir'] ?? env['SOCKET_WORKBENCH_CAPTURE_DIR'];
-  if (captureDir === undefined) return { host, port, ...dataDir, ...chosenToken, ...chosenCapture };
+  if (captureDir === undefined) {
+    return { host, port, ...dataDir, ...workspace, ...chosenToken, ...chosenCapture };
+  }
   if (captureDir.length === 0) return `--capture-dir is empty\n\n${USAGE}`;
   return {
     host,
     port,
     captureDir: resolve(captureDir),
     ...dataDir,
+    ...workspace,
     ...chosenToken,
     ...chosenCapture,
   };
@@ -214,6 +229,7 @@ export async function runCommandLine(): Promise<void> {
       captureDir: parsed.captureDir,
       capture: parsed.capture,
       dataDir: parsed.dataDir ?? defaultDataDir(process.env),
+      workspace: parsed.workspace,
     });
   } catch (error) {
     const reason = startFailure(error as NodeJS.ErrnoException, parsed, rendererDir);

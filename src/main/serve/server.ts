@@ -81,6 +81,8 @@ export interface ServerOptions {
   capture?: Partial<CaptureSettings>;
   /** The data folder of the engine it makes (the payload library); unset: in memory only. */
   dataDir?: string;
+  /** The workspace file the engine it makes opens (docs/workspaces.md); unset: the last one. */
+  workspace?: string;
 }
 
 export interface RunningServer {
@@ -119,6 +121,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       capture: options.capture,
       dataDir: options.dataDir ?? null,
     });
+  // Before the first page: it sees the workspace opened (or why it could not be).
+  if (ownsEngine) {
+    await engine.workspace.start(
+      options.workspace === undefined ? {} : { path: options.workspace },
+    );
+  }
   const router = createRouter(engine);
 
   // Filled in once listening: with port 0 the port is only known then.

@@ -4,7 +4,7 @@
  * Everything the peer sent goes through toPrintableText first: its control bytes are shown,
  * never executed by the terminal.
  */
-import type { CaptureChunk, TextEncoding } from '../../../shared/contract';
+import type { CaptureChunk, TextEncoding, ViewMode } from '../../../shared/contract';
 import {
   createTextDecoder,
   hexDumpLines,
@@ -15,8 +15,8 @@ import { formatHostPort } from '../../../shared/domain';
 import { formatClock } from './display';
 import type { LineSink } from './line-map';
 
-export const viewModes = ['text', 'hex', 'both'] as const;
-export type ViewMode = (typeof viewModes)[number];
+// The contract declares them: a workspace keeps the view mode too.
+export { viewModes, type ViewMode } from '../../../shared/contract';
 type Dir = CaptureChunk['dir'];
 
 export interface RenderSettings {

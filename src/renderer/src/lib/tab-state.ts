@@ -51,14 +51,15 @@ export function writeSelected(id: string | null): void {
   write(SELECTED_KEY, id);
 }
 
-export function readViewPrefs(): ViewPrefs {
+/** The tab's view settings; `fallback` (the workspace's) when the tab has none yet. */
+export function readViewPrefs(fallback: ViewPrefs = defaultViewPrefs): ViewPrefs {
   let stored: unknown;
   try {
     stored = JSON.parse(read(VIEW_KEY) ?? 'null');
   } catch {
-    return { ...defaultViewPrefs };
+    return { ...fallback };
   }
-  const prefs = { ...defaultViewPrefs };
+  const prefs = { ...fallback };
   if (typeof stored !== 'object' || stored === null) return prefs;
   const { mode, decoding, timestamps } = stored as Record<string, unknown>;
   if (viewModes.includes(mode as ViewMode)) prefs.mode = mode as ViewMode;
