@@ -24,11 +24,10 @@ import {
   MiB,
   round,
   settledMemory,
-  startFlood,
   tempDir,
-  until,
   waitForExit,
 } from './lib/util';
+import { captureFlood } from './lib/capture-flood';
 
 export interface ExportOptions {
   /** Bytes the peer floods (default 1 GiB). */
@@ -37,33 +36,6 @@ export interface ExportOptions {
 }
 
 const MB = 1e6;
-
-async function buildCapture(engine: Engine, bytes: number): Promise<string> {
-  const listener = await engine.listenTcp(
-    commands['tcp.listen'].input.parse({ host: '127.0.0.1', port: 0 }),
-  );
-  const port = (listener.local as { port: number }).port;
-  const started = performance.now();
-  const peer = startFlood(port, { bytes });
-  let id = '';
-  await until(
-    'the whole flood captured',
-    () => {
-      const accepted = engine.list().find((e) => e.parentId === listener.id);
-      id = accepted?.id ?? '';
-      return accepted?.counters.bytesIn === bytes;
-    },
-    600_000,
-    50,
-  );
-  await engine.flushCapture();
-  engine.close(id);
-  await waitForExit(peer.child);
-  log(
-    `  built a ${round(bytes / GiB, 2)} GiB capture in ${round((performance.now() - started) / 1000, 1)} s`,
-  );
-  return id;
-}
 
 async function cpRound(files: string[], into: string): Promise<number> {
   fs.mkdirSync(into, { recursive: true });
@@ -123,7 +95,7 @@ export async function run(options: ExportOptions = {}) {
   const dir = tempDir('export');
   const engine = new Engine({ captureDir: dir, capture: { limitBytes: null, floorBytes: 0 } });
   try {
-    const id = await buildCapture(engine, bytes);
+    const id = await captureFlood(engine, bytes);
     const folder = engine.status().capture.folder;
     const files = fs
       .readdirSync(folder)

@@ -26,11 +26,10 @@ import {
   MiB,
   round,
   settledMemory,
-  startFlood,
   tempDir,
-  until,
   waitForExit,
 } from './lib/util';
+import { captureFlood } from './lib/capture-flood';
 
 export interface SearchOptions {
   /** Bytes the peer floods before the needle (default 1 GiB). */
@@ -52,35 +51,6 @@ interface EngineRound {
   rssGrowthMB: number;
   /** Heap + external after the search and a GC, over before: what the search kept. */
   retainedMB: number;
-}
-
-/** Floods `bytes` and the needle into a new connection; resolves with its id once on disk. */
-async function buildCapture(engine: Engine, bytes: number): Promise<string> {
-  const listener = await engine.listenTcp(
-    commands['tcp.listen'].input.parse({ host: '127.0.0.1', port: 0 }),
-  );
-  const port = (listener.local as { port: number }).port;
-  const started = performance.now();
-  const peer = startFlood(port, { bytes, tail: NEEDLE });
-  const total = bytes + NEEDLE.length;
-  let id = '';
-  await until(
-    'the whole flood captured',
-    () => {
-      const accepted = engine.list().find((e) => e.parentId === listener.id);
-      id = accepted?.id ?? '';
-      return accepted?.counters.bytesIn === total;
-    },
-    600_000,
-    50,
-  );
-  await engine.flushCapture();
-  engine.close(id);
-  await waitForExit(peer.child);
-  log(
-    `  built a ${round(total / GiB, 2)} GiB capture in ${round((performance.now() - started) / 1000, 1)} s`,
-  );
-  return id;
 }
 
 /** Heap + external and RSS, sampled while `work` runs: the peaks over before. */
@@ -191,7 +161,7 @@ export async function run(options: SearchOptions = {}) {
   const dir = tempDir('search');
   const engine = new Engine({ captureDir: dir, capture: { limitBytes: null, floorBytes: 0 } });
   try {
-    const id = await buildCapture(engine, bytes);
+    const id = await captureFlood(engine, bytes, NEEDLE);
     const folder = engine.status().capture.folder;
     const files = fs
       .readdirSync(folder)

@@ -209,8 +209,15 @@ export abstract class Endpoint {
     };
   }
 
+  /** Bytes received from or sent to a peer: kept, counted, shown, and seen by the rules. */
   protected captured(dir: Direction, bytes: Uint8Array, peer?: Peer): void {
-    const chunk = this.capture.append(dir, bytes, peer);
+    const chunk = this.keepChunk(dir, bytes, peer);
+    if (dir === 'in') this.context.received?.(this, chunk);
+  }
+
+  /** Captures and counts a chunk and tells the views; `at`: its time, when it is not now. */
+  protected keepChunk(dir: Direction, bytes: Uint8Array, peer?: Peer, at?: number): CaptureChunk {
+    const chunk = this.capture.append(dir, bytes, peer, at);
     if (dir === 'in') {
       this.counters.bytesIn += bytes.byteLength;
       this.counters.chunksIn += 1;
@@ -219,6 +226,6 @@ export abstract class Endpoint {
       this.counters.chunksOut += 1;
     }
     this.hub.data(this.id, chunk);
-    if (dir === 'in') this.context.received?.(this, chunk);
+    return chunk;
   }
 }

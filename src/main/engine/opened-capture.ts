@@ -137,15 +137,8 @@ export class OpenedEndpoint extends Endpoint {
   /** A chunk as the capture saw it, at its own time. */
   replay(dir: Direction, bytes: Uint8Array, at: number, peer?: Peer): void {
     // The caller's buffer is reused: the capture keeps its own copy.
-    const chunk = this.capture.append(dir, new Uint8Array(bytes), peer, at);
-    if (dir === 'in') {
-      this.counters.bytesIn += bytes.byteLength;
-      this.counters.chunksIn += 1;
-    } else {
-      this.counters.bytesOut += bytes.byteLength;
-      this.counters.chunksOut += 1;
-    }
-    this.hub.data(this.id, chunk);
+    // Not `captured`: replayed bytes are not news for the auto-reply rules.
+    this.keepChunk(dir, new Uint8Array(bytes), peer, at);
   }
 
   dispose(): Promise<void> {
