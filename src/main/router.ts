@@ -87,6 +87,7 @@ const handlers: { [C in CommandName]: Handler<C> } = {
   'capture.export': (engine, input) => engine.exportCapture(input),
   'capture.open': (engine, input) => engine.openCapture(input.path),
   'kernel.sample': (engine, input) => engine.sampleKernel(input.ids),
+  'traffic.history': (engine, input) => engine.trafficHistory(input.id),
   'engine.status': (engine) => engine.status(),
   'capture.configure': (engine, input) => engine.configureCapture(input),
 };

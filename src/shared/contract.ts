@@ -824,6 +824,24 @@ export const kernelSampleSchema = z.object({
 });
 export type KernelSample = z.infer<typeof kernelSampleSchema>;
 
+/** The most buckets a traffic history has: its buckets widen (double) to keep under this. */
+export const TRAFFIC_HISTORY_BUCKETS_MAX = 240;
+
+/**
+ * Bytes in and out over an endpoint's whole life, summed from its capture in buckets of equal
+ * width: the graph's zoomed-out view. Bucket i covers [startMs + i * bucketMs, + bucketMs).
+ */
+export const trafficHistorySchema = z.object({
+  id: z.string(),
+  startMs: z.number(),
+  bucketMs: z.number(),
+  bytesIn: z.array(z.number()),
+  bytesOut: z.array(z.number()),
+  /** When the oldest byte still captured came, if the capture limit deleted older ones. */
+  deletedBeforeMs: z.number().nullable(),
+});
+export type TrafficHistory = z.infer<typeof trafficHistorySchema>;
+
 // ---------------------------------------------------------------------------------------------
 // Commands
 // ---------------------------------------------------------------------------------------------
@@ -1168,6 +1186,12 @@ export const commands = {
     z.strictObject({ ids: z.array(endpointIdSchema).min(1).max(KERNEL_SAMPLE_IDS_MAX) }),
     z.object({ samples: z.array(kernelSampleSchema), missing: z.array(z.string()) }),
   ),
+
+  /**
+   * An endpoint's traffic over its whole life (bytes in and out per bucket), summed from its
+   * capture: nothing is counted while nobody asks, and a second ask only reads what is new.
+   */
+  'traffic.history': command(z.strictObject({ id: endpointIdSchema }), trafficHistorySchema),
 
   /** The exact bytes a payload would send, for the composer's preview. */
   'payload.encode': command(

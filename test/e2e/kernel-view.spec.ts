@@ -1,7 +1,8 @@
 /**
  * The kernel panel during a paused-reading flow with a python3 peer: the receive queue fills
  * (gauge and figures), the state diagram shows ESTABLISHED, and after our close it follows the
- * teardown the kernel still holds (FIN_WAIT2 or TIME_WAIT). Collapsed, it asks nothing.
+ * teardown the kernel still holds (FIN_WAIT2 or TIME_WAIT); zoomed out, the graph sums the whole
+ * life from the capture. Collapsed, it asks nothing.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -116,6 +117,18 @@ test('the kernel panel shows a filled receive queue, then the teardown', async (
   await expect(pane(app)).toContainText(
     /TIME_WAIT — waiting 2 MSL so late segments die; \d+ s left/,
   );
+
+  // Zoomed out, the graph covers the connection's whole life, summed from its capture.
+  const graph = pane(app).getByRole('img', { name: /Whole life|Last 60 s/ });
+  await pane(app).getByRole('button', { name: 'Whole life', exact: true }).click();
+  await expect(pane(app).getByRole('button', { name: 'Whole life', exact: true })).toHaveAttribute(
+    'aria-pressed',
+    'true',
+  );
+  await expect(graph).toHaveAttribute('aria-label', /^Whole life: 16\.0 MiB in, 0 B out\.$/);
+  await expect(pane(app)).toContainText(/Traffic over the whole life, \d+ s per point/);
+  await pane(app).getByRole('button', { name: 'Last minute', exact: true }).click();
+  await expect(graph).toHaveAttribute('aria-label', /^Last 60 s\./);
 
   // Collapsed, the panel asks the kernel nothing.
   await pane(app).getByText('Kernel', { exact: true }).click();

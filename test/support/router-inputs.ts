@@ -463,6 +463,7 @@ export function validInput(
       path: fc.constantFrom('/nonexistent/capture', 'relative.pcapng', '/dev/null'),
     },
     'kernel.sample': { ids: fc.array(id, { minLength: 1, maxLength: 4 }) },
+    'traffic.history': { id },
   };
   const shape = shapes[command];
   // Fields with a default (or optional ones) may be left out; the others are required.

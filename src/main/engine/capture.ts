@@ -250,6 +250,24 @@ export class CaptureStore {
     return true;
   }
 
+  /** The first chunk (seq) whose bytes are still kept. */
+  get firstKeptChunk(): number {
+    return this.firstKeptSeq();
+  }
+
+  /** Each kept chunk's time, size and direction (0 in, 1 out), for seqs in [from, to). */
+  visitChunks(
+    from: number,
+    to: number,
+    visit: (at: number, size: number, dir: number) => void,
+  ): void {
+    const end = Math.min(to, this.index.length);
+    for (let seq = Math.max(from, this.firstKeptSeq()); seq < end; seq++) {
+      const row = this.index.row(seq);
+      visit(row.at, row.size, row.dir);
+    }
+  }
+
   /** The endpoint's description changed (a transition): the index log gets it again. */
   describeAgain(): void {
     this.descriptionChanged = true;

@@ -120,6 +120,13 @@ export abstract class Endpoint {
     };
   }
 
+  /** From its first transition to its last once finished (now, while it is open). */
+  lifeSpan(): { startMs: number; endMs: number } {
+    const startMs = this.timeline[0]?.at ?? this.createdAt;
+    const endMs = this.isFinished ? (this.timeline.at(-1)?.at ?? startMs) : nowMs();
+    return { startMs, endMs: Math.max(startMs, endMs) };
+  }
+
   /** Closes whatever the endpoint holds; resolves when the OS has released it. */
   abstract dispose(): Promise<void>;
   protected abstract options(): EndpointInfo['options'];

@@ -39,6 +39,7 @@ import { SendJobs } from './send-jobs';
 import { checkUnixSocketPath } from './unix-path';
 import { WorkspaceManager, type EndpointOrigin } from './workspace';
 import { KernelView, type KernelSources } from './kernel/sampler';
+import { TrafficHistories } from './traffic-history';
 
 export interface EngineOptions {
   /**
@@ -142,6 +143,7 @@ export class Engine {
   private readonly origins = new Map<string, EndpointOrigin>();
   /** kernel.sample: the kernel's view of the endpoints' sockets, read only when asked. */
   private readonly kernel: KernelView;
+  private readonly trafficHistories = new TrafficHistories();
 
   constructor(readonly options: EngineOptions = {}) {
     this.descriptors = new DescriptorBudget(options.descriptors);
@@ -418,6 +420,11 @@ export class Engine {
     return this.kernel.sample(ids.map((id) => this.get(id)));
   }
 
+  /** traffic.history: an endpoint's bytes in and out over its whole life (traffic-history.ts). */
+  trafficHistory(id: string): Promise<CommandOutput<'traffic.history'>> {
+    return this.trafficHistories.history(this.get(id));
+  }
+
   /** Drops a finished endpoint and its capture. */
   forget(id: string): Ok {
     const endpoint = this.get(id);
@@ -668,6 +675,7 @@ export class Engine {
     if (this.origins.delete(endpoint.id)) this.workspace.changed();
     endpoint.capture.release();
     this.jobs.forget(endpoint.id);
+    this.trafficHistories.forget(endpoint.id);
     this.rules.forget(endpoint.id);
     this.hub.forget(endpoint.id);
     this.hub.emitNow({ event: 'endpoint.removed', payload: { id: endpoint.id } });

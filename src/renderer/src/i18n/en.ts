@@ -779,6 +779,16 @@ export const en = {
   'kernel.graph.recvQ': 'Recv-Q (B)',
   'kernel.graph.sendQ': 'Send-Q (B)',
   'kernel.graph.summary': 'Last 60 s. Now: in {in}/s, out {out}/s, Recv-Q {recvQ}, Send-Q {sendQ}.',
+  'kernel.graph.zoom': 'Graph span',
+  'kernel.graph.lastMinute': 'Last minute',
+  'kernel.graph.wholeLife': 'Whole life',
+  'kernel.graph.lifeLoading': 'Traffic over the whole life: reading the capture…',
+  'kernel.graph.lifeLabel': 'Traffic over the whole life, {bucket} per point',
+  'kernel.graph.lifeSummary': 'Whole life: {in} in, {out} out.',
+  'kernel.graph.lifeDeleted':
+    'The capture limit deleted the oldest bytes: traffic is complete from {time} on.',
+  'kernel.graph.lifeQueues':
+    'Traffic comes from the capture; the queues only where this panel was watching (the kernel is asked only then).',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -739,6 +739,15 @@ export const zhCN: { [K in MessageKey]: string } = {
   'kernel.graph.sendQ': 'Send-Q（字节）',
   'kernel.graph.summary':
     '最近 60 秒。当前：接收 {in}/秒，发送 {out}/秒，Recv-Q {recvQ}，Send-Q {sendQ}。',
+  'kernel.graph.zoom': '图表时间范围',
+  'kernel.graph.lastMinute': '最近一分钟',
+  'kernel.graph.wholeLife': '整个生命周期',
+  'kernel.graph.lifeLoading': '整个生命周期的流量：正在读取捕获…',
+  'kernel.graph.lifeLabel': '整个生命周期的流量，每点 {bucket}',
+  'kernel.graph.lifeSummary': '整个生命周期：收到 {in}，发出 {out}。',
+  'kernel.graph.lifeDeleted': '捕获上限已删除最早的字节：从 {time} 起的流量是完整的。',
+  'kernel.graph.lifeQueues':
+    '流量来自捕获；队列只在本面板打开观察时才有数据（只有那时才向内核查询）。',
 };
 
 /** Engine errors by code. INTERNAL has no useful translation: its English message is shown. */

@@ -24,6 +24,16 @@ export type SampleKernel = (
   input: CommandInput<'kernel.sample'>,
 ) => Promise<CommandResult<'kernel.sample'>>;
 
+/** Queue samples kept for the whole-life graph: past this, every other one is let go. */
+const LIFE_QUEUE_SAMPLES_MAX = 2400;
+
+/** What the kernel's queues held at one moment (seconds, engine clock). */
+export interface QueueSample {
+  atS: number;
+  recvQ: number | null;
+  sendQ: number | null;
+}
+
 /** A state the kernel reported, when it was read (engine clock, ms); 'gone': it let go. */
 export interface ObservedState {
   at: number;
@@ -44,6 +54,11 @@ export class KernelHistory {
   version = $state(0);
 
   private previous: { atS: number; bytesIn: number; bytesOut: number } | null = null;
+  /**
+   * Every queue sample since the panel first watched, thinned (every other one dropped) whenever
+   * it fills, so a long watch keeps an even, bounded record for the zoomed-out graph.
+   */
+  readonly lifeQueues: QueueSample[] = [];
 
   add(atS: number, counters: Counters, sample: KernelSample): void {
     const previous = this.previous;
@@ -56,6 +71,10 @@ export class KernelHistory {
     this.recvQ.push(sample.found ? sample.recvQ : null);
     this.sendQ.push(sample.found ? sample.sendQ : null);
     this.previous = { atS, bytesIn: counters.bytesIn, bytesOut: counters.bytesOut };
+    // The engine's clock, as the traffic history is: the two line up on one axis.
+    if (sample.found) {
+      this.keepForLife({ atS: sample.at / 1000, recvQ: sample.recvQ, sendQ: sample.sendQ });
+    }
     const oldest = atS - GRAPH_WINDOW_S;
     let drop = 0;
     while (drop < this.time.length && (this.time[drop] as number) < oldest) drop += 1;
@@ -63,6 +82,17 @@ export class KernelHistory {
       for (const column of this.columns()) column.splice(0, drop);
     }
     this.version += 1;
+  }
+
+  private keepForLife(sample: QueueSample): void {
+    if (this.lifeQueues.length >= LIFE_QUEUE_SAMPLES_MAX) {
+      let kept = 0;
+      for (let i = 0; i < this.lifeQueues.length; i += 2) {
+        this.lifeQueues[kept++] = this.lifeQueues[i] as QueueSample;
+      }
+      this.lifeQueues.length = kept;
+    }
+    this.lifeQueues.push(sample);
   }
 
   columns(): [number[], ...(number | null)[][]] {

@@ -1,0 +1,146 @@
+/**
+ * traffic.history (issue 14, the graph zoomed out): an endpoint's bytes in and out over its whole
+ * life, summed from its capture. Real sockets: what a node:net peer sends and what the engine
+ * sends back must add up, bucket by bucket, to the endpoint's counters.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { RateHistogram } from '../../src/main/engine/traffic-history';
+import { createRouter } from '../../src/main/router';
+import { TRAFFIC_HISTORY_BUCKETS_MAX, type TrafficHistory } from '../../src/shared/contract';
+import { acceptedFrom, call, MiB, portOf, refusal } from '../support/engine-helpers';
+import { cleanupsAfterEach, enginesDisposedWith } from '../support/engine';
+import { tempDir } from '../support/peers';
+import { waitUntil } from '../support/wait';
+
+const cleanups = cleanupsAfterEach();
+const newEngine = enginesDisposedWith(cleanups);
+
+const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+
+function peer(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(socket));
+    socket.on('error', reject);
+    cleanups.push(() => socket.destroy());
+  });
+}
+
+describe('RateHistogram', () => {
+  it('widens its buckets to stay under the maximum and loses no byte doing so', () => {
+    const histogram = new RateHistogram(10_000, 8);
+    let total = 0;
+    for (let second = 0; second < 100; second++) {
+      histogram.add(10_000 + second * 1000 + 500, second + 1, second % 2);
+      total += second + 1;
+    }
+    expect(histogram.bytesIn.length).toBeLessThanOrEqual(8);
+    expect(histogram.bytesIn.length).toBe(histogram.bytesOut.length);
+    expect(histogram.bucketMs).toBe(16_000);
+    expect(sum(histogram.bytesIn) + sum(histogram.bytesOut)).toBe(total);
+    // Seconds 0-15 fall in the first bucket: inbound ones are the even seconds (1 + 3 + ... + 15).
+    expect(histogram.bytesIn[0]).toBe(64);
+  });
+
+  it('reaches the end of the life even when nothing came at the end', () => {
+    const histogram = new RateHistogram(0);
+    histogram.add(100, 5, 0);
+    histogram.extendTo(9_500);
+    expect(histogram.bytesIn).toEqual([5, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(histogram.bytesOut.every((bytes) => bytes === 0)).toBe(true);
+  });
+});
+
+describe('traffic.history', () => {
+  it('sums a live connection both ways, and a second ask adds what came since', async () => {
+    const engine = newEngine();
+    const router = createRouter(engine);
+    const listener = await call(router, 'tcp.listen', {
+      host: '127.0.0.1',
+      port: 0,
+      backlog: 16,
+      allowHalfOpen: true,
+    });
+    const socket = await peer(portOf(listener));
+    const accepted = await acceptedFrom(engine, listener.id, socket.localPort as number);
+    socket.write(randomBytes(70_000));
+    socket.write('hello');
+    await waitUntil('70,005 bytes in', () => engine.info(accepted.id).counters.bytesIn === 70_005);
+    await call(router, 'connection.send', {
+      id: accepted.id,
+      payload: { format: 'text', data: 'pong\n' },
+    });
+    await waitUntil('5 bytes out', () => engine.info(accepted.id).counters.bytesOut === 5);
+
+    const first = await call(router, 'traffic.history', { id: accepted.id });
+    expect(sum(first.bytesIn)).toBe(70_005);
+    expect(sum(first.bytesOut)).toBe(5);
+    expect(first.bucketMs).toBe(1000);
+    expect(first.deletedBeforeMs).toBeNull();
+    const opened = engine.info(accepted.id).timeline[0]?.at as number;
+    expect(first.startMs).toBeLessThanOrEqual(opened);
+    expect(opened - first.startMs).toBeLessThan(first.bucketMs);
+
+    socket.write(randomBytes(30_000));
+    await waitUntil(
+      '100,005 bytes in',
+      () => engine.info(accepted.id).counters.bytesIn === 100_005,
+    );
+    const second = await call(router, 'traffic.history', { id: accepted.id });
+    expect(sum(second.bytesIn)).toBe(100_005);
+    expect(sum(second.bytesOut)).toBe(5);
+    expect(second.startMs).toBe(first.startMs);
+    // Its buckets reach the present: the newest bucket holds now.
+    const end = second.startMs + second.bytesIn.length * second.bucketMs;
+    expect(end).toBeGreaterThan(Date.now() - second.bucketMs);
+  });
+
+  it('says from when the capture is whole once the capture limit deleted the oldest bytes', async () => {
+    const dir = tempDir();
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const engine = newEngine({
+      captureDir: dir,
+      captureMemoryBytes: 1 * MiB,
+      capture: { limitBytes: 4 * MiB, floorBytes: 0 },
+    });
+    const listener = await engine.listenTcp({
+      host: '127.0.0.1',
+      port: 0,
+      backlog: 16,
+      allowHalfOpen: true,
+    });
+    const socket = await peer(portOf(listener));
+    const accepted = await acceptedFrom(engine, listener.id, socket.localPort as number);
+    const total = 24 * MiB;
+    for (let sent = 0; sent < total; sent += MiB) socket.write(randomBytes(MiB));
+    await waitUntil(
+      'every byte in',
+      () => engine.info(accepted.id).counters.bytesIn === total,
+      20_000,
+    );
+    await engine.flushCapture();
+    const keptFrom = engine.info(accepted.id).captureKeptFrom;
+    expect(keptFrom).toBeGreaterThan(0);
+
+    const history: TrafficHistory = await engine.trafficHistory(accepted.id);
+    expect(history.deletedBeforeMs).not.toBeNull();
+    expect(sum(history.bytesIn)).toBe(total - keptFrom);
+  });
+
+  it('refuses an endpoint that does not exist, by name', async () => {
+    const router = createRouter(newEngine());
+    const error = await refusal(router, 'traffic.history', { id: 'conn-999' });
+    expect(error.code).toBe('UNKNOWN_ENDPOINT');
+    expect(error.message).toContain('conn-999');
+  });
+
+  it('keeps a long life under the maximum number of buckets', () => {
+    const histogram = new RateHistogram(0);
+    histogram.add(0, 1, 0);
+    histogram.extendTo(24 * 3600 * 1000);
+    expect(histogram.bytesIn.length).toBeLessThanOrEqual(TRAFFIC_HISTORY_BUCKETS_MAX);
+    expect(histogram.bytesIn[0]).toBe(1);
+  });
+});
