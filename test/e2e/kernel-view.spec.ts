@@ -2,10 +2,12 @@
  * The kernel panel during a paused-reading flow with a python3 peer: the receive queue fills
  * (gauge and figures), the state diagram shows ESTABLISHED, and after our close it follows the
  * teardown the kernel still holds (FIN_WAIT2 or TIME_WAIT); zoomed out, the graph sums the whole
- * life from the capture. Collapsed, it asks nothing.
+ * life from the capture. Collapsed, it asks nothing. A listener's connections are read all at
+ * once on demand.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import { expect, openTcpListener, pane, test } from './fixtures';
 
 const TOTAL = 16 * 1024 * 1024;
@@ -146,4 +148,40 @@ test('the kernel panel shows a filled receive queue, then the teardown', async (
   await app.waitForTimeout(1000);
   expect(sampleCalls.length).toBe(settled);
   expect(settled).toBeGreaterThan(0);
+});
+
+test("a listener's connections as the kernel holds them, read on demand", async ({ app }) => {
+  const port = await openTcpListener(app);
+  const peers: net.Socket[] = [];
+  for (let i = 0; i < 3; i++) {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    await once(socket, 'connect');
+    peers.push(socket);
+  }
+  await expect(app.getByRole('treeitem', { level: 2 })).toHaveCount(3);
+  // One peer half-closes: our side, left open (half-open allowed), sits in CLOSE_WAIT.
+  peers[0]!.end();
+  await expect(
+    app.getByRole('treeitem', { level: 2 }).filter({ hasText: 'half-closed' }),
+  ).toHaveCount(1);
+
+  await app.getByRole('treeitem', { level: 1 }).click();
+  const table = pane(app).getByRole('region', {
+    name: 'Its connections, as the kernel holds them',
+  });
+  await table.getByRole('button', { name: 'Read all' }).click();
+  await expect(table.getByRole('table')).toBeVisible();
+  await expect(table).toContainText('3 connections, read at');
+  await expect(table).toContainText(/ESTABLISHED 2 · CLOSE_WAIT 1|CLOSE_WAIT 1 · ESTABLISHED 2/);
+  await expect(table.getByRole('row')).toHaveCount(4);
+  await expect(table.getByRole('row').filter({ hasText: 'CLOSE_WAIT' })).toHaveCount(1);
+
+  // The peers leave: read again, and the table follows the kernel.
+  for (const socket of peers) socket.destroy();
+  await expect
+    .poll(async () => {
+      await table.getByRole('button', { name: 'Read again' }).click();
+      return table.getByRole('row').filter({ hasText: 'ESTABLISHED' }).count();
+    })
+    .toBe(0);
 });

@@ -789,6 +789,17 @@ export const en = {
     'The capture limit deleted the oldest bytes: traffic is complete from {time} on.',
   'kernel.graph.lifeQueues':
     'Traffic comes from the capture; the queues only where this panel was watching (the kernel is asked only then).',
+  'kernel.table.heading': 'Its connections, as the kernel holds them',
+  'kernel.table.read': 'Read all',
+  'kernel.table.readAgain': 'Read again',
+  'kernel.table.hint':
+    "One reading of every connection's kernel state and queues (like ss for this port), when you ask.",
+  'kernel.table.summary': '{count} connections, read at {time}:',
+  'kernel.table.notListed': '{count} more connections are not listed.',
+  'kernel.table.gone': 'gone',
+  'kernel.table.connection': 'Connection',
+  'kernel.table.state': 'Kernel state',
+  'kernel.table.timer': 'Timer',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -748,6 +748,16 @@ export const zhCN: { [K in MessageKey]: string } = {
   'kernel.graph.lifeDeleted': '捕获上限已删除最早的字节：从 {time} 起的流量是完整的。',
   'kernel.graph.lifeQueues':
     '流量来自捕获；队列只在本面板打开观察时才有数据（只有那时才向内核查询）。',
+  'kernel.table.heading': '它的连接在内核中的状态',
+  'kernel.table.read': '全部读取',
+  'kernel.table.readAgain': '重新读取',
+  'kernel.table.hint': '按需读取一次每个连接在内核中的状态和队列（相当于对这个端口运行 ss）。',
+  'kernel.table.summary': '{count} 个连接，读取于 {time}：',
+  'kernel.table.notListed': '另有 {count} 个连接未列出。',
+  'kernel.table.gone': '已释放',
+  'kernel.table.connection': '连接',
+  'kernel.table.state': '内核状态',
+  'kernel.table.timer': '定时器',
 };
 
 /** Engine errors by code. INTERNAL has no useful translation: its English message is shown. */
