@@ -7,12 +7,24 @@
  * closed; the CPU time of the ss processes (and the small shell that runs them) is reported
  * beside it, since they run outside the engine.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { Engine } from '../src/main/engine/engine';
 import { SsCoprocess, type SsQuery, type SsRunner } from '../src/main/engine/kernel/ss';
 import { KEEP_CLOSED_MAX, MAX_CONNECTIONS_MAX } from '../src/shared/contract';
 import type { ValidPayload } from '../src/shared/payload';
-import { cpuMsSince, fdLimit, log, median, round, sleep, Swarm, tempDir, until } from './lib/util';
+import {
+  collectGarbage,
+  cpuMsSince,
+  fdLimit,
+  log,
+  median,
+  round,
+  sleep,
+  Swarm,
+  tempDir,
+  until,
+} from './lib/util';
 
 export interface KernelOptions {
   connections?: number;
@@ -145,6 +157,42 @@ async function measurePhases(
   };
 }
 
+/**
+ * The nearest anchor for any design that asks another process: the engine-process CPU of one
+ * round trip through a pipe to a resident `cat` (write a line, read it back), at the same pace,
+ * with the same connections held. No kernel reading through a helper process can cost less.
+ */
+async function pipeRoundTripCpuMs(samplesPerSecond: number, count: number): Promise<number> {
+  const child = spawn('cat', [], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const roundTrip = () =>
+    new Promise<void>((resolve) => {
+      child.stdout.once('data', () => resolve());
+      child.stdin.write('x\n');
+    });
+  const period = 1000 / samplesPerSecond;
+  const ticks = async (withRoundTrip: boolean) => {
+    // A collection of the 10,000 connections' heap inside one phase would swamp what is measured.
+    collectGarbage();
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < count; i++) {
+      const start = performance.now();
+      if (withRoundTrip) await roundTrip();
+      await sleep(Math.max(0, period - (performance.now() - start)));
+    }
+    return cpuMsSince(cpu) / count;
+  };
+  try {
+    await roundTrip();
+    // The ss shell leaves 2 s after the last sample: not during these phases.
+    await sleep(2500);
+    const extra: number[] = [];
+    for (let r = 0; r < 5; r++) extra.push((await ticks(true)) - (await ticks(false)));
+    return median(extra);
+  } finally {
+    child.kill();
+  }
+}
+
 export async function run(options: KernelOptions = {}) {
   const connections = options.connections ?? 10_000;
   const phaseSeconds = options.phaseSeconds ?? 5;
@@ -189,6 +237,7 @@ export async function run(options: KernelOptions = {}) {
       rounds,
       samplesPerSecond,
     });
+    const pipeMs = await pipeRoundTripCpuMs(samplesPerSecond, samplesPerSecond * phaseSeconds);
     // The same with traffic: every connection gets a short message once a second.
     const tick: ValidPayload = { format: 'text', data: 'tick\\n', encoding: 'utf-8' };
     const broadcast = () => engine.broadcast(listener.id, tick);
@@ -218,6 +267,10 @@ export async function run(options: KernelOptions = {}) {
       ssCpuMsPerSecond: idle.ssCpuMsPerSecond,
       closedSsRuns: idle.closedSsRuns + busy.closedSsRuns,
       sampleMedianMs: idle.sampleMedianMs,
+      /** The anchor: one pipe round trip to a resident child, engine-process CPU (ms). */
+      pipeRoundTripCpuMs: round(pipeMs, 3),
+      /** What one sample may cost for the idle goal (<= 1.05): 5% of the closed phase's CPU. */
+      goalCpuMsPerSample: round((0.05 * idle.closedCpuMsPerSecond) / samplesPerSecond, 3),
       /** The same while every connection gets a message a second (broadcast by the engine). */
       busyRatio: busy.ratio,
       busyClosedCpuMsPerSecond: busy.closedCpuMsPerSecond,

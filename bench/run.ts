@@ -487,6 +487,8 @@ function describe(results: Partial<Record<PartName, Json>>): string {
         `  ${fmt(k['cpuMsPerSample'], 3)} ms of engine CPU per sample (answered in ` +
           `${fmt(k['sampleMedianMs'], 1)} ms); ss and its shell, outside the engine: ` +
           `${fmt(k['ssCpuMsPerSecond'], 2)} ms/s; ss runs while closed: ${fmt(k['closedSsRuns'])}`,
+        `  the idle goal allows ${fmt(k['goalCpuMsPerSample'], 3)} ms per sample; one pipe round ` +
+          `trip to a resident child (cat), same process and pace: ${fmt(k['pipeRoundTripCpuMs'], 3)} ms`,
         `  with a message a second on every connection: open ${fmt(k['busyOpenCpuMsPerSecond'], 2)} ` +
           `ms/s, closed ${fmt(k['busyClosedCpuMsPerSecond'], 2)} ms/s: ratio ${fmt(k['busyRatio'], 3)} ` +
           `(open ${(k['busyOpenRoundsCpuMs'] as number[]).join(', ')}, closed ` +
