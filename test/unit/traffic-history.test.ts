@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { RateHistogram } from '../../src/main/engine/traffic-history';
@@ -12,7 +13,8 @@ import { createRouter } from '../../src/main/router';
 import { TRAFFIC_HISTORY_BUCKETS_MAX, type TrafficHistory } from '../../src/shared/contract';
 import { acceptedFrom, call, MiB, portOf, refusal } from '../support/engine-helpers';
 import { cleanupsAfterEach, enginesDisposedWith } from '../support/engine';
-import { tempDir } from '../support/peers';
+import { writeCaptureFile, type TestPacket } from '../support/pcap-writer';
+import { hasCommand, tempDir } from '../support/peers';
 import { waitUntil } from '../support/wait';
 
 const cleanups = cleanupsAfterEach();
@@ -128,6 +130,59 @@ describe('traffic.history', () => {
     expect(history.deletedBeforeMs).not.toBeNull();
     expect(sum(history.bytesIn)).toBe(total - keptFrom);
   });
+
+  it.runIf(hasCommand('python3'))(
+    'spans a capture opened from a pcap, on its own timestamps',
+    async () => {
+      const dir = tempDir();
+      cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+      // Ten minutes of a connection: a request at once, a reply after five minutes, a last word.
+      const t0 = 1_700_000_000;
+      const c = {
+        src: '10.0.0.1',
+        dst: '10.0.0.2',
+        sport: 40000,
+        dport: 80,
+        proto: 'tcp' as const,
+      };
+      const s = {
+        src: '10.0.0.2',
+        dst: '10.0.0.1',
+        sport: 80,
+        dport: 40000,
+        proto: 'tcp' as const,
+      };
+      const packets: TestPacket[] = [
+        { ...c, t: t0, flags: 'S', seq: 100 },
+        { ...s, t: t0 + 0.001, flags: 'SA', seq: 900 },
+        { ...c, t: t0 + 0.002, flags: 'A', seq: 101 },
+        { ...c, t: t0 + 1, flags: 'PA', seq: 101, data: 'x'.repeat(100) },
+        { ...s, t: t0 + 300, flags: 'PA', seq: 901, data: 'y'.repeat(50) },
+        { ...c, t: t0 + 599, flags: 'PA', seq: 201, data: 'z'.repeat(10) },
+        { ...c, t: t0 + 600, flags: 'FA', seq: 211 },
+        { ...s, t: t0 + 600.001, flags: 'FA', seq: 951 },
+      ];
+      const file = path.join(dir, 'ten-minutes.pcap');
+      writeCaptureFile(file, 'pcap-le-us', 'raw', packets);
+      const engine = newEngine({ captureDir: path.join(dir, 'session') });
+      const { ids } = await engine.openCapture(file);
+      const connection = engine.info(
+        ids.find((id) => id.startsWith('conn-')) ?? (ids[0] as string),
+      );
+
+      const history = await engine.trafficHistory(connection.id);
+      // 600 s in at most 240 buckets: 1 s doubled to 4 s.
+      expect(history.bucketMs).toBe(4000);
+      expect(history.startMs).toBe(t0 * 1000);
+      expect(history.bytesIn.length).toBe(151);
+      expect(sum(history.bytesIn)).toBe(connection.counters.bytesIn);
+      expect(sum(history.bytesOut)).toBe(connection.counters.bytesOut);
+      expect(sum(history.bytesIn) + sum(history.bytesOut)).toBe(160);
+      const at = (second: number) => Math.floor((second * 1000) / history.bucketMs);
+      const both = (i: number) => (history.bytesIn[i] as number) + (history.bytesOut[i] as number);
+      expect([both(at(1)), both(at(300)), both(at(599))]).toEqual([100, 50, 10]);
+    },
+  );
 
   it('refuses an endpoint that does not exist, by name', async () => {
     const router = createRouter(newEngine());
