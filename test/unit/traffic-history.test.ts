@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/main/engine/engine';
 import { RateHistogram } from '../../src/main/engine/traffic-history';
 import { createRouter } from '../../src/main/router';
 import { TRAFFIC_HISTORY_BUCKETS_MAX, type TrafficHistory } from '../../src/shared/contract';
@@ -22,12 +23,23 @@ const newEngine = enginesDisposedWith(cleanups);
 
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 
-function peer(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(socket));
-    socket.on('error', reject);
-    cleanups.push(() => socket.destroy());
+/** A TCP listener on the engine and a node:net peer connected to it, with the accepted side. */
+async function connectedPeer(engine: Engine) {
+  const listener = await engine.listenTcp({
+    host: '127.0.0.1',
+    port: 0,
+    backlog: 16,
+    allowHalfOpen: true,
   });
+  const socket = await new Promise<net.Socket>((resolve, reject) => {
+    const connected = net.connect({ host: '127.0.0.1', port: portOf(listener) }, () =>
+      resolve(connected),
+    );
+    connected.on('error', reject);
+    cleanups.push(() => connected.destroy());
+  });
+  const accepted = await acceptedFrom(engine, listener.id, socket.localPort as number);
+  return { socket, accepted };
 }
 
 describe('RateHistogram', () => {
@@ -59,14 +71,7 @@ describe('traffic.history', () => {
   it('sums a live connection both ways, and a second ask adds what came since', async () => {
     const engine = newEngine();
     const router = createRouter(engine);
-    const listener = await call(router, 'tcp.listen', {
-      host: '127.0.0.1',
-      port: 0,
-      backlog: 16,
-      allowHalfOpen: true,
-    });
-    const socket = await peer(portOf(listener));
-    const accepted = await acceptedFrom(engine, listener.id, socket.localPort as number);
+    const { socket, accepted } = await connectedPeer(engine);
     socket.write(randomBytes(70_000));
     socket.write('hello');
     await waitUntil('70,005 bytes in', () => engine.info(accepted.id).counters.bytesIn === 70_005);
@@ -107,14 +112,7 @@ describe('traffic.history', () => {
       captureMemoryBytes: 1 * MiB,
       capture: { limitBytes: 4 * MiB, floorBytes: 0 },
     });
-    const listener = await engine.listenTcp({
-      host: '127.0.0.1',
-      port: 0,
-      backlog: 16,
-      allowHalfOpen: true,
-    });
-    const socket = await peer(portOf(listener));
-    const accepted = await acceptedFrom(engine, listener.id, socket.localPort as number);
+    const { socket, accepted } = await connectedPeer(engine);
     const total = 24 * MiB;
     for (let sent = 0; sent < total; sent += MiB) socket.write(randomBytes(MiB));
     await waitUntil(

@@ -12,6 +12,7 @@ import type {
   TcpKernelState,
 } from '../../../shared/contract';
 import type { UserError } from '../../../shared/errors';
+import { PacedRequests } from './paced-requests';
 
 /** The ceiling: at most four samples a second. */
 export const KERNEL_POLL_INTERVAL_MS = 250;
@@ -119,45 +120,27 @@ export class KernelPoller {
   done = $state(false);
   readonly history = new KernelHistory();
 
-  private running = false;
-  private inFlight = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly requests = new PacedRequests(() => this.poll());
 
   constructor(private readonly source: KernelPollerSource) {}
 
   start(): void {
-    if (this.done) return;
-    this.running = true;
-    // A request still out from before a stop: its answer schedules the next one.
-    if (!this.inFlight && this.timer === undefined) void this.poll();
+    if (!this.done) this.requests.start();
   }
 
   stop(): void {
-    this.running = false;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.requests.stop();
   }
 
-  private async poll(): Promise<void> {
-    this.timer = undefined;
-    if (!this.running || this.inFlight) return;
-    this.inFlight = true;
-    const startedAt = performance.now();
-    let wait = KERNEL_POLL_INTERVAL_MS;
-    try {
-      const result = await this.source.sample({ ids: [this.source.id] });
-      if (result.ok) {
-        this.accept(result.value.samples, result.value.missing);
-      } else {
-        this.error = result.error;
-        wait = RETRY_AFTER_ERROR_MS;
-      }
-    } finally {
-      this.inFlight = false;
+  /** One sample; answers when to ask again (null once the kernel has let go for good). */
+  private async poll(): Promise<number | null> {
+    const result = await this.source.sample({ ids: [this.source.id] });
+    if (!result.ok) {
+      this.error = result.error;
+      return RETRY_AFTER_ERROR_MS;
     }
-    if (!this.running || this.done) return;
-    const elapsed = performance.now() - startedAt;
-    this.timer = setTimeout(() => void this.poll(), Math.max(0, wait - elapsed));
+    this.accept(result.value.samples, result.value.missing);
+    return this.done ? null : KERNEL_POLL_INTERVAL_MS;
   }
 
   private accept(samples: readonly KernelSample[], missing: string[]): void {

@@ -7,6 +7,7 @@
 import type { CommandInput, CommandResult, TrafficHistory } from '../../../shared/contract';
 import type { UserError } from '../../../shared/errors';
 import type { QueueSample } from './kernel-poller.svelte';
+import { PacedRequests } from './paced-requests';
 
 const LIFE_POLL_INTERVAL_MS = 1000;
 const RETRY_AFTER_ERROR_MS = 3000;
@@ -22,44 +23,30 @@ export class LifeHistory {
   latest = $state.raw<TrafficHistory | null>(null);
   error = $state.raw<UserError | null>(null);
 
-  private running = false;
-  private inFlight = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly requests = new PacedRequests(() => this.ask());
 
   constructor(
     private readonly id: string,
-    private readonly ask: AskHistory,
+    private readonly askHistory: AskHistory,
   ) {}
 
   start(): void {
-    this.running = true;
-    if (!this.inFlight && this.timer === undefined) void this.poll();
+    this.requests.start();
   }
 
   stop(): void {
-    this.running = false;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.requests.stop();
   }
 
-  private async poll(): Promise<void> {
-    this.timer = undefined;
-    if (!this.running || this.inFlight) return;
-    this.inFlight = true;
-    let wait = LIFE_POLL_INTERVAL_MS;
-    try {
-      const result = await this.ask({ id: this.id });
-      if (result.ok) {
-        this.latest = result.value;
-        this.error = null;
-      } else {
-        this.error = result.error;
-        wait = RETRY_AFTER_ERROR_MS;
-      }
-    } finally {
-      this.inFlight = false;
+  private async ask(): Promise<number> {
+    const result = await this.askHistory({ id: this.id });
+    if (!result.ok) {
+      this.error = result.error;
+      return RETRY_AFTER_ERROR_MS;
     }
-    if (this.running) this.timer = setTimeout(() => void this.poll(), wait);
+    this.latest = result.value;
+    this.error = null;
+    return LIFE_POLL_INTERVAL_MS;
   }
 }
 
