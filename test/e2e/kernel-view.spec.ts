@@ -5,9 +5,9 @@
  * life from the capture. Collapsed, it asks nothing. A listener's connections are read all at
  * once on demand.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
+import { startPythonPeer } from '../support/engine-helpers';
 import { expect, openTcpListener, pane, test } from './fixtures';
 
 const TOTAL = 16 * 1024 * 1024;
@@ -63,22 +63,13 @@ test('the kernel panel shows a filled receive queue, then the teardown', async (
     /Now: LISTEN\./,
   );
 
-  const python = spawn('python3', ['-c', writer, String(port)]);
-  const exited = once(python, 'exit');
-  let output = '';
-  const lines: string[] = [];
-  python.stdout.on('data', (data: Buffer) => {
-    output += data.toString();
-    const complete = output.split('\n');
-    output = complete.pop() ?? '';
-    lines.push(...complete.map((line) => line.trim()).filter(Boolean));
-  });
+  const { child: python, lines, exited } = startPythonPeer(writer, [port]);
 
   await app.getByRole('treeitem', { level: 2 }).click();
   await app.getByRole('button', { name: 'Pause reading' }).click();
   await expect(pane(app)).toContainText('reading paused');
   await expect.poll(() => lines.includes('connected')).toBe(true);
-  python.stdin.write('go\n');
+  python.stdin?.write('go\n');
   await expect.poll(() => lines.some((line) => line.startsWith('stalled'))).toBe(true);
 
   const diagram = pane(app).getByRole('img', { name: /TCP state diagram/ });
@@ -96,7 +87,7 @@ test('the kernel panel shows a filled receive queue, then the teardown', async (
   await expect(pane(app).getByRole('meter', { name: 'Send-Q against SO_SNDBUF' })).toBeVisible();
 
   await app.getByRole('button', { name: 'Resume reading' }).click();
-  python.stdin.write('go\n');
+  python.stdin?.write('go\n');
   await expect.poll(() => lines.includes(`done ${TOTAL}`)).toBe(true);
   await expect(pane(app).getByRole('group', { name: 'Counters' })).toContainText(
     `Bytes in ${TOTAL.toLocaleString('en-US')}`,
@@ -111,7 +102,7 @@ test('the kernel panel shows a filled receive queue, then the teardown', async (
   await expect(pane(app).getByRole('list', { name: 'Path so far' })).toContainText(
     'close(): FIN →',
   );
-  const [code] = await exited;
+  const code = await exited;
   expect(code).toBe(0);
   expect(lines).toContain('fin');
   await expect(diagram).toHaveAttribute('aria-label', /Now: TIME-WAIT\./);

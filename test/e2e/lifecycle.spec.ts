@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startPythonPeer } from '../support/engine-helpers';
 import { expect, openTab, openTcpListener, pane, row, send, terminal, test } from './fixtures';
 
 /**
@@ -33,31 +32,21 @@ s.close()
 
 test('pausing reading stalls the peer’s writes until reading resumes', async ({ app }) => {
   const port = await openTcpListener(app);
-  const python = spawn('python3', ['-c', writer, String(port)]);
-  const exited = once(python, 'exit');
-  // Whole lines only: a pipe may split one line across two reads.
-  let output = '';
-  const lines: string[] = [];
-  python.stdout.on('data', (data: Buffer) => {
-    output += data.toString();
-    const complete = output.split('\n');
-    output = complete.pop() ?? '';
-    lines.push(...complete.map((line) => line.trim()).filter(Boolean));
-  });
+  const { child: python, lines, exited } = startPythonPeer(writer, [port]);
 
   await app.getByRole('treeitem', { level: 2 }).click();
   await app.getByRole('button', { name: 'Pause reading' }).click();
   await expect(pane(app)).toContainText('reading paused');
   await expect.poll(() => lines.includes('connected')).toBe(true);
 
-  python.stdin.write('go\n');
+  python.stdin?.write('go\n');
   await expect.poll(() => lines.find((l) => l.startsWith('stalled'))).toBeTruthy();
   const stalledAt = Number(lines.find((l) => l.startsWith('stalled'))?.split(' ')[1]);
   expect(stalledAt).toBeLessThan(64 * 1024 * 1024);
 
   await app.getByRole('button', { name: 'Resume reading' }).click();
   await expect(pane(app)).toContainText('reading resumed');
-  const [code] = await exited;
+  const code = await exited;
   expect(code).toBe(0);
   expect(lines).toContain(`done ${64 * 1024 * 1024}`);
   await expect(pane(app).getByRole('group', { name: 'Counters' })).toContainText(
@@ -92,12 +81,11 @@ test.describe('Unix-domain sockets', () => {
   test('a stale socket file is reported, and removed when asked', async ({ app }) => {
     const path = join(dir, 'stale.sock');
     // A socket bound and closed without unlink leaves the file behind, with nobody listening.
-    const python = spawn('python3', [
-      '-c',
+    const binder = startPythonPeer(
       `import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\ns.close()`,
-      path,
-    ]);
-    await once(python, 'exit');
+      [path],
+    );
+    expect(await binder.exited).toBe(0);
 
     await openTab(app, 'Unix listener');
     await app.getByLabel('Path', { exact: true }).fill(path);
