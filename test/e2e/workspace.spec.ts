@@ -19,11 +19,9 @@ test.afterEach(() => {
 });
 
 async function openMenu(page: Page) {
-  await page
-    .locator('summary')
-    .filter({ hasText: /^Workspace:/ })
-    .click();
-  return page.locator('details.workspace-menu');
+  const summary = page.locator('summary').filter({ hasText: /^Workspace:/ });
+  await summary.click();
+  return page.locator('details').filter({ has: summary });
 }
 
 async function listenOnFreePort(): Promise<net.Server> {
