@@ -85,6 +85,7 @@ const handlers: { [C in CommandName]: Handler<C> } = {
   'workspace.open': (engine, input) => engine.workspace.open(input.path),
   'workspace.settings': (engine, input) => engine.workspace.setReopenOnStart(input.reopenOnStart),
   'capture.export': (engine, input) => engine.exportCapture(input),
+  'capture.download': (engine, input) => engine.exportForDownload(input),
   'capture.open': (engine, input) => engine.openCapture(input.path),
   'kernel.sample': (engine, input) => engine.sampleKernel(input.ids),
   'traffic.history': (engine, input) => engine.trafficHistory(input.id),

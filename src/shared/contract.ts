@@ -776,6 +776,23 @@ export const exportRequestSchema = z.strictObject({
 });
 export type ExportRequest = z.output<typeof exportRequestSchema>;
 
+/** A file name the browser suggests for a download: no folders, no control characters. */
+export const downloadNameSchema = z
+  .string()
+  .refine(
+    (name) => name.length >= 1 && name.length <= 200,
+    coded('INVALID_PATH', 'A download name is 1 to 200 characters'),
+  )
+  .refine(
+    (name) =>
+      ![...name].some((c) => c === '/' || c === '\\' || c < ' ' || c === '\x7f') &&
+      !name.startsWith('.'),
+    coded(
+      'INVALID_PATH',
+      'A download name has no folders, no control characters and no leading dot',
+    ),
+  );
+
 // ---------------------------------------------------------------------------------------------
 // The kernel's view of a socket (docs/kernel-view.md)
 // ---------------------------------------------------------------------------------------------
@@ -1166,6 +1183,15 @@ export const commands = {
       overwrite: z.boolean().default(false),
     }),
     z.object({ path: z.string(), bytes: z.number(), endpoints: z.number(), packets: z.number() }),
+  ),
+  /**
+   * The same export, written for the browser to download (browser mode, where the page may run on
+   * another machine than the engine): the file waits under `id` until the page fetches
+   * `/download/<id>` once, for at most 10 minutes. `name` is the file name the browser suggests.
+   */
+  'capture.download': command(
+    exportRequestSchema.safeExtend({ name: downloadNameSchema }),
+    z.object({ id: z.string(), name: z.string(), bytes: z.number(), packets: z.number() }),
   ),
   /**
    * Opens a capture read-only: a capture session folder or a pcapng file (ours, or any with TCP

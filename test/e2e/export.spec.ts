@@ -217,3 +217,25 @@ test('"Export all…" in the sidebar writes every endpoint to one file', async (
   await expect(dialog.getByRole('status').filter({ hasText: 'Path copied.' })).toBeVisible();
   socket.destroy();
 });
+
+test('in browser mode the export comes to the browser as a download', async ({ app }) => {
+  const { socket, bytes } = await exchange(app);
+  await pane(app).getByRole('button', { name: 'Export…', exact: true }).click();
+  const dialog = exportDialog(app);
+  await dialog.getByRole('radio', { name: 'Raw bytes', exact: true }).check();
+  await dialog.getByRole('radio', { name: 'Received only', exact: true }).check();
+  await dialog.getByLabel('Save to', { exact: true }).fill('/anywhere/from-the-peer.bin');
+  const downloading = app.waitForEvent('download');
+  await dialog.getByRole('button', { name: 'Download', exact: true }).click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toBe('from-the-peer.bin');
+  const file = join(folder, 'downloaded.bin');
+  await download.saveAs(file);
+  expect(readFileSync(file).equals(Buffer.concat([bytes[0] as Buffer, bytes[2] as Buffer]))).toBe(
+    true,
+  );
+  await expect(dialog.getByRole('status').first()).toContainText(
+    'Downloading from-the-peer.bin: 25 B',
+  );
+  socket.destroy();
+});

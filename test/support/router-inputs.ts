@@ -368,6 +368,16 @@ export function validInput(
     },
     // Paths that can never be written (a folder, a missing folder, a relative path): a fuzz run
     // must not leave files behind.
+    'capture.download': {
+      ids: fc.array(id, { minLength: 1, maxLength: 3 }),
+      withConnections: flag,
+      format: fc.constantFrom(...exportFormats),
+      direction: fc.constantFrom(...captureDirections),
+      range: fc.option(fc.record({ start: fc.nat(100), end: fc.integer({ min: 101, max: 200 }) }), {
+        nil: undefined,
+      }),
+      name: fc.constantFrom('capture.pcapng', 'a/b.bin', '.hidden.txt', 'x'),
+    },
     'capture.export': {
       ids: fc.array(id, { minLength: 1, maxLength: 3 }),
       withConnections: flag,

@@ -9,9 +9,11 @@ import {
   KEEP_CLOSED_DEFAULT,
   MAX_CONNECTIONS_DEFAULT,
   MAX_PAYLOAD_BYTES,
+  exportExtensions,
   type CommandOutput,
   type EndpointInfo,
   type EngineStatus,
+  type ExportRequest,
   type ValidInput,
 } from '../../shared/contract';
 import { WorkbenchError } from '../../shared/errors';
@@ -40,6 +42,7 @@ import { checkUnixSocketPath } from './unix-path';
 import { WorkspaceManager, type EndpointOrigin } from './workspace';
 import { KernelView, type KernelSources } from './kernel/sampler';
 import { TrafficHistories } from './traffic-history';
+import { Downloads } from './downloads';
 
 export interface EngineOptions {
   /**
@@ -144,6 +147,9 @@ export class Engine {
   /** kernel.sample: the kernel's view of the endpoints' sockets, read only when asked. */
   private readonly kernel: KernelView;
   private readonly trafficHistories = new TrafficHistories();
+  /** Exports waiting for the browser to fetch them (browser mode). */
+  readonly downloads = new Downloads();
+  private disposing: Promise<void> | undefined;
 
   constructor(readonly options: EngineOptions = {}) {
     this.descriptors = new DescriptorBudget(options.descriptors);
@@ -488,25 +494,49 @@ export class Engine {
   async exportCapture(
     input: ValidInput<'capture.export'>,
   ): Promise<CommandOutput<'capture.export'>> {
-    for (const id of input.ids) this.get(id);
-    if (input.range && input.ids.length !== 1) {
-      throw new WorkbenchError('INVALID_INPUT', 'A range is for one endpoint; name only one');
-    }
+    this.checkExportRequest(input);
     // The capture folder itself is refused by exportCapture; the data folder (library,
     // workspace) and the rest of the naming rules here.
     const ownFolders = this.options.dataDir ? [this.options.dataDir] : [];
     await checkExportDestination(input.path, input.format, ownFolders);
+    const written = await this.writeExport(input, input.path, input.overwrite);
+    return { ...written, path: written.path ?? input.path };
+  }
+
+  /** capture.download: the same export, kept for one fetch by the browser (downloads.ts). */
+  async exportForDownload(
+    input: ValidInput<'capture.download'>,
+  ): Promise<CommandOutput<'capture.download'>> {
+    this.checkExportRequest(input);
+    const extensions = exportExtensions[input.format];
+    const name = extensions.some((extension) => input.name.endsWith(extension))
+      ? input.name
+      : `${input.name}${extensions[0]}`;
+    let written = { bytes: 0, packets: 0 };
+    const id = await this.downloads.prepare(name, async (path) => {
+      written = await this.writeExport(input, path, false);
+    });
+    return { id, name, bytes: written.bytes, packets: written.packets };
+  }
+
+  private checkExportRequest(input: ExportRequest): void {
+    for (const id of input.ids) this.get(id);
+    if (input.range && input.ids.length !== 1) {
+      throw new WorkbenchError('INVALID_INPUT', 'A range is for one endpoint; name only one');
+    }
+  }
+
+  private async writeExport(input: ExportRequest, path: string, overwrite: boolean) {
     await this.memory.flushAll();
-    const { path, bytes, endpoints, packets } = await exportCapture({
+    return exportCapture({
       folder: this.folder.folder,
       ids: input.ids,
       withConnections: input.withConnections,
       format: input.format,
       direction: input.direction,
       range: input.range,
-      target: { path: input.path, overwrite: input.overwrite },
+      target: { path, overwrite },
     });
-    return { path: path ?? input.path, bytes, endpoints, packets };
   }
 
   /** capture.copy: a range of the endpoint's capture as text to copy (capture-query.ts). */
@@ -564,7 +594,13 @@ export class Engine {
   }
 
   /** Closes every socket; resolves when the OS has released them all. */
-  async dispose(): Promise<void> {
+  /** Stops everything; a second call waits for the first. */
+  dispose(): Promise<void> {
+    this.disposing ??= this.stopEverything();
+    return this.disposing;
+  }
+
+  private async stopEverything(): Promise<void> {
     // Saved first, while what is open is still open.
     await this.workspace.dispose();
     this.jobs.dispose();
@@ -574,6 +610,7 @@ export class Engine {
     await this.library.settled();
     clearInterval(this.statusTimer);
     this.kernel.dispose();
+    await this.downloads.dispose();
     this.hub.dispose();
     // Every row written on a clean stop, after the bytes it points at.
     await this.memory.stop();

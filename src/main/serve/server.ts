@@ -19,6 +19,7 @@ import {
   weakTokenReason,
   type Access,
 } from './access';
+import { downloadHandler, isDownloadRequest } from './downloads';
 import { sendText, staticFileHandler } from './static-files';
 import { webSocketTransport } from './transport';
 
@@ -140,6 +141,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     unauthenticated: new UnauthenticatedSockets(limits),
   };
   const serveFile = staticFileHandler(rendererDir, access);
+  const serveDownload = downloadHandler(engine.downloads, access);
   const transport = webSocketTransport(router, access, limits);
 
   const server = createServer(
@@ -148,7 +150,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, limits.headersTimeoutMs / 4)),
     },
     (req, res) => {
-      serveFile(req, res).catch(() => {
+      const handle = isDownloadRequest(req) ? serveDownload : serveFile;
+      handle(req, res).catch(() => {
         if (!res.headersSent) sendText(res, 500, 'Socket Workbench: internal error.');
         else res.destroy();
       });

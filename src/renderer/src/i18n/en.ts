@@ -663,6 +663,10 @@ export const en = {
   'export.cancel': 'Cancel',
   'export.done': 'Close',
   'export.export': 'Export',
+  'export.download': 'Download',
+  'export.downloadHint':
+    'Export, then download the file to this browser (for a browser on another machine than the engine); the path above then only names the file.',
+  'export.downloaded': 'Downloading {name}: {size}, {packets}. Look in your browser’s downloads.',
   'export.exporting': 'Exporting…',
   'export.hintOverwrite':
     'A file is already there. Choose another name, or tick “Overwrite if it exists” to replace it.',

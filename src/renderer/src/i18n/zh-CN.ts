@@ -635,6 +635,10 @@ export const zhCN: { [K in MessageKey]: string } = {
   'export.cancel': '取消',
   'export.done': '关闭',
   'export.export': '导出',
+  'export.download': '下载',
+  'export.downloadHint':
+    '导出后把文件下载到这个浏览器（适用于浏览器和引擎不在同一台机器时）；此时上面的路径只用来给文件命名。',
+  'export.downloaded': '正在下载 {name}：{size}，{packets}。请查看浏览器的下载列表。',
   'export.exporting': '正在导出…',
   'export.hintOverwrite': '该位置已有文件。请换一个文件名，或勾选“文件已存在时覆盖”以替换它。',
   'export.hintNoFolder': '运行引擎的机器上不存在该文件夹。',

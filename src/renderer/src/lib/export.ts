@@ -94,26 +94,39 @@ export function formatHasDirection(format: ExportFormat): boolean {
   return format !== 'pcapng';
 }
 
-export interface ExportChoices {
+/** What is exported, whether to a path on the engine's machine or as a download. */
+export interface ExportRequestChoices {
   ids: string[];
   format: ExportFormat;
   direction: CaptureDirection;
   withConnections: boolean;
   /** The selection's capture offsets [start, end), when only it is exported. */
   range: { start: number; end: number } | null;
+}
+
+export interface ExportChoices extends ExportRequestChoices {
   path: string;
   overwrite: boolean;
 }
 
-/** The capture.export input for what the dialog shows. */
-export function exportInput(choices: ExportChoices): CommandInput<'capture.export'> {
+function exportRequest(choices: ExportRequestChoices) {
   return {
     ids: choices.ids,
     format: choices.format,
     direction: formatHasDirection(choices.format) ? choices.direction : 'both',
     withConnections: choices.withConnections,
     ...(choices.range ? { range: choices.range } : {}),
-    path: choices.path.trim(),
-    overwrite: choices.overwrite,
   };
+}
+
+/** The capture.export input for what the dialog shows. */
+export function exportInput(choices: ExportChoices): CommandInput<'capture.export'> {
+  return { ...exportRequest(choices), path: choices.path.trim(), overwrite: choices.overwrite };
+}
+
+/** The capture.download input: the file name the browser will suggest is the path's last part. */
+export function downloadInput(choices: ExportChoices): CommandInput<'capture.download'> {
+  const trimmed = choices.path.trim();
+  const name = trimmed.slice(Math.max(trimmed.lastIndexOf('/'), trimmed.lastIndexOf('\\')) + 1);
+  return { ...exportRequest(choices), name: name.replace(/^\.+/, '') || 'socket-workbench-export' };
 }
