@@ -20,7 +20,7 @@ const allowed = new Set(
     'English ' +
     // Proper names: Nagle's algorithm is 'Nagle 算法' in Chinese texts too; file formats and the
     // program that reads them.
-    'Nagle pcap pcapng Wireshark tshark JSON ' +
+    'Nagle pcap pcapng Wireshark tshark ss JSON ' +
     // TCP states as RFC 9293 and the kernel name them, and the kernel's own socket vocabulary.
     'LISTEN SYN-SENT SYN-RECEIVED ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 CLOSE-WAIT CLOSING LAST-ACK ' +
     'TIME-WAIT CLOSED CLOSE SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 CLOSE_WAIT LAST_ACK TIME_WAIT ' +

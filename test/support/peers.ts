@@ -57,7 +57,8 @@ export function startPython(
   const ready = new Promise<string>((resolve, reject) => {
     child.stdout?.on('data', (data: Buffer) => {
       out += data.toString();
-      if (out.includes('ready')) resolve(out);
+      // The whole line: a pipe may hand over "ready" before the rest of it.
+      if (/ready[^\n]*\n/.test(out)) resolve(out);
     });
     child.once('exit', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`python3 exited ${code}`)),
