@@ -30,7 +30,7 @@ function heapAndExternal(): number {
 async function perHeldChunk(dir: string): Promise<number> {
   const folder = new CaptureFolder(dir, { settings: { limitBytes: null, floorBytes: 0 } });
   const memory = new CaptureMemory(1024 * 1024 * 1024, folder);
-  const store = new CaptureStore(memory, 1, () => ({ id: 'udp-1' }));
+  const store = new CaptureStore(memory, 1, { captureDescription: () => ({ id: 'udp-1' }) });
   const before = heapAndExternal();
   for (let i = 0; i < CHUNKS; i++) {
     store.append('in', Buffer.alloc(CHUNK_BYTES, i & 0xff), { host: '127.0.0.1', port: 40000 });

@@ -61,7 +61,8 @@ function jobsFor(part: PartName, quick: boolean): Job[] {
         {
           part,
           options: quick ? { bytes: 256 * MiB, rounds: 2 } : { bytes: GiB, rounds: 3 },
-          timeoutMs: 120_000,
+          // Five receivers a round (engine, plain, plain + file, nc, socat), 1 GiB each.
+          timeoutMs: 300_000,
         },
       ];
     case 'scale': {
@@ -87,12 +88,14 @@ function jobsFor(part: PartName, quick: boolean): Job[] {
       const count = quick ? 200_000 : 1_000_000;
       return (['engine', 'baseline'] as const).map((mode) => ({
         part,
-        options: { mode, count, warmupCount: quick ? 100_000 : 300_000 },
-        timeoutMs: 120_000,
+        options: { mode, count, warmupCount: quick ? 100_000 : 300_000, rounds: 4 },
+        // Engine mode sends the count to the engine and to two plain receivers, in rounds.
+        timeoutMs: mode === 'engine' ? 360_000 : 120_000,
       }));
     }
     case 'ui':
-      return [{ part, options: { quick }, timeoutMs: 150_000, fds: 12_000 }];
+      // The list step runs its swarm twice: against a serve no page watches, then the page's.
+      return [{ part, options: { quick }, timeoutMs: 240_000, fds: 12_000 }];
     case 'serve-fairness':
       return [{ part, options: { probes: quick ? 100 : 300 }, timeoutMs: 120_000 }];
     case 'search':
@@ -167,11 +170,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 /** The fields every consumer may rely on, null where a part could not measure them. */
 const requiredFields: Record<PartName, string[]> = {
-  throughput: ['ratio', 'mbPerSec', 'baselineMbPerSec'],
-  scale: ['connections', 'acceptSeconds', 'bytesPerConnection', 'leakedHandles'],
+  throughput: ['ratio', 'mbPerSec', 'baselineMbPerSec', 'ncFileRatio'],
+  scale: [
+    'connections',
+    'acceptSeconds',
+    'bytesPerConnection',
+    'bytesPerConnectionRatio',
+    'leakedHandles',
+  ],
   memory: ['rssGrowthMB'],
-  datagrams: ['rssGrowthMB', 'retainedBytesPerDatagram'],
-  ui: ['p95FrameMs', 'keystrokeMs', 'lagSeconds', 'listScrollP95FrameMs'],
+  datagrams: ['rssGrowthMB', 'retainedBytesPerDatagram', 'receivedRatio'],
+  ui: ['p95FrameMs', 'keystrokeMs', 'lagSeconds', 'listScrollP95FrameMs', 'listLoadRatio'],
   'serve-fairness': ['maxMs', 'baselineMaxMs', 'maxRatio'],
   search: ['ratio', 'mbPerSec', 'grepMbPerSec', 'heapPlusExternalGrowthMB'],
   autoreply: ['p50Us', 'p99Us', 'pythonP50Us', 'pythonP99Us', 'p99Ratio'],
@@ -214,7 +223,24 @@ function combineMemory(engine: Json, baseline: Json | undefined): Json {
 }
 
 function combineDatagrams(engine: Json, baseline: Json | undefined): Json {
+  // The plain receivers took the same datagrams in rounds alternated with the engine's.
+  const plain = engine['plain'] as Json | undefined;
+  const plainSameBuffer = engine['plainSameBuffer'] as Json | null | undefined;
+  const ratio = (of: Json | null | undefined) =>
+    of ? round((engine['received'] as number) / Math.max(1, of['received'] as number), 3) : null;
   return {
+    /** Engine received / plain node:dgram receiver (OS default SO_RCVBUF) received. */
+    receivedRatio: ratio(plain),
+    /** The same, against a plain receiver asking the engine's SO_RCVBUF. */
+    receivedRatioSameBuffer: ratio(plainSameBuffer),
+    kernelDrops: engine['kernelDrops'] ?? null,
+    cpuMicrosPerDatagram: engine['cpuMicrosPerDatagram'] ?? null,
+    baselineCpuMicrosPerDatagram: plain?.['cpuMicrosPerDatagram'] ?? null,
+    receiveBufferAsked: engine['receiveBufferAsked'] ?? null,
+    receiveBufferGranted: engine['recvBufferSize'] ?? null,
+    baselineReceiveBufferGranted: plain?.['recvBufferSize'] ?? null,
+    plainSameBufferReceived: plainSameBuffer?.['received'] ?? null,
+    rounds: engine['rounds'] ?? null,
     rssGrowthMB: engine['rssGrowthMB'],
     retainedBytesPerDatagram: engine['retainedBytesPerDatagram'],
     sent: engine['sent'],
@@ -226,8 +252,8 @@ function combineDatagrams(engine: Json, baseline: Json | undefined): Json {
     seconds: engine['seconds'],
     baselineRssGrowthMB: baseline?.['rssGrowthMB'] ?? null,
     baselineRetainedBytesPerDatagram: baseline?.['retainedBytesPerDatagram'] ?? null,
-    baselineReceived: baseline?.['received'] ?? null,
-    baselineSeconds: baseline?.['seconds'] ?? null,
+    baselineReceived: plain?.['received'] ?? null,
+    baselineSeconds: plain?.['seconds'] ?? null,
     engine,
     baseline: baseline ?? null,
   };
@@ -257,9 +283,20 @@ function describe(results: Partial<Record<PartName, Json>>): string {
           `by CPU time per GiB: ${fmt(t['cpuRatio'], 3)}`,
         `  plain node:net that also appends every byte to a file: ${fmt(t['fileBaselineMbPerSec'])} MB/s; ` +
           `engine / that = ${fmt(t['fileRatio'], 3)}`,
+        `  engine until the last byte is on disk ${fmt(t['onDiskMbPerSec'])} MB/s; nc -l > file ` +
+          `${fmt(t['ncFileMbPerSec'])} MB/s: ncFileRatio ${fmt(t['ncFileRatio'], 3)} (goal >= 0.9, ` +
+          `then >= 1.0; per adjacent pair ${fmt(t['ncFilePairRatioMedian'], 3)}); socat -u > file ` +
+          `${fmt(t['socatFileMbPerSec'])} MB/s: socatFileRatio ${fmt(t['socatFileRatio'], 3)} ` +
+          `(per pair ${fmt(t['socatFilePairRatioMedian'], 3)})`,
+        ...((t['anchorsMissing'] as string[] | undefined) ?? []).map(
+          (why) => `  not measured: ${why}`,
+        ),
         `  rounds: engine ${(t['engineRoundsMbPerSec'] as number[]).join(', ')}; ` +
           `baseline ${(t['baselineRoundsMbPerSec'] as number[]).join(', ')}; ` +
-          `baseline + file ${(t['fileBaselineRoundsMbPerSec'] as number[]).join(', ')} MB/s`,
+          `baseline + file ${(t['fileBaselineRoundsMbPerSec'] as number[]).join(', ')}; ` +
+          `engine on disk ${((t['engineOnDiskRoundsMbPerSec'] as number[] | undefined) ?? []).join(', ')}; ` +
+          `nc ${((t['ncFileRoundsMbPerSec'] as number[] | null) ?? []).join(', ')}; ` +
+          `socat ${((t['socatFileRoundsMbPerSec'] as number[] | null) ?? []).join(', ')} MB/s`,
         `  CPU of the receiving process: engine ${fmt(t['cpuSecondsPerGiB'], 2)} s/GiB, ` +
           `plain ${fmt(t['baselineCpuSecondsPerGiB'], 2)} s/GiB, plain + file ` +
           `${fmt(t['fileBaselineCpuSecondsPerGiB'], 2)} s/GiB`,
@@ -311,7 +348,7 @@ function describe(results: Partial<Record<PartName, Json>>): string {
   }
   const d = results.datagrams;
   if (d) {
-    out.push('Datagrams: engine process memory while small UDP datagrams flow into the capture');
+    out.push('Datagrams: small UDP datagrams into the engine capture, and into plain receivers');
     if (d['error']) out.push(`  failed: ${d['error']}`);
     else {
       out.push(
@@ -322,9 +359,18 @@ function describe(results: Partial<Record<PartName, Json>>): string {
         `  peaks during the flow: capture memory ${fmt(d['capturePeakInMemoryMB'], 1)} MB (the ` +
           `budget), heap+external growth ${fmt(d['heapPlusExternalPeakGrowthMB'], 1)} MB, RSS ` +
           `growth ${fmt(d['rssGrowthMB'], 1)} MB`,
-        `  plain node:dgram socket that counts, same flow: ${fmt(d['baselineReceived'])} received, ` +
-          `RSS growth ${fmt(d['baselineRssGrowthMB'], 1)} MB, heap+external left per datagram ` +
+        `  plain node:dgram socket that counts, same flow: RSS growth ` +
+          `${fmt(d['baselineRssGrowthMB'], 1)} MB, heap+external left per datagram ` +
           `${fmt(d['baselineRetainedBytesPerDatagram'], 2)} B`,
+        `  received, same sender, ${fmt(d['rounds'])} alternating rounds: engine ` +
+          `${fmt(d['received'])} (SO_RCVBUF ${fmt(d['receiveBufferGranted'])} B granted), plain ` +
+          `node:dgram receiver ${fmt(d['baselineReceived'])} (OS default, ` +
+          `${fmt(d['baselineReceiveBufferGranted'])} B): ratio ${fmt(d['receivedRatio'], 3)} ` +
+          `(goal >= 0.95); plain receiver with the engine's SO_RCVBUF ` +
+          `${fmt(d['plainSameBufferReceived'])}: ratio ${fmt(d['receivedRatioSameBuffer'], 3)}`,
+        `  CPU of the receiving process per datagram: engine ${fmt(d['cpuMicrosPerDatagram'], 2)} us, ` +
+          `plain ${fmt(d['baselineCpuMicrosPerDatagram'], 2)} us; the kernel dropped ` +
+          `${fmt(d['kernelDrops'])} of the engine's`,
       );
     }
   }
@@ -345,6 +391,15 @@ function describe(results: Partial<Record<PartName, Json>>): string {
         `${fmt(u['listLoadSeconds'], 1)} s, ${fmt(u['listDomRows'])} rows in the DOM): scroll rAF ` +
         `p50 ${fmt(u['listScrollP50FrameMs'], 1)} ms, p95 ${fmt(u['listScrollP95FrameMs'], 1)} ms ` +
         `(scrolled ${fmt(u['listScrolledPx'])} px)`,
+      `  list shown / engine accept time for that swarm: ${fmt(u['listLoadSeconds'], 2)} s / ` +
+        `${fmt(u['listAcceptSeconds'], 2)} s = ${fmt(u['listLoadRatio'], 2)}x (goal <= ` +
+        `${fmt(u['listLoadRatioGoal'], 1)}; the swarm's own connects took ` +
+        `${fmt(u['listSwarmSeconds'], 2)} s); with no page watching, the engine accepted the ` +
+        `same swarm in ${fmt(u['listUnwatchedAcceptSeconds'], 2)} s (list / that = ` +
+        `${fmt(u['listLoadUnwatchedRatio'], 2)}x)`,
+      `  CPU while the list filled: Chromium ${fmt(u['listChromiumCpuSeconds'], 2)} s, serve ` +
+        `${fmt(u['listServeCpuSeconds'], 2)} s (serve with no page: ` +
+        `${fmt(u['listUnwatchedServeCpuSeconds'], 2)} s)`,
     );
     const search = u['search'] as Json | undefined;
     if (search && search['heapGrowthMB'] !== null) {

@@ -1,10 +1,14 @@
 /**
  * Throughput: 1 GiB from a peer process through an accepted Engine connection into the capture,
- * with a slow flow-controlled view attached, against a plain node:net server in this same
- * process that only counts bytes, fed by the same peer script. Rounds alternate (baseline,
- * engine, baseline, …) so that a noisy neighbour hurts both sides alike.
+ * with a slow flow-controlled view attached, against what a user would pick instead, fed by the
+ * same peer script: a plain node:net server in this same process that only counts bytes, the
+ * same that also appends every byte to a file, and the usual tools that keep every byte on disk,
+ * `nc -l 127.0.0.1 PORT > file` and `socat -u TCP-LISTEN:PORT CREATE:file` (files in the same
+ * temporary folder as the engine's capture). Rounds alternate (baseline, engine, nc, socat,
+ * baseline + file, …) so that a noisy neighbour hurts every receiver alike.
  */
 import { dataBytesIn } from '../test/support/capture';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -21,6 +25,7 @@ import {
   sleep,
   startFlood,
   tempDir,
+  until,
   waitForExit,
 } from './lib/util';
 
@@ -42,6 +47,8 @@ interface Round {
 interface EngineRound extends Round {
   /** From the last byte captured to the last byte on disk. */
   flushMs: number;
+  /** Counting until the last byte is on disk, as a tool writing a file is timed. */
+  onDiskMbPerSec: number;
   viewReceivedBytes: number;
   viewSkippedBytes: number;
   skipNotices: number;
@@ -95,6 +102,97 @@ async function baselineRound(bytes: number, toFile: boolean): Promise<Round> {
   };
 }
 
+/** A command-line receiver that writes what one TCP connection brings to a file. */
+type Anchor = 'nc' | 'socat';
+
+interface AnchorRound {
+  seconds: number;
+  mbPerSec: number;
+}
+
+/**
+ * Why an anchor cannot be measured here, or null if it can. Only OpenBSD netcat (Debian's
+ * netcat-openbsd) is driven: it leaves by itself at the peer's FIN, the traditional one does not.
+ */
+function anchorMissing(anchor: Anchor): string | null {
+  const probe = spawnSync(anchor, anchor === 'nc' ? ['-h'] : ['-V'], { encoding: 'utf8' });
+  if (probe.error)
+    return `${anchor} is not installed (${(probe.error as NodeJS.ErrnoException).code})`;
+  if (anchor === 'nc' && !`${probe.stdout}${probe.stderr}`.includes('OpenBSD netcat')) {
+    return 'nc is not OpenBSD netcat (install netcat-openbsd)';
+  }
+  return null;
+}
+
+/** A port on 127.0.0.1 that was free a moment ago (the tools cannot be told to pick one). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Whether something listens on 127.0.0.1:port, asked of the kernel without connecting. */
+function listening(port: number): boolean {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return fs
+    .readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const fields = line.trim().split(/\s+/);
+      return fields[1] === local && fields[3] === '0A';
+    });
+}
+
+/**
+ * `nc -l 127.0.0.1 PORT > file` or `socat -u TCP-LISTEN:PORT,bind=127.0.0.1 CREATE:file`: timed
+ * from the peer's first write (it connects first and waits) until the tool has exited, which it
+ * does once the peer's FIN came and every byte was written to the file.
+ */
+async function anchorRound(anchor: Anchor, bytes: number): Promise<AnchorRound> {
+  const dir = tempDir(`throughput-${anchor}`);
+  const file = path.join(dir, 'capture.bin');
+  const port = await freePort();
+  const out = anchor === 'nc' ? fs.openSync(file, 'w', 0o600) : 'ignore';
+  const args =
+    anchor === 'nc'
+      ? ['-l', '127.0.0.1', String(port)]
+      : ['-u', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, `CREATE:${file}`];
+  const tool = spawn(anchor, args, { stdio: ['ignore', out, 'pipe'] });
+  if (typeof out === 'number') fs.closeSync(out);
+  let complaint = '';
+  tool.stderr!.on('data', (data: Buffer) => (complaint += data.toString()));
+  const exited = new Promise<number | null>((resolve) => tool.once('exit', resolve));
+  try {
+    await until(
+      `${anchor} to listen on ${port}`,
+      () => tool.exitCode !== null || listening(port),
+      10_000,
+      2,
+    );
+    if (tool.exitCode !== null)
+      throw new Error(`${anchor} exited (${tool.exitCode}): ${complaint.trim()}`);
+    const peer = startFlood(port, { bytes, wait: true });
+    await peer.connected;
+    const start = performance.now();
+    peer.go();
+    const code = await exited;
+    const seconds = (performance.now() - start) / 1000;
+    await waitForExit(peer.child);
+    const written = fs.statSync(file).size;
+    if (code !== 0 || written !== bytes) {
+      throw new Error(
+        `${anchor} wrote ${written} of ${bytes} bytes (exit ${code}) ${complaint.trim()}`,
+      );
+    }
+    return { seconds, mbPerSec: bytes / MB / seconds };
+  } finally {
+    if (tool.exitCode === null) tool.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function engineRound(bytes: number): Promise<EngineRound> {
   const dir = tempDir('throughput');
   const engine = new Engine({ captureDir: dir, capture: { limitBytes: null } });
@@ -128,6 +226,7 @@ async function engineRound(bytes: number): Promise<EngineRound> {
       mbPerSec: bytes / MB / seconds,
       cpuSecondsPerGiB: cpuMs / 1000 / (bytes / GiB),
       flushMs,
+      onDiskMbPerSec: bytes / MB / (seconds + flushMs / 1000),
       viewReceivedBytes: view.received,
       viewSkippedBytes: view.skipped,
       skipNotices: view.skipNotices,
@@ -146,6 +245,14 @@ export async function run(options: ThroughputOptions = {}) {
   const baseline: Round[] = [];
   const fileBaseline: Round[] = [];
   const engine: EngineRound[] = [];
+  const anchors = (['nc', 'socat'] as const).map((name) => ({
+    name,
+    missing: anchorMissing(name),
+    rounds: [] as AnchorRound[],
+  }));
+  for (const anchor of anchors) {
+    if (anchor.missing) log(`  ${anchor.missing}: its figures are null`);
+  }
   const settle = async () => {
     collectGarbage();
     await sleep(200);
@@ -155,6 +262,7 @@ export async function run(options: ThroughputOptions = {}) {
   const warmUpBytes = Math.min(bytes, WARM_UP_BYTES);
   await baselineRound(warmUpBytes, false);
   await engineRound(warmUpBytes);
+  for (const anchor of anchors) if (!anchor.missing) await anchorRound(anchor.name, warmUpBytes);
   await baselineRound(warmUpBytes, true);
   log(`  warm-up: ${warmUpBytes / MiB} MiB through each receiver, not counted`);
   for (let i = 0; i < rounds; i++) {
@@ -162,22 +270,59 @@ export async function run(options: ThroughputOptions = {}) {
     const b = await baselineRound(bytes, false);
     baseline.push(b);
     log(`  baseline round ${i + 1}: ${b.mbPerSec.toFixed(0)} MB/s`);
-    await settle();
-    const e = await engineRound(bytes);
-    engine.push(e);
-    log(
-      `  engine   round ${i + 1}: ${e.mbPerSec.toFixed(0)} MB/s ` +
-        `(view got ${(e.viewReceivedBytes / MB).toFixed(1)} MB live, ${e.skipNotices} skip notices; ` +
-        `flush +${e.flushMs.toFixed(0)} ms)`,
-    );
-    await settle();
-    const f = await baselineRound(bytes, true);
-    fileBaseline.push(f);
-    log(`  baseline + file round ${i + 1}: ${f.mbPerSec.toFixed(0)} MB/s`);
+    // The receivers that write a file take turns at each place in the round: what the one before
+    // left (a gigabyte just deleted, pages to reclaim, a pause) changes how fast the kernel takes
+    // the next file's pages, so no receiver should always come after the same one.
+    const fileRounds: Array<() => Promise<void>> = [
+      async () => {
+        const e = await engineRound(bytes);
+        engine.push(e);
+        log(
+          `  engine   round ${i + 1}: ${e.mbPerSec.toFixed(0)} MB/s, ${e.onDiskMbPerSec.toFixed(0)} MB/s ` +
+            `until on disk (view got ${(e.viewReceivedBytes / MB).toFixed(1)} MB live, ` +
+            `${e.skipNotices} skip notices; flush +${e.flushMs.toFixed(0)} ms)`,
+        );
+      },
+      ...anchors
+        .filter((anchor) => !anchor.missing)
+        .map((anchor) => async () => {
+          const a = await anchorRound(anchor.name, bytes);
+          anchor.rounds.push(a);
+          log(`  ${anchor.name} > file round ${i + 1}: ${a.mbPerSec.toFixed(0)} MB/s`);
+        }),
+      async () => {
+        const f = await baselineRound(bytes, true);
+        fileBaseline.push(f);
+        log(`  baseline + file round ${i + 1}: ${f.mbPerSec.toFixed(0)} MB/s`);
+      },
+    ];
+    for (let k = 0; k < fileRounds.length; k++) {
+      await settle();
+      await fileRounds[(i + k) % fileRounds.length]!();
+    }
   }
   const mbPerSec = median(engine.map((r) => r.mbPerSec));
+  const onDiskMbPerSec = median(engine.map((r) => r.onDiskMbPerSec));
   const baselineMbPerSec = median(baseline.map((r) => r.mbPerSec));
   const fileBaselineMbPerSec = median(fileBaseline.map((r) => r.mbPerSec));
+  /** The engine (timed until its last byte is on disk, as a tool is) against a tool. */
+  const against = (anchor: (typeof anchors)[number]) => {
+    if (anchor.missing) return { ratio: null, mbPerSec: null, pairRatioMedian: null, rounds: null };
+    const anchorMbPerSec = median(anchor.rounds.map((r) => r.mbPerSec));
+    return {
+      ratio: round(onDiskMbPerSec / anchorMbPerSec, 3),
+      mbPerSec: round(anchorMbPerSec, 1),
+      pairRatioMedian: round(
+        median(engine.map((r, i) => r.onDiskMbPerSec / anchor.rounds[i]!.mbPerSec)),
+        3,
+      ),
+      rounds: anchor.rounds.map((r) => round(r.mbPerSec, 1)),
+    };
+  };
+  const [nc, socat] = anchors.map(against) as [
+    ReturnType<typeof against>,
+    ReturnType<typeof against>,
+  ];
   return {
     ratio: round(mbPerSec / baselineMbPerSec, 3),
     mbPerSec: round(mbPerSec, 1),
@@ -197,9 +342,25 @@ export async function run(options: ThroughputOptions = {}) {
     /** Against a plain server that also writes every byte to a file: the engine's own cost. */
     fileBaselineMbPerSec: round(fileBaselineMbPerSec, 1),
     fileRatio: round(mbPerSec / fileBaselineMbPerSec, 3),
+    /** The engine until its last byte is on disk (what the nc and socat ratios use). */
+    onDiskMbPerSec: round(onDiskMbPerSec, 1),
+    /** Against `nc -l 127.0.0.1 PORT > file` (OpenBSD netcat), null when nc is missing. */
+    ncFileRatio: nc.ratio,
+    ncFileMbPerSec: nc.mbPerSec,
+    /** Each engine round over the nc round right after it. */
+    ncFilePairRatioMedian: nc.pairRatioMedian,
+    ncFileRoundsMbPerSec: nc.rounds,
+    /** Against `socat -u TCP-LISTEN:PORT CREATE:file`, null when socat is missing. */
+    socatFileRatio: socat.ratio,
+    socatFileMbPerSec: socat.mbPerSec,
+    socatFilePairRatioMedian: socat.pairRatioMedian,
+    socatFileRoundsMbPerSec: socat.rounds,
+    /** Why a tool's figures are null. */
+    anchorsMissing: anchors.flatMap((a) => (a.missing ? [a.missing] : [])),
     bytes,
     rounds,
     engineRoundsMbPerSec: engine.map((r) => round(r.mbPerSec, 1)),
+    engineOnDiskRoundsMbPerSec: engine.map((r) => round(r.onDiskMbPerSec, 1)),
     baselineRoundsMbPerSec: baseline.map((r) => round(r.mbPerSec, 1)),
     fileBaselineRoundsMbPerSec: fileBaseline.map((r) => round(r.mbPerSec, 1)),
     cpuSecondsPerGiB: round(median(engine.map((r) => r.cpuSecondsPerGiB)), 3),

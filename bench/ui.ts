@@ -13,8 +13,13 @@
  *    otherwise) and then a 16-byte needle; the needle is typed into the "Search" box and Enter
  *    pressed. The renderer's JS heap is sampled every ~50 ms from just before until the status
  *    line shows "Match 1 of": its growth (peak minus before) and the time taken.
- * 6. A second peer process opens 10,000 connections; the endpoint list is scrolled with the
- *    mouse wheel: rAF intervals while scrolling.
+ * 6. A second peer process opens 10,000 connections: the time until the listener's row counts
+ *    them all, over the engine's own time to accept them (its last accept, from the same
+ *    start); then the endpoint list is scrolled with the mouse wheel: rAF intervals while
+ *    scrolling.
+ *
+ * `serve` gets a fresh --data-dir: the workspace of an earlier run would otherwise open its
+ * listeners again, and the bench would find one of those instead of its own.
  *
  * Each step that cannot run (the UI lacks a control, a hook, or the build is missing) leaves
  * its figures null and says why in `notes`; the steps after it still run where they can.
@@ -24,6 +29,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { chromium, type Browser, type Page } from '@playwright/test';
+import { WebSocket } from 'ws';
+import type { EndpointInfo } from '../src/shared/contract';
+import { decodeWire, encodeWire, type ServerMessage } from '../src/shared/wire';
 import {
   GiB,
   log,
@@ -36,6 +44,7 @@ import {
   sleep,
   startFlood,
   Swarm,
+  tempDir,
   waitForExit,
   type Flood,
 } from './lib/util';
@@ -51,6 +60,8 @@ export interface UiOptions {
 
 /** What the search peer writes after its bytes; flood.mjs' pattern never holds it. */
 const NEEDLE = 'SWB-needle-7f3a9';
+/** The issue's goal: the list shows every connection within 1.5x the engine's accept time. */
+const LIST_LOAD_RATIO_GOAL = 1.5;
 /** The issue's goal for the renderer's heap growth during a search over a large capture. */
 const SEARCH_HEAP_GOAL_MB = 16;
 
@@ -113,6 +124,26 @@ const listedConnections = (listenerPort: number) => `(() => {
     if (match) return Number(match[1].replace(/\\D/g, ''));
   }
   return 0;
+})()`;
+
+/**
+ * Records, in wall-clock ms, the first moment the listener's row counted `target` connections:
+ * a MutationObserver sees it as the DOM changes, more precisely than polling from the bench.
+ */
+const watchListedConnections = (listenerPort: number, target: number) => `(() => {
+  const bench = window.__swbBench;
+  bench.listedAt = null;
+  const count = () => ${listedConnections(listenerPort)};
+  const check = () => {
+    if (bench.listedAt !== null) return;
+    if (count() >= ${target}) {
+      bench.listedAt = performance.timeOrigin + performance.now();
+      observer.disconnect();
+    }
+  };
+  const observer = new MutationObserver(check);
+  observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+  check();
 })()`;
 
 /**
@@ -212,11 +243,209 @@ async function typeProbes(page: Page, count: number, gapMs: number): Promise<num
   return (await page.evaluate('window.__swbBench.keys')) as number[];
 }
 
+/**
+ * CPU time (user + system, ms) used so far by the live processes this bench started, directly
+ * or not, grouped by what their command line names: Chromium (all its processes), serve, the
+ * swarm. A figure the machine's other load does not inflate the way it inflates wall-clock
+ * times. Null where there is no /proc.
+ */
+function descendantsCpuMs(): { chromium: number; serve: number; swarm: number } | null {
+  if (!fs.existsSync('/proc/self/stat')) return null;
+  // utime and stime are in clock ticks: 100 a second on Linux everywhere this runs.
+  const msPerTick = 10;
+  const parents = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(entry), Number(fields[1]));
+      cpu.set(Number(entry), (Number(fields[11]) + Number(fields[12])) * msPerTick);
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  const out = { chromium: 0, serve: 0, swarm: 0 };
+  for (const [pid, ms] of cpu) {
+    let ancestor = parents.get(pid);
+    while (ancestor !== undefined && ancestor > 1 && ancestor !== process.pid) {
+      ancestor = parents.get(ancestor);
+    }
+    if (ancestor !== process.pid) continue;
+    let command: string;
+    try {
+      command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (/chrom/i.test(command)) out.chromium += ms;
+    else if (/serve\.js/.test(command)) out.serve += ms;
+    else if (/swarm\.mjs/.test(command)) out.swarm += ms;
+  }
+  return out;
+}
+
+/** CPU seconds used since `before` (descendantsCpuMs), or null without /proc. */
+function cpuSecondsSince(
+  before: ReturnType<typeof descendantsCpuMs>,
+): { chromium: number; serve: number; swarm: number } | null {
+  const now = descendantsCpuMs();
+  if (!before || !now) return null;
+  return {
+    chromium: round((now.chromium - before.chromium) / 1000, 2),
+    serve: round((now.serve - before.serve) / 1000, 2),
+    swarm: round((now.swarm - before.swarm) / 1000, 2),
+  };
+}
+
+/**
+ * Commands to `serve` over a WebSocket of the bench's own, outside any page. While it is open
+ * the engine counts it as a view (it is sent every event), so it is opened only when the engine
+ * is not being measured.
+ */
+async function commandClient(pageUrl: string): Promise<{
+  call: (command: string, input: unknown) => Promise<unknown>;
+  close: () => void;
+}> {
+  const url = new URL(pageUrl);
+  const ws = new WebSocket(
+    `ws://${url.host}/ws?token=${encodeURIComponent(url.searchParams.get('token') ?? '')}`,
+    { origin: `http://${url.host}` },
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const results = new Map<number, (result: unknown) => void>();
+  ws.on('message', (data) => {
+    // Without `?frames=batch`, one message per frame.
+    const message = decodeWire(String(data)) as ServerMessage;
+    if (message.t === 'result') results.get(message.id)?.(message.result);
+  });
+  let nextId = 1;
+  return {
+    call: (command, input) => {
+      const id = nextId++;
+      const answer = new Promise<unknown>((resolve) => results.set(id, resolve));
+      ws.send(encodeWire({ t: 'call', id, command, input }));
+      return answer;
+    },
+    close: () => ws.close(),
+  };
+}
+
+type Answer<T> = { ok: true; value: T } | { ok: false; error: { message: string } };
+
+/**
+ * What the engine itself says about a listener's connections made at or after `sinceMs` (wall
+ * clock): how many, and when it accepted the last of them (its own clock, `createdAt`). Read
+ * from `session.snapshot` once they are all accepted, so asking costs nothing while it accepts.
+ */
+async function engineAccepts(
+  pageUrl: string,
+  listenerPort: number,
+  sinceMs: number,
+): Promise<{ count: number; lastAcceptedAt: number }> {
+  const client = await commandClient(pageUrl);
+  try {
+    const endpoints: EndpointInfo[] = [];
+    let cursor: number | undefined;
+    do {
+      const result = (await client.call('session.snapshot', { cursor, limit: 5000 })) as Answer<{
+        endpoints: EndpointInfo[];
+        nextCursor?: number;
+      }>;
+      if (!result.ok) throw new Error(`session.snapshot: ${result.error.message}`);
+      endpoints.push(...result.value.endpoints);
+      cursor = result.value.nextCursor;
+    } while (cursor !== undefined);
+    const listener = endpoints.find(
+      (e) =>
+        e.role === 'listener' &&
+        e.local !== null &&
+        'port' in e.local &&
+        e.local.port === listenerPort,
+    );
+    let count = 0;
+    let lastAcceptedAt = NaN;
+    for (const e of endpoints) {
+      if (e.parentId !== listener?.id || e.createdAt < sinceMs) continue;
+      count += 1;
+      lastAcceptedAt = count === 1 ? e.createdAt : Math.max(lastAcceptedAt, e.createdAt);
+    }
+    return { count, lastAcceptedAt };
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * The same swarm against a `serve` that no page (no view at all) watches: the engine's accept
+ * time on its own, in this run's conditions. Seconds from the swarm's start to the last accept.
+ */
+async function unwatchedAccept(
+  serveJs: string,
+  connections: number,
+): Promise<{ seconds: number; cpuSeconds: ReturnType<typeof cpuSecondsSince> }> {
+  const dataDir = tempDir('ui-unwatched');
+  let serve: ChildProcess | undefined;
+  let swarm: Swarm | undefined;
+  try {
+    const started = await startServe(serveJs, connections + 2000, dataDir);
+    serve = started.child;
+    const client = await commandClient(started.url);
+    const opened = (await client.call('tcp.listen', {
+      host: '127.0.0.1',
+      port: 0,
+      maxConnections: connections + 1000,
+    })) as Answer<EndpointInfo>;
+    client.close();
+    if (!opened.ok) throw new Error(`tcp.listen: ${opened.error.message}`);
+    const local = opened.value.local;
+    const port = local !== null && 'port' in local ? local.port : 0;
+    // Until the engine has seen the bench's WebSocket go, it is still a view.
+    await sleep(500);
+    swarm = new Swarm(connections + 1000);
+    await swarm.ready;
+    const cpuBefore = descendantsCpuMs();
+    const start = Date.now();
+    await swarm.send({ cmd: 'open', port, count: connections });
+    const cpuSeconds = cpuSecondsSince(cpuBefore);
+    const accepts = await pollUntil(() => engineAccepts(started.url, port, start), connections);
+    return { seconds: (accepts.lastAcceptedAt - start) / 1000, cpuSeconds };
+  } finally {
+    await swarm?.stop().catch(() => undefined);
+    if (serve && serve.exitCode === null) {
+      serve.kill('SIGTERM');
+      await waitForExit(serve);
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Reads the engine's accepts until it has all `connections` (the last may still be queued). */
+async function pollUntil(
+  read: () => Promise<{ count: number; lastAcceptedAt: number }>,
+  connections: number,
+): Promise<{ count: number; lastAcceptedAt: number }> {
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const accepts = await read();
+    if (accepts.count >= connections) return accepts;
+    if (performance.now() > deadline) {
+      throw new Error(`the engine accepted ${accepts.count} of ${connections} connections`);
+    }
+    await sleep(200);
+  }
+}
+
 async function startServe(
   serveJs: string,
   fds: number,
+  dataDir: string,
 ): Promise<{ child: ChildProcess; url: string }> {
-  const { command, args } = nodeCommand([serveJs, '--port', '0'], fds);
+  const { command, args } = nodeCommand([serveJs, '--port', '0', '--data-dir', dataDir], fds);
   const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('serve printed no URL within 20 s')), 20_000);
@@ -274,6 +503,18 @@ export async function run(options: UiOptions = {}) {
     } as Record<string, unknown>,
     listConnections: null,
     listLoadSeconds: null,
+    listAcceptSeconds: null,
+    listLoadRatio: null,
+    listLoadRatioGoal: LIST_LOAD_RATIO_GOAL,
+    listSwarmSeconds: null,
+    /** The same swarm against a serve that no page watches: the engine on its own. */
+    listUnwatchedAcceptSeconds: null,
+    listLoadUnwatchedRatio: null,
+    /** CPU seconds while the list filled: all of Chromium's processes, and serve's. */
+    listChromiumCpuSeconds: null,
+    listServeCpuSeconds: null,
+    /** serve's CPU seconds for the same swarm with no page watching. */
+    listUnwatchedServeCpuSeconds: null,
     listDomRows: null,
     listScrollP50FrameMs: null,
     listScrollP95FrameMs: null,
@@ -294,8 +535,9 @@ export async function run(options: UiOptions = {}) {
   let flood: Flood | undefined;
   let searchPeer: Flood | undefined;
   let swarm: Swarm | undefined;
+  const dataDir = tempDir('ui');
   try {
-    const started = await startServe(serveJs, connections + 2000);
+    const started = await startServe(serveJs, connections + 2000, dataDir);
     serve = started.child;
     browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -490,27 +732,72 @@ export async function run(options: UiOptions = {}) {
       searchPeer?.release();
     }
 
+    // The engine alone, first: the same swarm against a serve no page watches.
+    try {
+      const { seconds, cpuSeconds } = await unwatchedAccept(serveJs, connections);
+      result['listUnwatchedAcceptSeconds'] = round(seconds, 3);
+      result['listUnwatchedServeCpuSeconds'] = cpuSeconds?.serve ?? null;
+      log(
+        `  list: with no page watching, the engine accepted ${connections} in ${round(seconds, 2)} s`,
+      );
+    } catch (error) {
+      notes.push(`list: the engine alone: ${firstLine(error)}`);
+    }
+
     // The endpoint list with thousands of connections.
     swarm = new Swarm(connections + 1000);
     await swarm.ready;
-    const listStart = performance.now();
+    // The search's connection was just closed; only the flood's stays open. Counted once the
+    // row has settled, so the target is what the swarm adds to it.
+    const alreadyListed = await pollPage<number>(
+      page,
+      listedConnections(port),
+      (listed) => listed <= 1,
+      10_000,
+      100,
+    ).catch(async () => (await page.evaluate(listedConnections(port))) as number);
+    const target = alreadyListed + connections;
+    await page.evaluate(watchListedConnections(port, target));
+    // One start for all three figures: the page's and the engine's clocks are wall clocks.
+    const cpuBefore = descendantsCpuMs();
+    const listStart = Date.now();
     const opened = swarm.send({ cmd: 'open', port, count: connections });
     opened.catch(() => undefined);
     try {
-      await pollPage<number>(
+      await pollPage<number | null>(
         page,
-        listedConnections(port),
-        (listed) => listed >= connections + 1,
+        'window.__swbBench.listedAt',
+        (listedAt) => listedAt !== null,
         90_000,
-        250,
+        100,
       );
-      result['listLoadSeconds'] = round((performance.now() - listStart) / 1000, 2);
+      const listedAt = (await page.evaluate('window.__swbBench.listedAt')) as number;
+      result['listLoadSeconds'] = round((listedAt - listStart) / 1000, 3);
+      // Until the page listed them all (seen within ~100 ms).
+      const cpuSeconds = cpuSecondsSince(cpuBefore);
+      result['listChromiumCpuSeconds'] = cpuSeconds?.chromium ?? null;
+      result['listServeCpuSeconds'] = cpuSeconds?.serve ?? null;
     } catch (error) {
-      notes.push(
-        `list: the listener row did not show ${connections + 1} connections: ${firstLine(error)}`,
-      );
+      notes.push(`list: the listener row did not show ${target} connections: ${firstLine(error)}`);
     }
-    await opened;
+    const swarmReply = await opened;
+    result['listSwarmSeconds'] = round(Number(swarmReply['ms']) / 1000, 3);
+    try {
+      const accepts = await pollUntil(
+        () => engineAccepts(started.url, port, listStart),
+        connections,
+      );
+      const acceptSeconds = (accepts.lastAcceptedAt - listStart) / 1000;
+      result['listAcceptSeconds'] = round(acceptSeconds, 3);
+      const loadSeconds = result['listLoadSeconds'] as number | null;
+      const alone = result['listUnwatchedAcceptSeconds'] as number | null;
+      if (loadSeconds !== null) {
+        result['listLoadRatio'] = round(loadSeconds / acceptSeconds, 2);
+        if (alone !== null) result['listLoadUnwatchedRatio'] = round(loadSeconds / alone, 2);
+      }
+    } catch (error) {
+      notes.push(`list: could not read the engine's accept times: ${firstLine(error)}`);
+    }
     result['listConnections'] = (await page.evaluate(listedConnections(port))) as number;
     result['listDomRows'] = await page.getByRole('treeitem').count();
     const scroller = (await page.evaluate(MARK_TREE_SCROLLER)) as { found: boolean };
@@ -536,7 +823,8 @@ export async function run(options: UiOptions = {}) {
       }
     }
     log(
-      `  list: ${result['listConnections']} connections listed in ${result['listLoadSeconds']} s, ` +
+      `  list: ${result['listConnections']} connections listed in ${result['listLoadSeconds']} s ` +
+        `(engine accepted them in ${result['listAcceptSeconds']} s: ${result['listLoadRatio']}x), ` +
         `${result['listDomRows']} rows in the DOM; scroll rAF p95 ${result['listScrollP95FrameMs']} ms`,
     );
   } catch (error) {
@@ -551,6 +839,7 @@ export async function run(options: UiOptions = {}) {
       serve.kill('SIGTERM');
       await waitForExit(serve);
     }
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
   return result;
 }

@@ -370,6 +370,11 @@ export const endpointInfoSchema = z.object({
   automation: z.object({ rules: z.number(), jobs: z.number() }).optional(),
   /** UDP only: the latest peers that sent to it, newest first (one click to reply). */
   recentPeers: z.array(z.object({ host: z.string(), port: z.number(), at: z.number() })).optional(),
+  /**
+   * UDP only, once bound: SO_RCVBUF as the engine asked for it and as the kernel granted it
+   * (getsockopt; Linux doubles the ask and caps it at net.core.rmem_max first).
+   */
+  receiveBuffer: z.object({ asked: z.number(), granted: z.number() }).optional(),
   /** Opened read-only from a capture folder or pcapng file (capture.open): this file. */
   openedFrom: z.string().optional(),
 });
@@ -634,7 +639,27 @@ const unixConnectInput = z.strictObject({
   allowHalfOpen: z.boolean().default(true),
 });
 
-const udpBindInput = z.strictObject({ host: hostSchema, port: portSchema });
+/**
+ * SO_RCVBUF a UDP socket asks for, in bytes. A small datagram costs the kernel far more than its
+ * bytes (Linux counts about 800 B for a 64-byte one), so the OS default (208 KiB on Linux) holds
+ * about 250 of them, a few milliseconds of a flood: the engine asks for more unless told
+ * otherwise. The kernel may grant less (Linux caps the ask at net.core.rmem_max, then doubles
+ * it for its own bookkeeping).
+ */
+export const RECEIVE_BUFFER_MIN = 4 * 1024;
+export const RECEIVE_BUFFER_MAX = 64 * 1024 * 1024;
+export const RECEIVE_BUFFER_DEFAULT = 4 * 1024 * 1024;
+
+const udpBindInput = z.strictObject({
+  host: hostSchema,
+  port: portSchema,
+  /** Absent: RECEIVE_BUFFER_DEFAULT (absent from the workspace file, it follows the default). */
+  receiveBufferSize: wholeNumberSchema(
+    RECEIVE_BUFFER_MIN,
+    RECEIVE_BUFFER_MAX,
+    'The receive buffer size (bytes)',
+  ).optional(),
+});
 
 /** A file on the engine's machine: a file to send, a workspace, an export, a capture to open. */
 export const filePathSchema = z

@@ -12,6 +12,15 @@ export type ClientMessage =
   | { t: 'notify'; name: string; input: unknown };
 export type ServerMessage =
   { t: 'result'; id: number; result: CommandResult<CommandName> } | ({ t: 'event' } & AnyEvent);
+/**
+ * A page that connects with `?frames=batch` gets messages in batches, in order: list events
+ * wait up to one frame (16 ms) for company, and any other message sends what waits, itself
+ * last. An accept burst is thousands of messages, and each frame costs the browser far more
+ * than its bytes. Other clients get one message per frame.
+ */
+export type ServerBatch = { t: 'batch'; messages: ServerMessage[] };
+export const BATCH_FRAMES_PARAM = 'frames';
+export const BATCH_FRAMES_VALUE = 'batch';
 
 const BYTES_KEY = '$bytes';
 
@@ -48,7 +57,24 @@ export type Base64Encoder = (bytes: Uint8Array) => string;
 
 /** Any value as wire JSON: the building block of encodeWire, for replies assembled in pieces. */
 export function encodeWireValue(value: unknown, toBase64: Base64Encoder = fromByteArray): string {
-  return JSON.stringify(withBytesAsBase64(value, toBase64));
+  // Most messages hold no bytes (list and lifecycle events, thousands in an accept burst):
+  // those are written as they are, without the copy.
+  return JSON.stringify(needsWireCopy(value) ? withBytesAsBase64(value, toBase64) : value);
+}
+
+/**
+ * Whether JSON.stringify alone would write `value` differently from its wire form: it holds
+ * bytes, or an object with its own toJSON (which the copy below does not call).
+ */
+function needsWireCopy(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (value instanceof Uint8Array) return true;
+  if (Array.isArray(value)) return value.some(needsWireCopy);
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return true;
+  for (const key in value) {
+    if (needsWireCopy((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
 }
 
 /**
@@ -137,6 +163,9 @@ function endOfString(text: string, open: number): number {
  */
 export function decodeWire(text: string, limits: WireLimits = DEFAULT_WIRE_LIMITS): unknown {
   checkWireShape(text, limits);
+  // Most frames hold no bytes (list and lifecycle events): without the key in the text, escaped
+  // or not, there is nothing to revive, and JSON.parse is several times faster without a reviver.
+  if (!text.includes(BYTES_KEY) && !text.includes('\\u')) return JSON.parse(text);
   return JSON.parse(text, (_key, value: unknown) => {
     if (
       value !== null &&

@@ -10,6 +10,8 @@ import {
   MAX_CAPTURE_READ,
   MAX_CONNECTIONS_MAX,
   MIN_CAPTURE_LIMIT,
+  RECEIVE_BUFFER_MAX,
+  RECEIVE_BUFFER_MIN,
   SNAPSHOT_PAGE_MAX,
   FEED_WINDOW_MAX,
   FEED_WINDOW_MIN,
@@ -294,6 +296,16 @@ export function validInput(
     fc.record({ kind: fc.constant('datagram' as const), id, host, port: remotePort }),
   );
   const jobId = fc.oneof(fc.stringMatching(/^job-[0-9]{1,4}$/), fc.string({ maxLength: 10 }));
+  /** What capture.export and capture.download share: the endpoints and how to write them. */
+  const exportRequest = {
+    ids: fc.array(id, { minLength: 1, maxLength: 3 }),
+    withConnections: flag,
+    format: fc.constantFrom(...exportFormats),
+    direction: fc.constantFrom(...captureDirections),
+    range: fc.option(fc.record({ start: fc.nat(100), end: fc.integer({ min: 101, max: 200 }) }), {
+      nil: undefined,
+    }),
+  };
   const shapes: { [C in CommandName]: Record<string, fc.Arbitrary<unknown>> } = {
     'session.snapshot': {
       cursor: fc.oneof(fc.nat(1000), fc.constant(Number.MAX_SAFE_INTEGER)),
@@ -326,7 +338,11 @@ export function validInput(
       timeoutMs: fc.integer({ min: 1, max: 600_000 }),
       allowHalfOpen: flag,
     },
-    'udp.bind': { host, port },
+    'udp.bind': {
+      host,
+      port,
+      receiveBufferSize: fc.integer({ min: RECEIVE_BUFFER_MIN, max: RECEIVE_BUFFER_MAX }),
+    },
     'udp.send': { id, host, port: remotePort, payload: validPayload() },
     'connection.send': { id, payload: validPayload() },
     'connection.halfClose': { id },
@@ -366,26 +382,14 @@ export function validInput(
       format: fc.constantFrom(...copyFormats),
       encoding: fc.constantFrom(...textEncodings),
     },
-    // Paths that can never be written (a folder, a missing folder, a relative path): a fuzz run
-    // must not leave files behind.
     'capture.download': {
-      ids: fc.array(id, { minLength: 1, maxLength: 3 }),
-      withConnections: flag,
-      format: fc.constantFrom(...exportFormats),
-      direction: fc.constantFrom(...captureDirections),
-      range: fc.option(fc.record({ start: fc.nat(100), end: fc.integer({ min: 101, max: 200 }) }), {
-        nil: undefined,
-      }),
+      ...exportRequest,
       name: fc.constantFrom('capture.pcapng', 'a/b.bin', '.hidden.txt', 'x'),
     },
+    // Paths that can never be written (a folder, a missing folder, a relative path): a fuzz run
+    // must not leave files behind.
     'capture.export': {
-      ids: fc.array(id, { minLength: 1, maxLength: 3 }),
-      withConnections: flag,
-      format: fc.constantFrom(...exportFormats),
-      direction: fc.constantFrom(...captureDirections),
-      range: fc.option(fc.record({ start: fc.nat(100), end: fc.integer({ min: 101, max: 200 }) }), {
-        nil: undefined,
-      }),
+      ...exportRequest,
       path: fc.constantFrom('/', '/nonexistent-folder/export.pcapng', 'relative.pcapng'),
       overwrite: flag,
     },

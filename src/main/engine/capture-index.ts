@@ -5,9 +5,15 @@
  * Rows are journaled to the index log as row records, in order, once the bytes they point at are
  * on disk: the index on disk is never ahead of the data, and a reader of a crashed session's
  * folder finds every chunk whose record was written (docs/capture-format.md). The newest rows
- * also stay in memory (typed arrays, out of the GC's way); older ones are read back from their
- * record when asked for, so memory holds three typed-array entries per written record and
- * stays flat however many chunks flow.
+ * also stay in memory; older ones are read back from their record when asked for, so memory
+ * holds three numbers per written record and stays flat however many chunks flow.
+ *
+ * Rows and records are kept interleaved in plain arrays of numbers (unboxed doubles, which the GC
+ * does not scan), not in typed arrays: a typed array costs about 200 bytes of objects before its
+ * first element, and most of 10,000 idle connections hold one or two rows and one record. A
+ * record's place in the log is kept on its first row while that row is in memory, and goes to
+ * the table of records only when the row leaves: a quiet endpoint, all of whose rows are in
+ * memory, has no table at all.
  */
 import { WorkbenchError } from '../../shared/errors';
 
@@ -20,6 +26,23 @@ const RECORD_MAX_ROWS = 1024;
  * start keeps each one cheap; a busy one doubles its way up.
  */
 const INITIAL_ROWS = 4;
+
+/** A hot row's numbers, in this order, one row after another. */
+const ROW_FIELDS = 7;
+const STREAM_OFFSET = 0;
+const FILE_OFFSET = 1;
+const AT = 2;
+const SIZE = 3;
+const DIR = 4;
+const PEER = 5;
+/** Where the record this row begins lies in the index log; NOT_A_RECORD_START otherwise. */
+const RECORD_AT = 6;
+const NOT_A_RECORD_START = -1;
+/** A written record's numbers: where it lies in the log, its first seq, its first stream offset. */
+const RECORD_FIELDS = 3;
+const LOG_OFFSET = 0;
+const FIRST_SEQ = 1;
+const FIRST_STREAM_OFFSET = 2;
 
 /** The index log's record kinds (docs/capture-format.md). */
 export const RecordKind = { endpoint: 1, rows: 2, peers: 3 } as const;
@@ -55,23 +78,24 @@ export class ChunkIndex {
   private rows = 0;
   /** Seq of the first row still in memory. */
   private hotStart = 0;
+  /**
+   * Rows from this seq on stay in memory: their chunks' bytes still are (see CaptureStore). Null
+   * when no chunk is held. (Never Infinity: one double here would box this field in every index.)
+   */
+  private keepFrom: number | null = null;
   /** Rows below this seq are in written records. */
   private journaled = 0;
-  private streamOffset = new Float64Array(INITIAL_ROWS);
-  private fileOffset = new Float64Array(INITIAL_ROWS);
-  private at = new Float64Array(INITIAL_ROWS);
-  private size = new Uint32Array(INITIAL_ROWS);
-  private dir = new Uint8Array(INITIAL_ROWS);
-  private peer = new Int32Array(INITIAL_ROWS);
+  /** The rows in memory, ROW_FIELDS numbers each (seq hotStart first). */
+  private hot: number[] = [];
+  /** Hot rows held before journaled ones are dropped (or, if none can be, this doubles). */
+  private hotCapacity = INITIAL_ROWS;
   /**
-   * Written records: where each lies in the index log, its first seq and the stream offset of
-   * its first row. Most endpoints write few, so these start shared and empty.
+   * Written records whose first row has left memory, RECORD_FIELDS numbers each, in order: every
+   * row before hotStart is in one of them (the last one may go on into rows still in memory).
+   * Null until the first (an empty array would still cost an object).
    */
-  private records = 0;
-  private recordLogOffset = NONE;
-  private recordFirstSeq = NONE;
-  private recordFirstStreamOffset = NONE;
-  /** Records' bytes until the log has them (reads come from here meanwhile). */
+  private recordTable: number[] | null = null;
+  /** Records' bytes by their place in the log, until the log has them (reads come from here). */
   private unpersisted: Map<number, Uint8Array> | null = null;
   /** The record read last: reading a range asks for its rows one after another. */
   private cached: { record: number; rows: DataView } | null = null;
@@ -94,24 +118,38 @@ export class ChunkIndex {
   /** When the oldest row not yet in a record came (undefined if there is none). */
   get oldestUnjournaledAt(): number | undefined {
     return this.journaled < this.rows
-      ? (this.at[this.journaled - this.hotStart] as number)
+      ? this.hotField(this.journaled - this.hotStart, AT)
       : undefined;
   }
 
   push(row: ChunkRow): number {
-    let hot = this.rows - this.hotStart;
-    if (hot === this.size.length) {
+    if (this.rows - this.hotStart === this.hotCapacity) {
       this.dropJournaledRows();
-      hot = this.rows - this.hotStart;
-      if (hot === this.size.length) this.grow();
+      // Room for as many again as stay: otherwise a dropping that frees a few rows would move
+      // the whole array at each of the next few pushes.
+      if ((this.rows - this.hotStart) * 2 > this.hotCapacity) this.hotCapacity *= 2;
     }
-    this.streamOffset[hot] = row.streamOffset;
-    this.fileOffset[hot] = row.fileOffset;
-    this.at[hot] = row.at;
-    this.size[hot] = row.size;
-    this.dir[hot] = row.dir;
-    this.peer[hot] = row.peer;
+    const { streamOffset, fileOffset, at, size, dir, peer } = row;
+    const recordAt = NOT_A_RECORD_START;
+    // A literal holds exactly one row; a first push() would make room for three.
+    if (this.hot.length === 0) this.hot = [streamOffset, fileOffset, at, size, dir, peer, recordAt];
+    else this.hot.push(streamOffset, fileOffset, at, size, dir, peer, recordAt);
     return this.rows++;
+  }
+
+  /**
+   * Whether chunk `seq`'s bytes are below `dataPersisted` in the data log. A row is journaled
+   * only once they are, and only journaled rows leave memory: no record is read for this.
+   */
+  isOnDisk(seq: number, dataPersisted: number): boolean {
+    if (seq < this.journaled) return true;
+    const i = seq - this.hotStart;
+    return this.hotField(i, FILE_OFFSET) + this.hotField(i, SIZE) <= dataPersisted;
+  }
+
+  /** Rows before `seq` may leave memory once journaled; those from it on stay (null: none). */
+  keepRowsFrom(seq: number | null): void {
+    this.keepFrom = seq;
   }
 
   /** Throws CAPTURE_GONE when the row's record was deleted by the capture limit. */
@@ -119,27 +157,27 @@ export class ChunkIndex {
     if (seq >= this.hotStart) {
       const i = seq - this.hotStart;
       return {
-        streamOffset: this.streamOffset[i] as number,
-        fileOffset: this.fileOffset[i] as number,
-        at: this.at[i] as number,
-        size: this.size[i] as number,
-        dir: this.dir[i] as number,
-        peer: this.peer[i] as number,
+        streamOffset: this.hotField(i, STREAM_OFFSET),
+        fileOffset: this.hotField(i, FILE_OFFSET),
+        at: this.hotField(i, AT),
+        size: this.hotField(i, SIZE),
+        dir: this.hotField(i, DIR),
+        peer: this.hotField(i, PEER),
       };
     }
     const record = this.recordHolding(seq);
-    return decodeRow(this.recordRows(record), seq - (this.recordFirstSeq[record] as number));
+    return decodeRow(this.recordRows(record), seq - this.recordField(record, FIRST_SEQ));
   }
 
   /** The first chunk that ends after stream offset `offset` (the length if none does). */
   firstEndingAfter(offset: number): number {
     const hotRows = this.rows - this.hotStart;
-    if (this.hotStart === 0 || (hotRows > 0 && offset >= (this.streamOffset[0] as number))) {
+    if (this.hotStart === 0 || (hotRows > 0 && offset >= this.hotField(0, STREAM_OFFSET))) {
       let low = 0;
       let high = hotRows;
       while (low < high) {
         const mid = (low + high) >>> 1;
-        const end = (this.streamOffset[mid] as number) + (this.size[mid] as number);
+        const end = this.hotField(mid, STREAM_OFFSET) + this.hotField(mid, SIZE);
         if (end <= offset) low = mid + 1;
         else high = mid;
       }
@@ -150,10 +188,10 @@ export class ChunkIndex {
     let high = this.records - 1;
     while (low < high) {
       const mid = (low + high + 1) >>> 1;
-      if ((this.recordFirstStreamOffset[mid] as number) <= offset) low = mid;
+      if (this.recordField(mid, FIRST_STREAM_OFFSET) <= offset) low = mid;
       else high = mid - 1;
     }
-    const first = this.recordFirstSeq[low] as number;
+    const first = this.recordField(low, FIRST_SEQ);
     const count = this.recordEnd(low) - first;
     const rows = this.recordRows(low);
     for (let i = 0; i < count; i++) {
@@ -195,8 +233,8 @@ export class ChunkIndex {
       let lastPeer = -1;
       while (count < available) {
         const i = from + count;
-        if ((this.fileOffset[i] as number) + (this.size[i] as number) > dataPersisted) break;
-        lastPeer = Math.max(lastPeer, this.peer[i] as number);
+        if (this.hotField(i, FILE_OFFSET) + this.hotField(i, SIZE) > dataPersisted) break;
+        lastPeer = Math.max(lastPeer, this.hotField(i, PEER));
         count += 1;
       }
       if (count === 0) break;
@@ -217,47 +255,55 @@ export class ChunkIndex {
     for (let r = 0; r < count; r++) {
       const i = from + r;
       const at = ROWS_HEADER_BYTES + r * ROW_BYTES;
-      view.setFloat64(at, this.streamOffset[i] as number, true);
-      view.setFloat64(at + 8, this.fileOffset[i] as number, true);
-      view.setFloat64(at + 16, this.at[i] as number, true);
-      view.setUint32(at + 24, this.size[i] as number, true);
-      view.setUint8(at + 28, this.dir[i] as number);
-      view.setInt32(at + 29, this.peer[i] as number, true);
+      view.setFloat64(at, this.hotField(i, STREAM_OFFSET), true);
+      view.setFloat64(at + 8, this.hotField(i, FILE_OFFSET), true);
+      view.setFloat64(at + 16, this.hotField(i, AT), true);
+      view.setUint32(at + 24, this.hotField(i, SIZE), true);
+      view.setUint8(at + 28, this.hotField(i, DIR));
+      view.setInt32(at + 29, this.hotField(i, PEER), true);
     }
-    if (this.records === this.recordLogOffset.length) {
-      const capacity = Math.max(4, this.records * 2);
-      this.recordLogOffset = grownTo(this.recordLogOffset, capacity);
-      this.recordFirstSeq = grownTo(this.recordFirstSeq, capacity);
-      this.recordFirstStreamOffset = grownTo(this.recordFirstStreamOffset, capacity);
-    }
-    this.recordLogOffset[this.records] = this.log.append(bytes);
-    this.recordFirstSeq[this.records] = this.journaled;
-    this.recordFirstStreamOffset[this.records] = this.streamOffset[from] as number;
-    (this.unpersisted ??= new Map()).set(this.records, bytes);
-    this.records += 1;
+    const logOffset = this.log.append(bytes);
+    this.hot[from * ROW_FIELDS + RECORD_AT] = logOffset;
+    (this.unpersisted ??= new Map()).set(logOffset, bytes);
     this.journaled += count;
     this.releasePersistedRecords();
   }
 
-  /** Journaled rows leave memory, but for the newest HOT_ROWS. */
+  /** Journaled rows leave memory, but for the newest HOT_ROWS and those from keepFrom on. */
   private dropJournaledRows(): void {
-    const drop = Math.min(this.journaled, this.rows - HOT_ROWS) - this.hotStart;
+    const kept = this.keepFrom ?? this.rows;
+    const drop = Math.min(this.journaled, this.rows - HOT_ROWS, kept) - this.hotStart;
     if (drop <= 0) return;
     const keep = this.rows - this.hotStart - drop;
-    for (const column of this.columns()) column.copyWithin(0, drop, drop + keep);
+    // The records that begin among the rows leaving memory go to the table.
+    for (let i = 0; i < drop; i++) {
+      const logOffset = this.hotField(i, RECORD_AT);
+      if (logOffset === NOT_A_RECORD_START) continue;
+      const firstStreamOffset = this.hotField(i, STREAM_OFFSET);
+      // A literal holds exactly one record; a first push() would make room for five.
+      if (!this.recordTable) this.recordTable = [logOffset, this.hotStart + i, firstStreamOffset];
+      else this.recordTable.push(logOffset, this.hotStart + i, firstStreamOffset);
+    }
+    this.hot.copyWithin(0, drop * ROW_FIELDS, (drop + keep) * ROW_FIELDS);
+    this.hot.length = keep * ROW_FIELDS;
     this.hotStart += drop;
   }
 
-  /** Records the log has taken need not be held. They lie in the log in the order written. */
-  private releasePersistedRecords(): void {
-    if (!this.unpersisted) return;
+  /**
+   * Records the log has taken need not be held. They lie in the log in the order written.
+   * True when none is held any more.
+   */
+  releasePersistedRecords(): boolean {
+    if (!this.unpersisted) return true;
     const persisted = this.log.persistedSize;
-    for (const record of this.unpersisted.keys()) {
-      if ((this.recordLogOffset[record] as number) >= persisted) break;
-      const bytes = this.unpersisted.get(record) as Uint8Array;
-      if ((this.recordLogOffset[record] as number) + bytes.byteLength > persisted) break;
-      this.unpersisted.delete(record);
+    for (const [logOffset, bytes] of this.unpersisted) {
+      if (logOffset + bytes.byteLength > persisted) break;
+      this.unpersisted.delete(logOffset);
     }
+    if (this.unpersisted.size > 0) return false;
+    // An empty Map still costs its hash table: a quiet endpoint should not keep one.
+    this.unpersisted = null;
+    return true;
   }
 
   private recordHolding(seq: number): number {
@@ -265,18 +311,23 @@ export class ChunkIndex {
     let high = this.records - 1;
     while (low < high) {
       const mid = (low + high + 1) >>> 1;
-      if ((this.recordFirstSeq[mid] as number) <= seq) low = mid;
+      if (this.recordField(mid, FIRST_SEQ) <= seq) low = mid;
       else high = mid - 1;
     }
     return low;
   }
 
   private recordEnd(record: number): number {
-    return record + 1 < this.records ? (this.recordFirstSeq[record + 1] as number) : this.journaled;
+    if (record + 1 < this.records) return this.recordField(record + 1, FIRST_SEQ);
+    // The last one in the table ends where the next record begins, on a row still in memory.
+    for (let seq = this.hotStart; seq < this.journaled; seq++) {
+      if (this.hotField(seq - this.hotStart, RECORD_AT) !== NOT_A_RECORD_START) return seq;
+    }
+    return this.journaled;
   }
 
   private recordIsGone(record: number): boolean {
-    return (this.recordLogOffset[record] as number) < this.log.floor;
+    return this.recordField(record, LOG_OFFSET) < this.log.floor;
   }
 
   private recordRows(record: number): DataView {
@@ -291,10 +342,9 @@ export class ChunkIndex {
     }
     const length =
       ROWS_HEADER_BYTES +
-      (this.recordEnd(record) - (this.recordFirstSeq[record] as number)) * ROW_BYTES;
-    const bytes =
-      this.unpersisted?.get(record) ??
-      this.log.read(this.recordLogOffset[record] as number, length);
+      (this.recordEnd(record) - this.recordField(record, FIRST_SEQ)) * ROW_BYTES;
+    const logOffset = this.recordField(record, LOG_OFFSET);
+    const bytes = this.unpersisted?.get(logOffset) ?? this.log.read(logOffset, length);
     const rows = new DataView(
       bytes.buffer,
       bytes.byteOffset + ROWS_HEADER_BYTES,
@@ -304,34 +354,19 @@ export class ChunkIndex {
     return rows;
   }
 
-  private columns() {
-    return [this.streamOffset, this.fileOffset, this.at, this.size, this.dir, this.peer];
+  /** How many records are in the table. */
+  private get records(): number {
+    return (this.recordTable?.length ?? 0) / RECORD_FIELDS;
   }
 
-  private grow(): void {
-    const capacity = this.size.length * 2;
-    this.streamOffset = grownTo(this.streamOffset, capacity);
-    this.fileOffset = grownTo(this.fileOffset, capacity);
-    this.at = grownTo(this.at, capacity);
-    this.size = grownTo(this.size, capacity);
-    this.dir = grownTo(this.dir, capacity);
-    this.peer = grownTo(this.peer, capacity);
+  /** Field `field` of hot row `i` (counted from hotStart). */
+  private hotField(i: number, field: number): number {
+    return this.hot[i * ROW_FIELDS + field] as number;
   }
-}
 
-const NONE = new Float64Array(0);
-
-type Column =
-  | Float64Array<ArrayBuffer>
-  | Uint32Array<ArrayBuffer>
-  | Uint8Array<ArrayBuffer>
-  | Int32Array<ArrayBuffer>;
-
-/** A column of the same type with room for `capacity` rows, holding the old one's rows. */
-function grownTo<T extends Column>(old: T, capacity: number): T {
-  const next = new (old.constructor as new (length: number) => T)(capacity);
-  next.set(old);
-  return next;
+  private recordField(record: number, field: number): number {
+    return (this.recordTable as number[])[record * RECORD_FIELDS + field] as number;
+  }
 }
 
 /** Reads row `i` of a row record's rows (the bytes after its header). */

@@ -403,9 +403,12 @@ export class CaptureLog {
       this.closeRetired();
       for (const listener of [...this.persistedListeners]) listener();
       this.settle();
-      if (this.pending.length > 0) {
+      // Also what is still being staged: appends made during this write set no timer (writeSoon
+      // waits for the write in flight), and a paused socket or a quiet peer makes no more.
+      if (this.pendingBytes > 0) {
         // A finished segment waits for nothing more: write it now, so that it may be deleted.
-        const finished = this.pending[0]?.segment !== this.segments.at(-1);
+        const finished =
+          this.pending.length > 0 && this.pending[0]?.segment !== this.segments.at(-1);
         this.writeSoon(finished || this.pendingBytes >= this.batchBytes ? 0 : WRITE_DELAY_MS);
       }
     });

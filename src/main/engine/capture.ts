@@ -47,6 +47,9 @@ const JOURNAL_MAX_AGE_MS = 1000;
  */
 const BLOCK_MAX_CHUNKS = 16_384;
 
+/** Spent slots at the front of a store's tail that may wait before they are dropped. */
+const TAIL_COMPACT_AFTER = 1024;
+
 /** One chunk's bytes (or the part of them in range) inside a block's buffer. */
 export interface BlockPiece {
   dir: Direction;
@@ -69,8 +72,21 @@ export interface CaptureBlock {
   bytes: number;
 }
 
+/** Datagrams for CaptureStore.appendReceived: three lists of one length, and their bytes. */
+export interface ReceivedBatch {
+  datagrams: Uint8Array[];
+  peers: Peer[];
+  times: number[];
+  bytes: number;
+}
+
 /** What an endpoint's description record says (docs/capture-format.md). */
 export type EndpointDescription = Record<string, unknown> & { id: string };
+
+/** Whose capture a store is: asked for its description when the index log is written. */
+export interface CaptureOwner {
+  captureDescription(): EndpointDescription;
+}
 
 /** The memory budget shared by every endpoint's recent chunks. */
 export class CaptureMemory {
@@ -201,27 +217,39 @@ export class CaptureStore {
   private describedInSegment = -1;
   private describedPeers = 0;
   private descriptionChanged = true;
-  /** Cached `keptFrom`, valid while the data log's floor is `keptFloor`. */
-  private kept = { floor: 0, seq: 0 };
+  /** Cached first kept seq, valid while the data log's floor is `keptFloor`. */
+  private keptFloor = 0;
+  private keptSeq = 0;
   private reportedKeptFrom = 0;
-  /** The most recent chunks, oldest first; `tail.at(0)` has seq `tailSeq`. */
-  private readonly tail = new Deque<CaptureChunk>();
-  /** Where each tail chunk ends in the capture file (it may leave memory once that is on disk). */
-  private readonly tailFileEnds = new Deque<number>();
+  /**
+   * The bytes of the most recent chunks, oldest first: chunk `tailSeq` is `tail[tailHead]`, the
+   * slots before it are spent. The rest of each chunk is in its index row, which stays in memory
+   * as long as its bytes do. Most of 10,000 quiet connections hold one chunk here: a chunk object
+   * (and its boxed time) each would cost about 90 bytes more, a Deque object 40 more.
+   */
+  private tail: (Uint8Array | undefined)[] = [];
+  private tailHead = 0;
   private tailSeq = 0;
   private bytes = 0;
-  private readonly peers: Peer[] = [];
-  private readonly peerIds = new Map<string, number>();
+  /** The peers of a UDP endpoint's datagrams (none on a connection, hence made when needed). */
+  private peers: Peer[] | null = null;
+  private peerIds: Map<string, number> | null = null;
   private released = false;
 
   constructor(
     private readonly memory: CaptureMemory,
     endpointNumber: number,
     /** The endpoint's description, for the index log (read when it is written). */
-    private readonly describe: () => EndpointDescription,
+    private readonly owner: CaptureOwner,
   ) {
     this.index = new ChunkIndex(memory.folder.index, endpointNumber);
+    this.index.keepRowsFrom(this.tailSeq);
     memory.needsJournal(this);
+  }
+
+  /** The number its endpoint's rows are journaled under. */
+  get endpointNumber(): number {
+    return this.index.endpointNumber;
   }
 
   get totalBytes(): number {
@@ -289,13 +317,14 @@ export class CaptureStore {
       everything ||
       this.index.unjournaledRows >= HOT_ROWS ||
       (oldest !== undefined && nowMs() - oldest >= JOURNAL_MAX_AGE_MS);
-    if (!due) return this.index.unjournaledRows === 0;
+    // A store stays due until the index log holds its records, so that it lets go of them then.
+    if (!due) return this.index.unjournaledRows === 0 && this.index.releasePersistedRecords();
     const left = this.index.journal(this.memory.folder.data.persistedSize, (lastPeer) => {
       const now = log.size - log.newestSegmentBytes;
       if (this.describedInSegment !== now) this.writeDescription(now);
       if (lastPeer >= this.describedPeers) this.writePeers();
     });
-    return left === 0;
+    return left === 0 && this.index.releasePersistedRecords();
   }
   /** `at`: when it happened; now, unless the chunk comes from a file opened read-only. */
   append(dir: Direction, data: Uint8Array, peer?: Peer, at = nowMs()): CaptureChunk {
@@ -317,7 +346,7 @@ export class CaptureStore {
       peer: peerId,
     });
     // Every chunk from one peer shares one peer object.
-    const sharedPeer = peerId >= 0 ? this.peers[peerId] : undefined;
+    const sharedPeer = peerId >= 0 ? this.peers?.[peerId] : undefined;
     const chunk: CaptureChunk = {
       seq,
       at,
@@ -329,11 +358,57 @@ export class CaptureStore {
     this.bytes += bytes.byteLength;
     this.memory.needsJournal(this);
     if (!this.released) {
-      this.tail.push(chunk);
-      this.tailFileEnds.push(fileOffset + bytes.byteLength);
+      // A literal holds exactly the one chunk; a first push() would make room for 17.
+      if (this.tail.length === 0) this.tail = [bytes];
+      else this.tail.push(bytes);
       this.memory.admit(this, bytes.byteLength + CHUNK_OVERHEAD);
     }
     return chunk;
+  }
+
+  /**
+   * Datagrams received together (within one turn of the event loop), oldest first, each with
+   * its sender and time: what append('in', …) does for each, but their bytes are copied side by
+   * side into one buffer that goes to the data log as one append, and the chunks' bytes are
+   * views into it. A flood of small datagrams then costs one log append and one allocation per
+   * turn instead of one per datagram. For small datagrams only: a chunk's memory is freed with
+   * the last chunk of its batch.
+   */
+  appendReceived(received: ReceivedBatch): CaptureChunk[] {
+    const { datagrams, peers, times } = received;
+    const joined = new Uint8Array(received.bytes);
+    let place = 0;
+    for (const datagram of datagrams) {
+      joined.set(datagram, place);
+      place += datagram.byteLength;
+    }
+    const fileStart = this.memory.folder.appendData(joined);
+    const chunks: CaptureChunk[] = [];
+    place = 0;
+    for (let i = 0; i < datagrams.length; i++) {
+      const size = (datagrams[i] as Uint8Array).byteLength;
+      const peerId = this.peerId(peers[i] as Peer);
+      const at = times[i] as number;
+      const seq = this.index.push({
+        streamOffset: this.bytes,
+        fileOffset: fileStart + place,
+        at,
+        size,
+        dir: 0,
+        peer: peerId,
+      });
+      const bytes = joined.subarray(place, place + size);
+      const peer = (this.peers as Peer[])[peerId] as Peer;
+      chunks.push({ seq, at, dir: 'in', offset: this.bytes, bytes, peer });
+      this.bytes += size;
+      place += size;
+      if (!this.released) {
+        this.tail.push(bytes);
+        this.memory.admit(this, size + CHUNK_OVERHEAD);
+      }
+    }
+    this.memory.needsJournal(this);
+    return chunks;
   }
 
   /** The chunks overlapping [offset, offset + length), trimmed to that range. */
@@ -397,17 +472,25 @@ export class CaptureStore {
 
   /** Called by CaptureMemory: the oldest in-memory chunk may go once it is on disk. */
   canEvictOldest(): boolean {
-    if (this.tail.length === 0) return true; // nothing left: a released store
-    return (this.tailFileEnds.at(0) as number) <= this.memory.folder.data.persistedSize;
+    if (this.tailHead === this.tail.length) return true; // nothing left: a released store
+    // The index has where each chunk ends in the file, so the tail need not keep it too.
+    return this.index.isOnDisk(this.tailSeq, this.memory.folder.data.persistedSize);
   }
 
   /** Drops the oldest in-memory chunk; returns what it cost. */
   evictOldest(): number {
-    const oldest = this.tail.shift();
+    const oldest = this.tail[this.tailHead];
     if (oldest === undefined) return 0;
-    this.tailFileEnds.shift();
+    this.tail[this.tailHead] = undefined;
+    this.tailHead += 1;
+    // The spent front goes once it is most of the array: amortised O(1) per chunk.
+    if (this.tailHead > TAIL_COMPACT_AFTER && this.tailHead * 2 > this.tail.length) {
+      this.tail = this.tail.slice(this.tailHead);
+      this.tailHead = 0;
+    }
     this.tailSeq += 1;
-    return oldest.bytes.byteLength + CHUNK_OVERHEAD;
+    this.index.keepRowsFrom(this.tailSeq);
+    return oldest.byteLength + CHUNK_OVERHEAD;
   }
 
   /** The endpoint is forgotten: give its memory back (its bytes stay in the file). */
@@ -415,87 +498,84 @@ export class CaptureStore {
     if (this.released) return;
     this.released = true;
     let cost = 0;
-    for (const chunk of this.tail) cost += chunk.bytes.byteLength + CHUNK_OVERHEAD;
+    for (let i = this.tailHead; i < this.tail.length; i++) {
+      cost += (this.tail[i] as Uint8Array).byteLength + CHUNK_OVERHEAD;
+    }
     // Unpersisted chunks are still referenced by the log's queue; only the accounting moves.
-    this.tail.clear();
-    this.tailFileEnds.clear();
+    this.tail = [];
+    this.tailHead = 0;
+    this.index.keepRowsFrom(null);
     this.memory.release(cost);
   }
 
   /** Where chunk `seq` lies in the stream. */
   private span(seq: number): { start: number; size: number } {
-    const inMemory = this.inMemory(seq);
-    if (inMemory) return { start: inMemory.offset, size: inMemory.bytes.byteLength };
     const row = this.index.row(seq);
     return { start: row.streamOffset, size: row.size };
   }
 
   /** Where chunk `seq` is: its bytes while in memory, else its place in the data log. */
   private locate(seq: number): LocatedChunk {
-    const inMemory = this.inMemory(seq);
-    if (inMemory) {
-      const size = inMemory.bytes.byteLength;
-      return {
-        offset: inMemory.offset,
-        size,
-        dir: inMemory.dir,
-        bytes: inMemory.bytes,
-        fileOffset: 0,
-      };
-    }
     const row = this.index.row(seq);
+    const bytes = this.bytesInMemory(seq);
     return {
       offset: row.streamOffset,
       size: row.size,
       dir: row.dir === 0 ? 'in' : 'out',
-      bytes: null,
-      fileOffset: row.fileOffset,
+      bytes: bytes ?? null,
+      fileOffset: bytes ? 0 : row.fileOffset,
     };
   }
 
-  /** The chunk itself while it is still in memory. */
-  private inMemory(seq: number): CaptureChunk | undefined {
+  /** Chunk `seq`'s bytes while they are still in memory. */
+  private bytesInMemory(seq: number): Uint8Array | undefined {
     if (seq < this.tailSeq || this.released) return undefined;
-    return this.tail.at(seq - this.tailSeq);
+    return this.tail[this.tailHead + seq - this.tailSeq];
   }
 
   private chunkAt(seq: number, from: number, to: number): CaptureChunk {
-    const inMemory = this.inMemory(seq);
-    if (inMemory) {
-      const whole = inMemory.bytes;
-      if (from === 0 && to === whole.byteLength) return inMemory;
-      return { ...inMemory, offset: inMemory.offset + from, bytes: whole.subarray(from, to) };
-    }
     const row = this.index.row(seq);
-    const peer = row.peer >= 0 ? this.peers[row.peer] : undefined;
+    const whole = this.bytesInMemory(seq);
+    const peer = row.peer >= 0 ? this.peers?.[row.peer] : undefined;
     return {
       seq,
       at: row.at,
       dir: row.dir === 0 ? 'in' : 'out',
       offset: row.streamOffset + from,
-      bytes: this.memory.folder.data.read(row.fileOffset + from, to - from),
+      bytes: whole
+        ? from === 0 && to === whole.byteLength
+          ? whole
+          : whole.subarray(from, to)
+        : this.memory.folder.data.read(row.fileOffset + from, to - from),
       ...(peer ? { peer } : {}),
     };
   }
 
   private firstKeptSeq(): number {
     const floor = this.memory.folder.data.floor;
-    if (floor !== this.kept.floor) this.kept = { floor, seq: this.index.firstKept(floor) };
-    return this.kept.seq;
+    if (floor !== this.keptFloor) {
+      this.keptSeq = this.index.firstKept(floor);
+      this.keptFloor = floor;
+    }
+    return this.keptSeq;
   }
 
   private writeDescription(segment: number): void {
     this.memory.folder.index.append(
-      jsonRecord(RecordKind.endpoint, { ...this.describe(), number: this.index.endpointNumber }),
+      jsonRecord(RecordKind.endpoint, {
+        ...this.owner.captureDescription(),
+        number: this.index.endpointNumber,
+      }),
     );
     this.describedInSegment = segment;
     this.descriptionChanged = false;
     this.describedPeers = 0;
-    if (this.peers.length > 0) this.writePeers();
+    if (this.peers) this.writePeers();
   }
 
   /** Peers are described once per segment, as they come, by their place in the store's table. */
   private writePeers(): void {
+    if (!this.peers) return;
     this.memory.folder.index.append(
       jsonRecord(RecordKind.peers, {
         number: this.index.endpointNumber,
@@ -507,12 +587,17 @@ export class CaptureStore {
   }
 
   private peerId(peer: Peer): number {
+    // A UDP flood from one sender passes the object it was first stored as: no key to build.
+    const known = this.peers;
+    if (known && known[known.length - 1] === peer) return known.length - 1;
     const key = `${peer.host}|${peer.port}`;
-    let id = this.peerIds.get(key);
+    const peers = (this.peers ??= []);
+    const peerIds = (this.peerIds ??= new Map());
+    let id = peerIds.get(key);
     if (id === undefined) {
-      id = this.peers.length;
-      this.peers.push(peer);
-      this.peerIds.set(key, id);
+      id = peers.length;
+      peers.push(peer);
+      peerIds.set(key, id);
     }
     return id;
   }

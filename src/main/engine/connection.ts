@@ -22,6 +22,19 @@ export interface ConnectOptions {
 
 const NOTHING = new Uint8Array(0);
 
+/** The connection a socket belongs to, for the socket's shared event handlers. */
+const OWNER = Symbol('connection');
+type OwnedSocket = net.Socket & { [OWNER]?: Connection };
+
+function ownerOf(socket: net.Socket): Connection {
+  return (socket as OwnedSocket)[OWNER] as Connection;
+}
+
+/** A listener's address is every accepted connection's local one, unless it is a wildcard. */
+function isWildcard(address: Address): boolean {
+  return 'host' in address && (address.host === '0.0.0.0' || address.host === '::');
+}
+
 /** How many bytes may wait in this process for a peer that does not read (issue 9). */
 export const DEFAULT_SEND_QUEUE_LIMIT_BYTES = 64 * 1024 * 1024;
 
@@ -29,19 +42,58 @@ export function describeTarget(target: ConnectTarget): string {
   return target.kind === 'unix' ? target.path : formatHostPort(target.host, target.port);
 }
 
+/** A connection's yes-or-no facts, as bits of Connection.flags. */
+const Flag = {
+  finSent: 1,
+  finReceived: 2,
+  paused: 4,
+  capturePressure: 8,
+  noDelay: 16,
+  keepAlive: 32,
+  idleClosed: 64,
+} as const;
+
 export class Connection extends Endpoint {
-  private finSent = false;
-  private finReceived = false;
-  private paused = false;
-  private capturePressure = false;
-  private noDelay = false;
-  private keepAlive = false;
+  /** Seven booleans in one number: a field each would cost 48 bytes more per connection. */
+  private flags = 0;
   private closedBy: 'local' | 'remote' | undefined;
   private discardedOnClose = 0;
   /** Set by a listener: how long this connection may stay idle once the peer half-closed it. */
   private halfClosedIdleMs = 0;
-  private idleClosed = false;
-  private readonly sendQueueLimit: number;
+  /** Set by a listener: told once this connection's socket has closed. */
+  whenClosed: ((connection: Connection) => void) | null = null;
+
+  /**
+   * The socket's event handlers, one set for every connection: a closure per event per socket
+   * would cost about 60 bytes each, which adds up over 10,000 idle connections. Each finds its
+   * connection on the socket it is called on.
+   */
+  private static readonly socketHandlers = {
+    data(this: net.Socket, data: Buffer): void {
+      ownerOf(this).captured('in', data);
+    },
+    end(this: net.Socket): void {
+      ownerOf(this).onPeerFin();
+    },
+    finish(this: net.Socket): void {
+      ownerOf(this).onFinSent();
+    },
+    error(this: net.Socket, error: NodeJS.ErrnoException): void {
+      ownerOf(this).onError(error);
+    },
+    close(this: net.Socket): void {
+      const connection = ownerOf(this);
+      connection.onClose();
+      connection.whenClosed?.(connection);
+    },
+    drain(this: net.Socket): void {
+      const connection = ownerOf(this);
+      connection.hub.touch(connection.id);
+    },
+    timeout(this: net.Socket): void {
+      ownerOf(this).onHalfClosedIdle();
+    },
+  };
 
   private constructor(
     id: string,
@@ -54,13 +106,14 @@ export class Connection extends Endpoint {
     private readonly target: string | null,
   ) {
     super(id, kind, role, parentId, context, role === 'client' ? 'connecting' : 'open');
-    this.sendQueueLimit = context.sendQueueLimitBytes;
-    socket.on('data', (data: Buffer) => this.captured('in', data));
-    socket.on('end', () => this.onPeerFin());
-    socket.on('finish', () => this.onFinSent());
-    socket.on('error', (error: NodeJS.ErrnoException) => this.onError(error));
-    socket.on('close', () => this.onClose());
-    socket.on('drain', () => this.hub.touch(this.id));
+    (socket as OwnedSocket)[OWNER] = this;
+    const on = Connection.socketHandlers;
+    socket.on('data', on.data);
+    socket.on('end', on.end);
+    socket.on('finish', on.finish);
+    socket.on('error', on.error);
+    socket.on('close', on.close);
+    socket.on('drain', on.drain);
   }
 
   /** connect(): resolves once the handshake is done, rejects with a readable error otherwise. */
@@ -125,12 +178,17 @@ export class Connection extends Endpoint {
     socket: net.Socket,
     listenerId: string,
     listenerPath: string | null,
+    /** The listener's own address: shared with its connections instead of asking the socket. */
+    listenerLocal: Address | null = null,
   ): Connection {
     const kind = listenerPath === null ? 'tcp-connection' : 'unix-connection';
     const connection = new Connection(id, kind, 'accepted', listenerId, context, socket, null);
     if (listenerPath === null) {
-      connection.local = addressOf(socket, 'local');
-      connection.remote = addressOf(socket, 'remote');
+      connection.local =
+        listenerLocal && !isWildcard(listenerLocal) ? listenerLocal : addressOf(socket, 'local');
+      // Read once now, Node keeps the peer's address for as long as the socket lives, after it
+      // closes too: remoteAddress() reads it there instead of keeping a copy on every connection.
+      addressOf(socket, 'remote');
     } else {
       // A Unix-domain client is usually unnamed: only the listener's path identifies the pair.
       connection.local = { path: listenerPath };
@@ -138,6 +196,60 @@ export class Connection extends Endpoint {
     }
     connection.record('accepted', 'open');
     return connection;
+  }
+
+  private get finSent(): boolean {
+    return this.hasFlag(Flag.finSent);
+  }
+  private set finSent(on: boolean) {
+    this.setFlag(Flag.finSent, on);
+  }
+  private get finReceived(): boolean {
+    return this.hasFlag(Flag.finReceived);
+  }
+  private set finReceived(on: boolean) {
+    this.setFlag(Flag.finReceived, on);
+  }
+  private get paused(): boolean {
+    return this.hasFlag(Flag.paused);
+  }
+  private set paused(on: boolean) {
+    this.setFlag(Flag.paused, on);
+  }
+  private get capturePressure(): boolean {
+    return this.hasFlag(Flag.capturePressure);
+  }
+  private set capturePressure(on: boolean) {
+    this.setFlag(Flag.capturePressure, on);
+  }
+  private get noDelay(): boolean {
+    return this.hasFlag(Flag.noDelay);
+  }
+  private set noDelay(on: boolean) {
+    this.setFlag(Flag.noDelay, on);
+  }
+  private get keepAlive(): boolean {
+    return this.hasFlag(Flag.keepAlive);
+  }
+  private set keepAlive(on: boolean) {
+    this.setFlag(Flag.keepAlive, on);
+  }
+  private get idleClosed(): boolean {
+    return this.hasFlag(Flag.idleClosed);
+  }
+  private set idleClosed(on: boolean) {
+    this.setFlag(Flag.idleClosed, on);
+  }
+  private hasFlag(flag: number): boolean {
+    return (this.flags & flag) !== 0;
+  }
+  private setFlag(flag: number, on: boolean): void {
+    this.flags = on ? this.flags | flag : this.flags & ~flag;
+  }
+
+  /** Bytes it may queue for a peer that does not read, the engine's limit. */
+  private get sendQueueLimit(): number {
+    return this.context.sendQueueLimitBytes;
   }
 
   get isWritable(): boolean {
@@ -209,7 +321,7 @@ export class Connection extends Endpoint {
    */
   closeWhenHalfClosedIdle(idleMs: number): void {
     this.halfClosedIdleMs = idleMs;
-    this.socket.on('timeout', () => this.onHalfClosedIdle());
+    this.socket.on('timeout', Connection.socketHandlers.timeout);
   }
 
   /** Whether the engine closed it for sitting half-closed and idle. */
@@ -321,6 +433,11 @@ export class Connection extends Endpoint {
 
   protected override readingPaused(): boolean {
     return this.paused;
+  }
+
+  protected override remoteAddress(): Address | null {
+    const fromSocket = this.role === 'accepted' && this.kind === 'tcp-connection';
+    return this.remote ?? (fromSocket ? addressOf(this.socket, 'remote') : null);
   }
 
   private onEstablished(): void {

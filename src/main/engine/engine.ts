@@ -339,7 +339,13 @@ export class Engine {
   }
 
   async bindUdp(input: ValidInput<'udp.bind'>): Promise<EndpointInfo> {
-    const udp = new UdpEndpoint(this.newId('udp'), this.context, input.host, input.port);
+    const udp = new UdpEndpoint(
+      this.newId('udp'),
+      this.context,
+      input.host,
+      input.port,
+      input.receiveBufferSize,
+    );
     this.add(udp, { open: 'udp.bind', input });
     await udp.bind();
     return udp.info();
@@ -659,6 +665,7 @@ export class Engine {
           socket,
           owner.id,
           owner.unixPath,
+          owner.localAddress,
         );
         this.acceptedSocketsOpen += 1;
         this.add(connection);

@@ -218,6 +218,9 @@ export class EventHub {
       pendingBytes = Math.max(pendingBytes, view.pendingBytes);
       pendingChunks = Math.max(pendingChunks, view.pendingChunks);
     }
+    // With no view there is nobody to update: adding only for scheduleUpdates to clear() would
+    // make a new table once per datagram of a flood.
+    if (this.views.size === 0) return;
     this.changed.add(id);
     if (pendingBytes >= FLUSH_BYTES) this.flushData();
     // Empty datagrams are chunks too: they are shown, so they are sent.

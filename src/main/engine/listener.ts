@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import type { EndpointInfo, ListenerCounts, ValidInput } from '../../shared/contract';
+import type { Address, EndpointInfo, ListenerCounts, ValidInput } from '../../shared/contract';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Connection, describeTarget } from './connection';
 import { Endpoint, type EngineContext } from './endpoint';
@@ -52,6 +52,9 @@ export class Listener extends Endpoint {
   };
   /** Closed connections still listed, oldest first: past keepClosed the oldest are forgotten. */
   private readonly closedListed = new Set<Connection>();
+  /** Told by each accepted connection once its socket has closed. */
+  private readonly connectionClosed = (connection: Connection) =>
+    this.onConnectionClosed(connection);
   /** Rejects a pending open() when the listener is stopped before it is listening. */
   private abortOpen: ((error: WorkbenchError) => void) | null = null;
 
@@ -90,6 +93,11 @@ export class Listener extends Endpoint {
 
   get unixPath(): string | null {
     return this.target.kind === 'unix' ? this.target.path : null;
+  }
+
+  /** Where it listens, once it does (its connections share this object as their local address). */
+  get localAddress(): Address | null {
+    return this.local;
   }
 
   /** bind() + listen(backlog); resolves when listening, rejects with a readable error. */
@@ -222,7 +230,8 @@ export class Listener extends Endpoint {
     if (this.limits.halfClosedIdleMs > 0) {
       connection.closeWhenHalfClosedIdle(this.limits.halfClosedIdleMs);
     }
-    socket.once('close', () => this.onConnectionClosed(connection));
+    // One function for all of them: a closure (and once() wrapper) per socket adds up.
+    connection.whenClosed = this.connectionClosed;
     this.hub.touch(this.id);
   }
 

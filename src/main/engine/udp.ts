@@ -5,10 +5,10 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { EndpointInfo } from '../../shared/contract';
-import { nowMs } from './clock';
+import { RECEIVE_BUFFER_DEFAULT, type EndpointInfo } from '../../shared/contract';
 import { formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
+import type { CaptureMemory, ReceivedBatch } from './capture';
 import { Endpoint, type EngineContext } from './endpoint';
 import {
   findUdpSocketInode,
@@ -25,6 +25,21 @@ const MAX_DATAGRAM_IPV6 = 65_527;
 export const RECENT_PEERS_MAX = 8;
 
 type RecentPeer = NonNullable<EndpointInfo['recentPeers']>[number];
+type ReceiveBuffer = NonNullable<EndpointInfo['receiveBuffer']>;
+
+/** clock.ts's nowMs() is this plus performance.now(): one clock reading serves both here. */
+const TIME_ORIGIN = performance.timeOrigin;
+
+/**
+ * Datagrams smaller than this are captured in batches, once per turn of the event loop (libuv
+ * reads up to 32 per turn from a busy socket); larger ones one by one, as they come.
+ */
+const BATCHED_DATAGRAM_MAX = 2048;
+/**
+ * A batch is captured at once when it holds this many bytes, whatever the turn: capture memory
+ * does not count a batch until then, so this is all it can be behind.
+ */
+const BATCH_BYTES_MAX = 16 * 1024;
 
 export class UdpEndpoint extends Endpoint {
   private readonly socket: dgram.Socket;
@@ -37,28 +52,37 @@ export class UdpEndpoint extends Endpoint {
   private kernelDropsTimer: NodeJS.Timeout | undefined;
   /** The latest distinct senders, newest first, so the user can reply without retyping one. */
   private recentPeers: RecentPeer[] = [];
+  /**
+   * The last datagram's sender as the capture has it: a flood from one peer passes the capture
+   * this same object every time, which it recognises without building a key.
+   */
+  private lastPeer: { host: string; port: number } | null = null;
+  private receiveBuffer: ReceiveBuffer | undefined;
+  private readonly memory: CaptureMemory;
+  /** Small datagrams read in this turn of the event loop, captured together at its end. */
+  private readonly batch: ReceivedBatch = { datagrams: [], peers: [], times: [], bytes: 0 };
+  private batchScheduled = false;
+  private readonly captureBatchSoon = () => {
+    this.batchScheduled = false;
+    this.captureBatch();
+  };
 
   constructor(
     id: string,
     context: EngineContext,
     private readonly host: string,
     private readonly port: number,
+    /** SO_RCVBUF to ask for once bound (see RECEIVE_BUFFER_DEFAULT). */
+    private readonly receiveBufferSize = RECEIVE_BUFFER_DEFAULT,
   ) {
     super(id, 'udp-socket', 'udp', null, context, 'opening');
+    this.memory = context.memory;
     this.family = net.isIPv6(host) ? 'IPv6' : 'IPv4';
     this.socket = dgram.createSocket({ type: this.family === 'IPv6' ? 'udp6' : 'udp4' });
-    this.socket.on('message', (message, rinfo) => {
-      this.noteDatagram();
-      if (context.memory.atDatagramCeiling) {
-        this.counters.datagramsDropped += 1;
-        this.hub.touch(this.id);
-        return;
-      }
-      this.notePeer(rinfo.address, rinfo.port);
-      this.captured('in', message, { host: rinfo.address, port: rinfo.port });
-    });
+    this.socket.on('message', (message, rinfo) => this.onDatagram(message, rinfo));
     this.socket.on('error', (error: NodeJS.ErrnoException) => this.onError(error));
     this.socket.on('close', () => {
+      this.captureBatch();
       if (!this.isFinished) this.record('closed', 'closed', { by: 'local' });
     });
     this.record('socket', 'opening', { detail: formatHostPort(host, port) });
@@ -82,6 +106,7 @@ export class UdpEndpoint extends Endpoint {
       this.socket.bind({ address: this.host, port: this.port, exclusive: true }, () => {
         this.socket.off('error', onError);
         this.socket.off('close', onClose);
+        this.applyReceiveBuffer();
         const address = this.socket.address();
         this.local = {
           host: address.address,
@@ -121,6 +146,8 @@ export class UdpEndpoint extends Endpoint {
           reject(new WorkbenchError(described.code, described.message));
           return;
         }
+        // What came in before this went out goes first in the capture.
+        this.captureBatch();
         this.captured('out', bytes, { host, port });
         resolve(bytes.byteLength);
       });
@@ -131,6 +158,7 @@ export class UdpEndpoint extends Endpoint {
     // dgram throws ERR_SOCKET_DGRAM_NOT_RUNNING on a second close() before 'close' arrives.
     if (this.isFinished || this.closing) return;
     this.closing = true;
+    this.captureBatch();
     // The kernel forgets the socket's row when it closes: keep its last word (read afresh only
     // if datagrams came since the last reading, so closing many idle sockets stays cheap).
     this.readKernelDrops(this.lastDatagramAt);
@@ -147,15 +175,92 @@ export class UdpEndpoint extends Endpoint {
   }
 
   override info(): EndpointInfo {
-    return { ...super.info(), recentPeers: this.recentPeers.map((peer) => ({ ...peer })) };
+    return {
+      ...super.info(),
+      recentPeers: this.recentPeers.map((peer) => ({ ...peer })),
+      ...(this.receiveBuffer ? { receiveBuffer: { ...this.receiveBuffer } } : {}),
+    };
+  }
+
+  /**
+   * The receive loop's one step, once per datagram: it must keep up with a sender on loopback,
+   * so it reads the clock once, allocates nothing of its own while one peer keeps sending, and
+   * leaves the capturing of small datagrams to the end of the turn, all of them at once.
+   */
+  private onDatagram(message: Buffer, rinfo: dgram.RemoteInfo): void {
+    const now = performance.now();
+    this.noteDatagram(now);
+    if (this.memory.atDatagramCeiling) {
+      this.counters.datagramsDropped += 1;
+      this.hub.touch(this.id);
+      return;
+    }
+    const at = TIME_ORIGIN + now;
+    const { address, port } = rinfo;
+    this.notePeer(address, port, at);
+    let peer = this.lastPeer;
+    if (peer === null || peer.port !== port || peer.host !== address) {
+      peer = this.lastPeer = { host: address, port };
+    }
+    // Under pressure memory nears the datagram ceiling, which must be checked against all taken.
+    if (message.byteLength >= BATCHED_DATAGRAM_MAX || this.memory.underPressure) {
+      this.captureBatch();
+      this.captured('in', message, peer, at);
+      return;
+    }
+    const batch = this.batch;
+    batch.datagrams.push(message);
+    batch.peers.push(peer);
+    batch.times.push(at);
+    batch.bytes += message.byteLength;
+    if (batch.bytes >= BATCH_BYTES_MAX) this.captureBatch();
+    else if (!this.batchScheduled) {
+      this.batchScheduled = true;
+      setImmediate(this.captureBatchSoon);
+    }
+  }
+
+  /**
+   * Captures the datagrams read so far in this turn, and counts and shows them: before anything
+   * else is captured or recorded here, so that the capture keeps the order things happened in.
+   */
+  private captureBatch(): void {
+    const batch = this.batch;
+    if (batch.datagrams.length === 0) return;
+    const chunks = this.capture.appendReceived(batch);
+    batch.datagrams.length = 0;
+    batch.peers.length = 0;
+    batch.times.length = 0;
+    batch.bytes = 0;
+    this.keptReceived(chunks);
+  }
+
+  /**
+   * SO_RCVBUF: asks for the size wanted and keeps what the kernel granted (Linux caps the ask at
+   * net.core.rmem_max, which only root can raise, and doubles it for its bookkeeping). A refused
+   * ask leaves the OS default, which the granted size then shows.
+   */
+  private applyReceiveBuffer(): void {
+    try {
+      this.socket.setRecvBufferSize(this.receiveBufferSize);
+    } catch {
+      // The granted size below says what the socket has.
+    }
+    try {
+      this.receiveBuffer = {
+        asked: this.receiveBufferSize,
+        granted: this.socket.getRecvBufferSize(),
+      };
+    } catch {
+      this.receiveBuffer = undefined;
+    }
   }
 
   /**
    * Moves the sender to the front. A flood from one peer costs one short scan per datagram (at
    * most RECENT_PEERS_MAX entries) and allocates nothing when it is already the newest.
    */
-  private notePeer(host: string, port: number): void {
-    const at = nowMs();
+  private notePeer(host: string, port: number, at: number): void {
     const newest = this.recentPeers[0];
     if (newest && newest.host === host && newest.port === port) {
       newest.at = at;
@@ -199,9 +304,9 @@ export class UdpEndpoint extends Endpoint {
    * reading up to KERNEL_TABLE_MAX_AGE_MS old; one more reading, taken after the last datagram
    * was read, makes the final count shown the kernel's final count.
    */
-  private noteDatagram(): void {
+  private noteDatagram(now: number): void {
     if (this.kernelInode === null) return;
-    this.lastDatagramAt = performance.now();
+    this.lastDatagramAt = now;
     this.kernelDropsTimer ??= setTimeout(() => {
       this.kernelDropsTimer = undefined;
       this.readKernelDrops(this.lastDatagramAt);
@@ -215,6 +320,7 @@ export class UdpEndpoint extends Endpoint {
   }
 
   private onError(error: NodeJS.ErrnoException): void {
+    this.captureBatch();
     const described = describeSystemError(error.code, error.message, {
       address: formatHostPort(this.host, this.port),
       operation: this.state === 'opening' ? 'bind' : 'read',

@@ -11,6 +11,8 @@ import { formatByteSize } from '../../shared/byte-size';
 import { COPY_MAX_BYTES, MAX_CAPTURE_READ, type CommandOutput } from '../../shared/contract';
 import { WorkbenchError, type UserError } from '../../shared/errors';
 import {
+  BATCH_FRAMES_PARAM,
+  BATCH_FRAMES_VALUE,
   CLIENT_FRAME_LIMITS,
   decodeWire,
   encodeWire,
@@ -81,6 +83,8 @@ interface Page {
   inFlightBytes: number;
   /** Replies being read or assembled for it (capture reads), not yet queued on the socket. */
   assemblingBytes: number;
+  /** Messages waiting to leave together in one frame (pages that asked for batches). */
+  batchedBytes: number;
   /** Disconnected for the memory budget; its socket is destroyed after CLOSE_GRACE_MS. */
   evicted: boolean;
 }
@@ -114,7 +118,7 @@ class PageMemory {
   }
 
   held(page: Page): number {
-    return page.inFlightBytes + page.assemblingBytes + page.ws.bufferedAmount;
+    return page.inFlightBytes + page.assemblingBytes + page.batchedBytes + page.ws.bufferedAmount;
   }
 
   /** Called whenever a page's holdings grow. */
@@ -206,14 +210,30 @@ const CAPTURE_ENCODE_PIECE_CHUNKS = 2_048;
 /** Smallest WebSocket fragment of a capture read's answer (each costs a frame header). */
 const CAPTURE_FRAGMENT_BYTES = 64 * 1024;
 
+/** A batch frame is sent early once its messages reach this many characters. */
+const BATCH_MAX_CHARS = 1024 * 1024;
+/**
+ * How long list events (endpoint.added/updated/removed) may wait to share a frame: one frame of
+ * the page's, as the engine already waits for data (FLUSH_INTERVAL_MS). Connections arrive one
+ * per turn of the event loop unless the engine is saturated, so batching by turn alone sends
+ * nearly one frame per connection.
+ */
+const BATCH_WINDOW_MS = 16;
+
+/** Messages that may wait for the batch window; any other one sends the batch, itself last. */
+function mayWait(message: ServerMessage): boolean {
+  return message.t === 'event' && message.event.startsWith('endpoint.');
+}
+
 function serveClient(
   ws: WebSocket,
   socket: Duplex,
   router: Router,
   memory: PageMemory,
   limits: ServeLimits,
+  batchFrames: boolean,
 ): void {
-  const page: Page = { ws, inFlightBytes: 0, assemblingBytes: 0, evicted: false };
+  const page: Page = { ws, inFlightBytes: 0, assemblingBytes: 0, batchedBytes: 0, evicted: false };
   memory.add(page);
   const open = (): boolean => ws.readyState === WebSocket.OPEN && !page.evicted;
 
@@ -231,15 +251,66 @@ function serveClient(
       ? new Promise((resolve) => drainWaiters.push(resolve))
       : Promise.resolve();
 
+  // A burst of small messages in one turn of the event loop (an accept burst sends an
+  // endpoint.added for each connection) leaves in one write rather than one system call per
+  // message (the engine's largest single cost in an accept burst before): the socket is corked
+  // at the turn's first message and uncorked once the turn's I/O callbacks have run.
+  let corked = false;
+  const coalesceTurn = (): void => {
+    if (corked) return;
+    corked = true;
+    socket.cork();
+    setImmediate(() => {
+      corked = false;
+      socket.uncork();
+    });
+  };
+
   const sendFrame = (frame: string): void => {
     if (!open()) return;
+    coalesceTurn();
     // The callback runs once this frame is handed to the kernel: a chance to release waiters.
     ws.send(frame, { binary: false }, releaseDrainWaiters);
     memory.enforce();
   };
+  // Messages for a page that asked for batches, in order: list events wait up to
+  // BATCH_WINDOW_MS; anything else (a result, live data) sends them at once, itself last, and
+  // anything sent directly goes after them.
+  let batch: string[] = [];
+  let batchTimer: NodeJS.Timeout | undefined;
+  const flushBatch = (): void => {
+    clearTimeout(batchTimer);
+    batchTimer = undefined;
+    if (batch.length === 0) return;
+    const messages = batch;
+    batch = [];
+    page.batchedBytes = 0;
+    sendFrame(
+      messages.length === 1
+        ? (messages[0] as string)
+        : `{"t":"batch","messages":[${messages.join(',')}]}`,
+    );
+  };
+  const queueMessage = (text: string, canWait: boolean): void => {
+    if (!batchFrames) {
+      sendFrame(text);
+      return;
+    }
+    if (!open()) return;
+    batch.push(text);
+    page.batchedBytes += text.length;
+    if (!canWait || page.batchedBytes >= BATCH_MAX_CHARS) flushBatch();
+    else {
+      batchTimer ??= setTimeout(flushBatch, BATCH_WINDOW_MS);
+      memory.enforce();
+    }
+  };
+
   /** One message in fragments, all sent in this same turn, so nothing can come in between. */
   const sendFragments = (fragments: Buffer[]): void => {
     if (!open()) return;
+    flushBatch();
+    coalesceTurn();
     for (const [index, fragment] of fragments.entries()) {
       const fin = index === fragments.length - 1;
       ws.send(fragment, { binary: false, fin }, fin ? releaseDrainWaiters : undefined);
@@ -260,7 +331,7 @@ function serveClient(
         result: { ok: false, error: { code: 'INTERNAL', message: String(error) } },
       });
     }
-    sendFrame(text);
+    queueMessage(text, mayWait(message));
   };
   const fail = (id: number, error: UserError): void =>
     send({ t: 'result', id, result: { ok: false, error } });
@@ -321,6 +392,9 @@ function serveClient(
   // acknowledges it (feed.ack), so a slow tab never slows a socket.
   const view = router.openView((event) => send({ t: 'event', ...event }));
   ws.on('close', () => {
+    clearTimeout(batchTimer);
+    batch = [];
+    page.batchedBytes = 0;
     view.close();
     memory.remove(page);
     releaseDrainWaiters();
@@ -437,8 +511,9 @@ export function webSocketTransport(
       return;
     }
     access.unauthenticated.authenticate(req.socket);
+    const batchFrames = url.searchParams.get(BATCH_FRAMES_PARAM) === BATCH_FRAMES_VALUE;
     wss.handleUpgrade(req, socket, head, (ws) =>
-      serveClient(ws, socket, router, pageMemory, limits),
+      serveClient(ws, socket, router, pageMemory, limits, batchFrames),
     );
   };
 

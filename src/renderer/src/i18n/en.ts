@@ -259,6 +259,16 @@ export const en = {
     '{n} connections got nothing: their peers are not reading ({ids})',
   'counters.kernelDrops': 'Dropped by the kernel (receive buffer full)',
   'counters.kernelDropsUnknown': 'not reported by this OS',
+  // Issue 15: a UDP socket's receive buffer (SO_RCVBUF), asked for in the form, granted by the kernel.
+  'form.receiveBuffer': 'Receive buffer (SO_RCVBUF)',
+  'form.receiveBufferHint':
+    'Empty: {size}. Bytes, or a size such as 8 MiB; the kernel may grant less. Datagrams that arrive while it is full are dropped.',
+  'validate.receiveBuffer': 'A size from 4 KiB to 64 MiB (e.g. 8 MiB), or empty for the default',
+  'udp.receiveBuffer': 'Receive buffer (SO_RCVBUF)',
+  'udp.receiveBufferGranted': '{granted} granted by the kernel ({asked} asked)',
+  'udp.receiveBufferSmaller':
+    'The kernel granted {granted}, less than the {asked} asked: it caps SO_RCVBUF at a system-wide limit that only an administrator can raise (then open the socket again). Datagrams that do not fit are dropped and counted under “Dropped by the kernel”.',
+  'udp.receiveBufferRaise': 'To raise the limit:',
   'form.hostEveryInterface':
     'Reachable from other machines: {host} means every interface of this machine (host 0, 0.0.0.0 and :: all do). Use 127.0.0.1 or ::1 to stay on this machine.',
   'form.hostNetworkAddress':

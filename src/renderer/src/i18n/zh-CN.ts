@@ -252,6 +252,16 @@ export const zhCN: { [K in MessageKey]: string } = {
   'composer.broadcastRefusedMany': '{n} 个连接没有收到：对方没有在读取（{ids}）',
   'counters.kernelDrops': '内核丢弃（接收缓冲区已满）',
   'counters.kernelDropsUnknown': '本系统不提供此数据',
+  // Issue 15: a UDP socket's receive buffer (SO_RCVBUF), asked for in the form, granted by the kernel.
+  'form.receiveBuffer': '接收缓冲区（SO_RCVBUF）',
+  'form.receiveBufferHint':
+    '留空则为 {size}。填写字节数，或 8 MiB 这样的大小；内核实际分配的可能更小。缓冲区满时到达的数据报会被丢弃。',
+  'validate.receiveBuffer': '请填写 4 KiB 到 64 MiB 之间的大小（如 8 MiB），或留空使用默认值',
+  'udp.receiveBuffer': '接收缓冲区（SO_RCVBUF）',
+  'udp.receiveBufferGranted': '内核分配了 {granted}（请求 {asked}）',
+  'udp.receiveBufferSmaller':
+    '内核只分配了 {granted}，小于请求的 {asked}：内核把 SO_RCVBUF 限制在一个系统级上限以内，只有管理员可以调高（调高后需重新打开此套接字）。放不下的数据报会被丢弃，并计入“内核丢弃”。',
+  'udp.receiveBufferRaise': '调高上限的方法：',
   'form.hostEveryInterface':
     '其他机器可以访问：{host} 表示本机的所有网络接口（主机 0、0.0.0.0 和 :: 都是如此）。如只在本机使用，请填 127.0.0.1 或 ::1。',
   'form.hostNetworkAddress':

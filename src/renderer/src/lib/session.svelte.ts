@@ -1,8 +1,10 @@
 /**
  * What the UI knows about the engine: every endpoint, which one is selected, and whether the
- * transport is up. Endpoint records arrive as whole snapshots (`endpoint.updated`), so they are
- * kept in `$state.raw` and replaced, never mutated. Traffic bytes bypass reactive state
- * entirely: a view opens a feed (`session.feeds`) and writes straight into its terminal.
+ * transport is up. Endpoint records arrive as whole snapshots (`endpoint.updated`) and are
+ * replaced, never mutated, in a plain tree (endpoint-tree.ts) that the UI reads through
+ * `version`: a swarm adds thousands a second, and the changes of each frame are published in
+ * one step whose cost does not grow with the number of endpoints. Traffic bytes bypass reactive
+ * state entirely: a view opens a feed (`session.feeds`) and writes straight into its terminal.
  */
 import { getContext, setContext } from 'svelte';
 import type { UserError } from '../../../shared/errors';
@@ -13,15 +15,26 @@ import type {
   EndpointInfo,
   EngineStatus,
 } from '../../../shared/contract';
+import { EndpointTree } from './endpoint-tree';
 import { Feeds } from './feed';
 import { readSelected, writeSelected } from './tab-state';
 import type { Transport, TransportStatus } from './transport';
 
 /** Reactive list updates are coalesced to one per frame: counters change on every flush. */
 const PUBLISH_DELAY_MS = 16;
+/**
+ * During a burst (a swarm connecting: more changes in one publish than a person could read),
+ * the list is published ~10 times a second instead: each publish re-lays out the tree, and the
+ * listener's count itself only changes every 250 ms (the engine's UPDATE_INTERVAL_MS).
+ */
+const BURST_CHANGES = 64;
+const BURST_PUBLISH_DELAY_MS = 100;
 
 export class Session {
-  endpoints = $state.raw<EndpointInfo[]>([]);
+  /** The endpoints as of the last publish; read `version` (or the getters below) to follow it. */
+  readonly tree = new EndpointTree();
+  /** Increases at each publish of the tree. */
+  version = $state(0);
   selectedId = $state<string | null>(null);
   status = $state.raw<TransportStatus>({ state: 'connecting' });
   /** True once the first snapshot has arrived, so an empty list means "nothing open". */
@@ -34,15 +47,18 @@ export class Session {
   lastError = $state.raw<string | null>(null);
   engineStatus = $state.raw<EngineStatus | null>(null);
 
-  readonly selected = $derived(this.endpoints.find((e) => e.id === this.selectedId) ?? null);
+  readonly selected = $derived.by(() => {
+    void this.version;
+    return this.selectedId === null ? null : (this.tree.get(this.selectedId) ?? null);
+  });
 
   /** Live data: every view that follows an endpoint opens a feed here. */
   readonly feeds: Feeds;
 
-  // A plain map on purpose: `endpoints` is what the UI reacts to, published once a frame.
-  // eslint-disable-next-line svelte/prefer-svelte-reactivity
-  private readonly byId = new Map<string, EndpointInfo>();
   private publishTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Changes since the last publish, and whether that publish carried a burst. */
+  private changesPending = 0;
+  private inBurst = false;
   /** The endpoint this tab had selected before a reload: selected again once the snapshot has it. */
   private restoreId: string | null = readSelected();
 
@@ -73,7 +89,7 @@ export class Session {
   /** Commands that create an endpoint answer with it; show it before its event arrives. */
   adopt(info: EndpointInfo): void {
     // Over IPC, results and events take different channels: an event already seen is newer.
-    if (this.byId.has(info.id)) return;
+    if (this.tree.has(info.id)) return;
     this.upsert(info);
     this.publishNow();
   }
@@ -86,9 +102,16 @@ export class Session {
     return null;
   }
 
+  /** Every endpoint, oldest first. O(n log n) each publish it is read in: not for rendering. */
+  get endpoints(): EndpointInfo[] {
+    void this.version;
+    return this.tree.ordered();
+  }
+
   /** Accepted connections of a listener, oldest first. */
   childrenOf(listenerId: string): EndpointInfo[] {
-    return this.endpoints.filter((e) => e.parentId === listenerId);
+    void this.version;
+    return this.tree.childrenOf(listenerId);
   }
 
   /**
@@ -105,9 +128,9 @@ export class Session {
         this.lastError = result.error.message;
         return;
       }
-      if (first) this.byId.clear();
+      if (first) this.tree.clear();
       first = false;
-      for (const info of result.value.endpoints) this.byId.set(info.id, info);
+      for (const info of result.value.endpoints) this.tree.upsert(info);
       this.publishNow();
       cursor = result.value.nextCursor;
     } while (cursor !== undefined);
@@ -115,9 +138,9 @@ export class Session {
     const restore = this.restoreId;
     this.restoreId = null;
     // After a reload: the endpoint this tab showed, if the engine still has it.
-    if (restore !== null && this.selectedId === null && this.byId.has(restore))
+    if (restore !== null && this.selectedId === null && this.tree.has(restore))
       this.select(restore);
-    if (this.selectedId !== null && !this.byId.has(this.selectedId)) this.select(null);
+    if (this.selectedId !== null && !this.tree.has(this.selectedId)) this.select(null);
     if (restore !== null && this.selectedId === null) writeSelected(null);
     this.ready = true;
     this.epoch += 1;
@@ -126,24 +149,31 @@ export class Session {
   }
 
   private upsert(info: EndpointInfo): void {
-    this.byId.set(info.id, info);
+    this.tree.upsert(info);
     this.schedulePublish();
   }
 
   private remove(id: string): void {
-    this.byId.delete(id);
+    this.tree.remove(id);
     if (this.selectedId === id) this.select(null);
     this.schedulePublish();
   }
 
   private schedulePublish(): void {
-    this.publishTimer ??= setTimeout(() => this.publishNow(), PUBLISH_DELAY_MS);
+    this.changesPending += 1;
+    this.publishTimer ??= setTimeout(
+      () => this.publishNow(),
+      this.inBurst ? BURST_PUBLISH_DELAY_MS : PUBLISH_DELAY_MS,
+    );
   }
 
   private publishNow(): void {
     clearTimeout(this.publishTimer);
     this.publishTimer = undefined;
-    this.endpoints = [...this.byId.values()].sort((a, b) => a.createdAt - b.createdAt);
+    this.inBurst = this.changesPending >= BURST_CHANGES;
+    this.changesPending = 0;
+    this.tree.commit();
+    this.version += 1;
   }
 }
 

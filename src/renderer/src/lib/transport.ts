@@ -13,7 +13,13 @@ import type {
   EventPayload,
 } from '../../../shared/contract';
 import { isEventName } from '../../../shared/contract';
-import { decodeWire, encodeWire, type ServerMessage } from '../../../shared/wire';
+import {
+  BATCH_FRAMES_PARAM,
+  BATCH_FRAMES_VALUE,
+  decodeWire,
+  encodeWire,
+  type ServerMessage,
+} from '../../../shared/wire';
 
 export type TransportStatus =
   | { state: 'connecting' }
@@ -81,10 +87,22 @@ function isServerMessage(value: unknown): value is ServerMessage {
   return false;
 }
 
+/** The messages of one frame: one, or the batch of one turn of the server (wire.ts). */
+function framedMessages(decoded: unknown): unknown[] {
+  if (decoded !== null && typeof decoded === 'object') {
+    const frame = decoded as { t?: unknown; messages?: unknown };
+    if (frame.t === 'batch' && Array.isArray(frame.messages)) return frame.messages;
+  }
+  return [decoded];
+}
+
 function webSocketUrl(location: Location): string {
   const token = new URLSearchParams(location.search).get('token') ?? '';
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/ws?token=${encodeURIComponent(token)}`;
+  return (
+    `${scheme}//${location.host}/ws?token=${encodeURIComponent(token)}` +
+    `&${BATCH_FRAMES_PARAM}=${BATCH_FRAMES_VALUE}`
+  );
 }
 
 function webSocketTransport(url: string): Transport {
@@ -123,13 +141,15 @@ function webSocketTransport(url: string): Transport {
       } catch {
         return;
       }
-      if (!isServerMessage(decoded)) return;
-      if (decoded.t === 'result') {
-        const resolve = pending.get(decoded.id);
-        pending.delete(decoded.id);
-        resolve?.(decoded.result);
-      } else {
-        emitter.emit(decoded);
+      for (const message of framedMessages(decoded)) {
+        if (!isServerMessage(message)) continue;
+        if (message.t === 'result') {
+          const resolve = pending.get(message.id);
+          pending.delete(message.id);
+          resolve?.(message.result);
+        } else {
+          emitter.emit(message);
+        }
       }
     };
     ws.onclose = () => {

@@ -7,8 +7,11 @@ import {
   HALF_CLOSED_IDLE_MS_MAX,
   KEEP_CLOSED_MAX,
   MAX_CONNECTIONS_MAX,
+  RECEIVE_BUFFER_MAX,
+  RECEIVE_BUFFER_MIN,
   hostSchema,
 } from '../../../shared/contract';
+import { parseByteSize } from '../../../shared/byte-size';
 import {
   BACKLOG_MAX,
   HOST_LENGTH_MAX,
@@ -66,6 +69,15 @@ export function checkHalfClosedIdleSeconds(text: string): MessageKey | null {
 export function checkKeepClosed(text: string): MessageKey | null {
   const n = wholeNumber(text);
   return n === null || n > KEEP_CLOSED_MAX ? 'validate.keepClosed' : null;
+}
+
+/** A UDP socket's SO_RCVBUF ask: bytes or a size such as "8 MiB"; empty is the default. */
+export function checkReceiveBuffer(text: string): MessageKey | null {
+  if (text.trim() === '') return null;
+  const n = parseByteSize(text);
+  return n === null || n < RECEIVE_BUFFER_MIN || n > RECEIVE_BUFFER_MAX
+    ? 'validate.receiveBuffer'
+    : null;
 }
 
 export function checkPath(path: string): MessageKey | null {
