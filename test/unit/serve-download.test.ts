@@ -10,7 +10,12 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  DOWNLOAD_KEEP_MS,
+  Downloads,
+  PENDING_DOWNLOADS_MAX,
+} from '../../src/main/engine/downloads';
 import { startServer } from '../../src/main/serve';
 import { acceptedFrom, portOf } from '../support/engine-helpers';
 import { cleanupsAfterEach, enginesDisposedWith } from '../support/engine';
@@ -80,6 +85,11 @@ describe('capture.download', () => {
     expect(ready.bytes).toBe(payload.length);
     expect(ready.id).toMatch(/^[A-Za-z0-9_-]{32}$/);
     const path = `/download/${ready.id}?token=${encodeURIComponent(server.token)}`;
+    const waiting = (await readdir(tmpdir()))
+      .filter((name) => name.startsWith('socket-workbench-downloads-'))
+      .map((folder) => join(tmpdir(), folder, ready.id))
+      .find((file) => existsSync(file));
+    expect(waiting).toBeDefined();
 
     // Without the token, or naming another host: refused, and the file stays for its owner.
     expect((await get(server.port, `/download/${ready.id}`)).status).toBe(401);
@@ -98,6 +108,7 @@ describe('capture.download', () => {
     );
     expect(response.headers['cache-control']).toBe('no-store');
     expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.headers['content-security-policy']).toContain('sandbox');
 
     // Once only, and the file is gone from the engine's disk.
     const again = await get(server.port, path);
@@ -110,6 +121,7 @@ describe('capture.download', () => {
     await waitUntil('the sent file deleted', () =>
       folders.every((folder) => !existsSync(join(tmpdir(), folder, ready.id))),
     );
+    await waitUntil('the sent file deleted', () => !existsSync(waiting as string));
   });
 
   it('refuses a name with a folder in it, and unknown endpoints by name', async () => {
@@ -142,5 +154,24 @@ describe('capture.download', () => {
     expect(taken && existsSync(taken.path)).toBe(true);
     await engine.dispose();
     expect(existsSync(dirname(taken?.path as string))).toBe(false);
+  });
+
+  it('keeps at most four waiting, and deletes what nobody fetched in time', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    cleanups.push(() => vi.useRealTimers());
+    const downloads = new Downloads();
+    cleanups.push(() => downloads.dispose());
+    const write = (path: string) => writeFile(path, 'bytes');
+    const ids: string[] = [];
+    for (let i = 0; i <= PENDING_DOWNLOADS_MAX; i++)
+      ids.push(await downloads.prepare(`${i}.bin`, write));
+    // The fifth pushed out the first.
+    expect(downloads.take(ids[0] as string)).toBeUndefined();
+    const second = downloads.take(ids[1] as string);
+    expect(second && existsSync(second.path)).toBe(true);
+    await downloads.sent(second as { path: string; name: string });
+    const third = ids[2] as string;
+    vi.advanceTimersByTime(DOWNLOAD_KEEP_MS);
+    expect(downloads.take(third)).toBeUndefined();
   });
 });

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { CaptureStore } from '../../src/main/engine/capture';
 import type { Engine } from '../../src/main/engine/engine';
 import { RateHistogram } from '../../src/main/engine/traffic-history';
 import { createRouter } from '../../src/main/router';
@@ -95,7 +96,12 @@ describe('traffic.history', () => {
       '100,005 bytes in',
       () => engine.info(accepted.id).counters.bytesIn === 100_005,
     );
+    // The second ask reads only the chunks that came since the first.
+    const visits = vi.spyOn(CaptureStore.prototype, 'visitChunks');
+    cleanups.push(() => visits.mockRestore());
     const second = await call(router, 'traffic.history', { id: accepted.id });
+    expect(visits).toHaveBeenCalled();
+    expect(Math.min(...visits.mock.calls.map(([from]) => from))).toBeGreaterThan(0);
     expect(sum(second.bytesIn)).toBe(100_005);
     expect(sum(second.bytesOut)).toBe(5);
     expect(second.startMs).toBe(first.startMs);
@@ -195,5 +201,7 @@ describe('traffic.history', () => {
     histogram.extendTo(24 * 3600 * 1000);
     expect(histogram.bytesIn.length).toBeLessThanOrEqual(TRAFFIC_HISTORY_BUCKETS_MAX);
     expect(histogram.bytesIn[0]).toBe(1);
+    // 86,400 s in at most 240 buckets: 1 s doubled nine times (docs/kernel-view.md).
+    expect(histogram.bucketMs).toBe(512_000);
   });
 });

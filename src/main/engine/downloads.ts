@@ -33,7 +33,11 @@ export class Downloads {
   /** Writes a file through `write` and keeps it for one fetch; resolves with its id. */
   async prepare(name: string, write: (path: string) => Promise<void>): Promise<string> {
     // mkdtemp makes the folder readable by this user only.
-    this.folder ??= mkdtemp(join(tmpdir(), 'socket-workbench-downloads-'));
+    // A folder that could not be made (a full /tmp) is tried again next time.
+    this.folder ??= mkdtemp(join(tmpdir(), 'socket-workbench-downloads-')).catch((error) => {
+      this.folder = null;
+      throw error;
+    });
     const folder = await this.folder;
     const id = randomBytes(24).toString('base64url');
     const path = join(folder, id);

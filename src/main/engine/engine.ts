@@ -515,7 +515,7 @@ export class Engine {
   ): Promise<CommandOutput<'capture.download'>> {
     this.checkExportRequest(input);
     const extensions = exportExtensions[input.format];
-    const name = extensions.some((extension) => input.name.endsWith(extension))
+    const name = extensions.some((extension) => input.name.toLowerCase().endsWith(extension))
       ? input.name
       : `${input.name}${extensions[0]}`;
     let written = { bytes: 0, packets: 0 };

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { Downloads } from '../engine/downloads';
+import { DOWNLOAD_KEEP_MS, type Downloads } from '../engine/downloads';
 import type { Access } from './access';
 import { sendText } from './static-files';
 
@@ -52,8 +52,8 @@ export function downloadHandler(
       sendText(
         res,
         404,
-        'Socket Workbench: this download was already fetched, or nobody fetched it for 10 ' +
-          'minutes and it was deleted. Export it again.',
+        `Socket Workbench: this download was already fetched, or nobody fetched it for ` +
+          `${DOWNLOAD_KEEP_MS / 60_000} minutes and it was deleted. Export it again.`,
       );
       return;
     }

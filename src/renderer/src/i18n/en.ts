@@ -660,6 +660,8 @@ export const en = {
     'A full path on the machine running the engine (in browser mode, the server), not on this browser’s machine.',
   'export.needFullPath':
     'Give the full path, starting with / (or C:\\ on Windows): the folder on the machine running the engine.',
+  'export.needFullPathOrDownload':
+    'Give the full path, starting with / (or C:\\ on Windows), to export on the machine running the engine; Download needs only this name.',
   'export.overwrite': 'Overwrite if it exists',
   'export.tooMany': '{count} endpoints are more than one export can hold.',
   'export.running': 'Writing the file…',

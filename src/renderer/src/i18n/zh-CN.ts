@@ -632,6 +632,8 @@ export const zhCN: { [K in MessageKey]: string } = {
     '运行引擎的机器上的完整路径（浏览器模式下为服务器），而不是本浏览器所在的机器。',
   'export.needFullPath':
     '请填写完整路径，以 / 开头（Windows 上如 C:\\）：即运行引擎的机器上的文件夹。',
+  'export.needFullPathOrDownload':
+    '请填写完整路径，以 / 开头（Windows 上如 C:\\），才能导出到运行引擎的机器上；“下载”只需要这个文件名。',
   'export.overwrite': '文件已存在时覆盖',
   'export.tooMany': '{count} 个端点超出了单次导出的上限。',
   'export.running': '正在写入文件…',

@@ -149,10 +149,6 @@ export class EndpointTree {
     return this.byId.has(id);
   }
 
-  values(): IterableIterator<EndpointInfo> {
-    return this.byId.values();
-  }
-
   /** Adds an endpoint, or replaces the record of one already here. */
   upsert(info: EndpointInfo): void {
     const known = this.byId.has(info.id);

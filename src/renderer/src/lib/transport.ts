@@ -96,8 +96,13 @@ function framedMessages(decoded: unknown): unknown[] {
   return [decoded];
 }
 
+/** The token browser mode printed at start, from the page's own URL (empty inside Electron). */
+export function pageToken(): string {
+  return new URLSearchParams(window.location.search).get('token') ?? '';
+}
+
 function webSocketUrl(location: Location): string {
-  const token = new URLSearchParams(location.search).get('token') ?? '';
+  const token = pageToken();
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return (
     `${scheme}//${location.host}/ws?token=${encodeURIComponent(token)}` +
