@@ -93,6 +93,42 @@ test('an LRC as ASCII hex, then CR LF, ends a text payload; the history keeps bo
   peer.close();
 });
 
+test('the history keeps what was sent, even when the form changed before the engine answered', async ({
+  page,
+  serveUrl,
+}) => {
+  // Every engine message is held while `holding`, so the answer to Send arrives after the edit.
+  let holding = false;
+  const held: (string | Buffer)[] = [];
+  let toPage: ((message: string | Buffer) => void) | undefined;
+  await page.routeWebSocket(/\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    toPage = (message) => ws.send(message);
+    server.onMessage((message) => (holding ? held.push(message) : ws.send(message)));
+  });
+  await page.goto(serveUrl);
+  const peer = await recordingServer();
+  await connectTcp(page, peer.port);
+  await page.getByLabel('Payload', { exact: true }).fill('ABC');
+  await page.getByLabel('Checksum', { exact: true }).selectOption('lrc');
+  await page.getByLabel('Append as', { exact: true }).selectOption('hex');
+
+  holding = true;
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await expect.poll(peer.received).toBe(Buffer.from('ABC3A').toString('hex'));
+  await page.getByLabel('From byte', { exact: true }).fill('1');
+  await page.getByLabel('Payload', { exact: true }).fill('changed');
+  holding = false;
+  for (const message of held.splice(0)) toPage?.(message);
+  await expect(pane(page).getByRole('status').filter({ hasText: 'Sent 5 bytes' })).toBeVisible();
+
+  await page.getByLabel('History', { exact: true }).selectOption({ index: 1 });
+  await expect(page.getByLabel('Payload', { exact: true })).toHaveValue('ABC');
+  await expect(page.getByLabel('From byte', { exact: true })).toHaveValue('0');
+  await expect(preview(page)).toContainText('41 42 43 33 41');
+  peer.close();
+});
+
 test('a payload in a table encoding is previewed by the engine with its checksum', async ({
   app,
 }) => {
