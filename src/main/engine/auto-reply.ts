@@ -122,10 +122,12 @@ export class AutoReply {
     if (!set || set.rules.length === 0) return;
     const target = replyTarget(endpoint, chunk.peer);
     if (!target) return;
-    const text = chunkText(chunk.bytes);
+    // A copy: a reply may keep a part of the bytes, and the capture reuses their memory.
+    const bytes = chunk.bytes.slice();
+    const text = chunkText(bytes);
     for (const compiled of set.rules) {
       if (!compiled.rule.enabled) continue;
-      const hit = compiled.matcher.test(chunk.bytes, text);
+      const hit = compiled.matcher.test(bytes, text);
       if (!hit) continue;
       const { state, rule, rate } = compiled;
       const now = Date.now();

@@ -13,6 +13,7 @@ import { ChunkIndex, HOT_ROWS, jsonRecord, RecordKind } from './capture-index';
 import type { CaptureFolder } from './capture-folder';
 import { nowMs } from './clock';
 import { Deque } from './deque';
+import { ReadSlabs } from './read-slabs';
 
 export type Direction = CaptureChunk['dir'];
 export type Peer = NonNullable<CaptureChunk['peer']>;
@@ -49,6 +50,8 @@ const BLOCK_MAX_CHUNKS = 16_384;
 
 /** Spent slots at the front of a store's tail that may wait before they are dropped. */
 const TAIL_COMPACT_AFTER = 1024;
+/** Slabs kept for the next reads once free: enough for the churn of a flood, no more. */
+const SPARE_SLABS = 4;
 
 /** One chunk's bytes (or the part of them in range) inside a block's buffer. */
 export interface BlockPiece {
@@ -101,11 +104,15 @@ export class CaptureMemory {
   private journalTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
+  /** Where stream reads are kept while in memory. */
+  readonly slabs = new ReadSlabs(SPARE_SLABS);
+
   constructor(
     readonly budgetBytes: number,
     readonly folder: CaptureFolder,
   ) {
     folder.data.onPersisted(() => {
+      this.slabs.persistedUpTo(folder.data.persistedSize);
       this.trim();
       // Busy endpoints' rows follow their bytes to disk at once, without the index log's usual
       // batching delay: a crash then loses at most about one data write of index.
@@ -328,15 +335,20 @@ export class CaptureStore {
   }
   /** `at`: when it happened; now, unless the chunk comes from a file opened read-only. */
   append(dir: Direction, data: Uint8Array, peer?: Peer, at = nowMs()): CaptureChunk {
-    // A small read can be a view into a large pooled allocation: copy it, or the budget lies.
-    // Either way a plain Uint8Array, not a Buffer: views serialise it as bytes, not as JSON.
-    // (A Buffer's slice() is a view, not a copy: copy with the Uint8Array constructor.)
-    const bytes =
-      data.buffer.byteLength > data.byteLength * 2 + 1024
+    // A stream socket's read arrives in a buffer that the next read reuses: it goes into a slab.
+    // Anything else: a small read can be a view into a large pooled allocation, so copy it, or
+    // the budget lies. Either way a plain Uint8Array, not a Buffer: views serialise it as bytes,
+    // not as JSON. (A Buffer's slice() is a view, not a copy: copy with the Uint8Array
+    // constructor.)
+    const fromStream = dir === 'in' && peer === undefined;
+    const bytes = fromStream
+      ? this.memory.slabs.copy(data)
+      : data.buffer.byteLength > data.byteLength * 2 + 1024
         ? new Uint8Array(data)
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const peerId = peer ? this.peerId(peer) : -1;
     const fileOffset = this.memory.folder.appendData(bytes);
+    if (fromStream) this.memory.slabs.logged(bytes, fileOffset + bytes.byteLength);
     const seq = this.index.push({
       streamOffset: this.bytes,
       fileOffset,
@@ -482,6 +494,7 @@ export class CaptureStore {
     const oldest = this.tail[this.tailHead];
     if (oldest === undefined) return 0;
     this.tail[this.tailHead] = undefined;
+    this.memory.slabs.dropped(oldest);
     this.tailHead += 1;
     // The spent front goes once it is most of the array: amortised O(1) per chunk.
     if (this.tailHead > TAIL_COMPACT_AFTER && this.tailHead * 2 > this.tail.length) {
@@ -499,7 +512,9 @@ export class CaptureStore {
     this.released = true;
     let cost = 0;
     for (let i = this.tailHead; i < this.tail.length; i++) {
-      cost += (this.tail[i] as Uint8Array).byteLength + CHUNK_OVERHEAD;
+      const bytes = this.tail[i] as Uint8Array;
+      cost += bytes.byteLength + CHUNK_OVERHEAD;
+      this.memory.slabs.dropped(bytes);
     }
     // Unpersisted chunks are still referenced by the log's queue; only the accounting moves.
     this.tail = [];
@@ -542,10 +557,9 @@ export class CaptureStore {
       at: row.at,
       dir: row.dir === 0 ? 'in' : 'out',
       offset: row.streamOffset + from,
+      // A copy: the bytes in memory may sit in a slab that is reused once they leave it.
       bytes: whole
-        ? from === 0 && to === whole.byteLength
-          ? whole
-          : whole.subarray(from, to)
+        ? whole.slice(from, to)
         : this.memory.folder.data.read(row.fileOffset + from, to - from),
       ...(peer ? { peer } : {}),
     };

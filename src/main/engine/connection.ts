@@ -9,6 +9,7 @@ import type { Address, EndpointInfo } from '../../shared/contract';
 import { canStreamWrite, formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Endpoint, type EndpointKind, type EngineContext } from './endpoint';
+import { sharedReads } from './socket-reads';
 
 export type ConnectTarget =
   { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -69,7 +70,7 @@ export class Connection extends Endpoint {
    * connection on the socket it is called on.
    */
   private static readonly socketHandlers = {
-    data(this: net.Socket, data: Buffer): void {
+    data(this: net.Socket, data: Uint8Array): void {
       ownerOf(this).captured('in', data);
     },
     end(this: net.Socket): void {
@@ -94,6 +95,9 @@ export class Connection extends Endpoint {
       ownerOf(this).onHalfClosedIdle();
     },
   };
+
+  /** Reads into the shared buffer go where a 'data' event would (socket-reads.ts). */
+  static readonly streamReads = sharedReads(Connection.socketHandlers.data);
 
   private constructor(
     id: string,
@@ -123,14 +127,16 @@ export class Connection extends Endpoint {
     target: ConnectTarget,
     options: ConnectOptions,
   ): { connection: Connection; established: Promise<void> } {
+    const onread = Connection.streamReads;
     const socket =
       target.kind === 'tcp'
         ? net.connect({
             host: target.host,
             port: target.port,
             allowHalfOpen: options.allowHalfOpen,
+            onread,
           })
-        : net.connect({ path: target.path, allowHalfOpen: options.allowHalfOpen });
+        : net.connect({ path: target.path, allowHalfOpen: options.allowHalfOpen, onread });
     const kind = target.kind === 'tcp' ? 'tcp-connection' : 'unix-connection';
     const connection = new Connection(
       id,

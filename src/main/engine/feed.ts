@@ -59,6 +59,9 @@ export class Feed {
         chunk = { ...chunk, bytes: chunk.bytes.subarray(0, room) };
       }
     }
+    // A copy: the capture reuses the memory of a stream's chunks once they are on disk, and a
+    // queued chunk may wait longer than that.
+    chunk = { ...chunk, bytes: chunk.bytes.slice() };
     this.inFlight += chunk.bytes.byteLength;
     this.pending.push(chunk);
     this.pendingBytes += chunk.bytes.byteLength;

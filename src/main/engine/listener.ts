@@ -8,6 +8,7 @@ import type { Address, EndpointInfo, ListenerCounts, ValidInput } from '../../sh
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Connection, describeTarget } from './connection';
 import { Endpoint, type EngineContext } from './endpoint';
+import { withSharedReads } from './socket-reads';
 
 export type ListenTarget =
   | { kind: 'tcp'; host: string; port: number }
@@ -80,7 +81,8 @@ export class Listener extends Endpoint {
       halfClosedIdleMs: options.halfClosedIdleMs,
       keepClosed: options.keepClosed,
     };
-    this.server = net.createServer({ allowHalfOpen: options.allowHalfOpen });
+    // Paused until its socket reads into the shared buffer (socket-reads.ts).
+    this.server = net.createServer({ allowHalfOpen: options.allowHalfOpen, pauseOnConnect: true });
     // Node closes a connection past this many right after accept(), before it costs a Socket,
     // and says so with 'drop'; it counts sockets until they close, half-closed ones included.
     this.server.maxConnections = options.maxConnections;
@@ -217,7 +219,11 @@ export class Listener extends Endpoint {
     return open;
   }
 
-  private onConnection(socket: net.Socket): void {
+  private onConnection(accepted: net.Socket): void {
+    const socket = withSharedReads(accepted, this.server, {
+      allowHalfOpen: this.allowHalfOpen,
+      reads: Connection.streamReads,
+    });
     if (!this.hooks.admits()) {
       // Keeping it would eat into the descriptors the UI's own channel needs.
       socket.destroy();
