@@ -1,6 +1,7 @@
 /**
  * Throughput: 1 GiB from a peer process through an accepted Engine connection into the capture,
- * with a slow flow-controlled view attached, against what a user would pick instead, fed by the
+ * with a slow flow-controlled view attached (one engine for the whole part, as a user's runs for a
+ * whole session: each round is a new connection to its listener), against what a user would pick instead, fed by the
  * same peer script: a plain node:net server in this same process that only counts bytes, the
  * same that also appends every byte to a file, and the usual tools that keep every byte on disk,
  * `nc -l 127.0.0.1 PORT > file` and `socat -u TCP-LISTEN:PORT CREATE:file` (files in the same
@@ -193,50 +194,73 @@ async function anchorRound(anchor: Anchor, bytes: number): Promise<AnchorRound> 
   }
 }
 
-async function engineRound(bytes: number): Promise<EngineRound> {
+/**
+ * The engine under test: one for the whole part, as a user's engine runs for a whole session,
+ * with its listener and a slow view following what it accepts. Each round is a new connection.
+ */
+interface EngineUnderTest {
+  engine: Engine;
+  view: SlowView;
+  dir: string;
+  listenerId: string;
+  port: number;
+  /** Bytes in the capture's data files before the round. */
+  capturedBefore: number;
+}
+
+async function startEngine(): Promise<EngineUnderTest> {
   const dir = tempDir('throughput');
   const engine = new Engine({ captureDir: dir, capture: { limitBytes: null } });
   const view = new SlowView(engine);
-  try {
-    const listener = await view.listenAndFollow();
-    const accepted = new Promise<{ id: string; start: number }>((resolve) => {
-      view.onAdded((info) => {
-        if (info.parentId === listener.id) resolve({ id: info.id, start: performance.now() });
-      });
+  const listener = await view.listenAndFollow();
+  const port = (listener.local as { port: number }).port;
+  return { engine, view, dir, listenerId: listener.id, port, capturedBefore: 0 };
+}
+
+async function stopEngine(target: EngineUnderTest): Promise<void> {
+  target.view.close();
+  await target.engine.dispose();
+  fs.rmSync(target.dir, { recursive: true, force: true });
+}
+
+async function engineRound(target: EngineUnderTest, bytes: number): Promise<EngineRound> {
+  const { engine, view } = target;
+  let stopHearing: () => void = () => undefined;
+  const accepted = new Promise<{ id: string; start: number }>((resolve) => {
+    stopHearing = view.onAdded((info) => {
+      if (info.parentId === target.listenerId) resolve({ id: info.id, start: performance.now() });
     });
-    const port = (listener.local as { port: number }).port;
-    const cpu = process.cpuUsage();
-    const peer = startFlood(port, { bytes });
-    const { id, start } = await accepted;
-    const end = await view.whenBytesIn(id, bytes);
-    const cpuMs = cpuMsSince(cpu);
-    const seconds = (end - start) / 1000;
-    await engine.flushCapture();
-    const flushMs = performance.now() - end;
-    const captureFileBytes = dataBytesIn(engine.status().capture.folder);
-    if (engine.info(id).counters.bytesIn !== bytes || captureFileBytes !== bytes) {
-      throw new Error(`engine captured ${captureFileBytes} of ${bytes} bytes`);
-    }
-    // The listener allows half-open connections (the UI's default): close our side as a user
-    // would, so the peer sees the connection end.
-    engine.close(id);
-    await waitForExit(peer.child);
-    return {
-      seconds,
-      mbPerSec: bytes / MB / seconds,
-      cpuSecondsPerGiB: cpuMs / 1000 / (bytes / GiB),
-      flushMs,
-      onDiskMbPerSec: bytes / MB / (seconds + flushMs / 1000),
-      viewReceivedBytes: view.received,
-      viewSkippedBytes: view.skipped,
-      skipNotices: view.skipNotices,
-      captureFileBytes,
-    };
-  } finally {
-    view.close();
-    await engine.dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const seen = { received: view.received, skipped: view.skipped, notices: view.skipNotices };
+  const cpu = process.cpuUsage();
+  const peer = startFlood(target.port, { bytes });
+  const { id, start } = await accepted;
+  stopHearing();
+  const end = await view.whenBytesIn(id, bytes);
+  const cpuMs = cpuMsSince(cpu);
+  const seconds = (end - start) / 1000;
+  await engine.flushCapture();
+  const flushMs = performance.now() - end;
+  const captureFileBytes = dataBytesIn(engine.status().capture.folder) - target.capturedBefore;
+  if (engine.info(id).counters.bytesIn !== bytes || captureFileBytes !== bytes) {
+    throw new Error(`engine captured ${captureFileBytes} of ${bytes} bytes`);
   }
+  target.capturedBefore += captureFileBytes;
+  // The listener allows half-open connections (the UI's default): close our side as a user
+  // would, so the peer sees the connection end.
+  engine.close(id);
+  await waitForExit(peer.child);
+  return {
+    seconds,
+    mbPerSec: bytes / MB / seconds,
+    cpuSecondsPerGiB: cpuMs / 1000 / (bytes / GiB),
+    flushMs,
+    onDiskMbPerSec: bytes / MB / (seconds + flushMs / 1000),
+    viewReceivedBytes: view.received - seen.received,
+    viewSkippedBytes: view.skipped - seen.skipped,
+    skipNotices: view.skipNotices - seen.notices,
+    captureFileBytes,
+  };
 }
 
 export async function run(options: ThroughputOptions = {}) {
@@ -261,7 +285,8 @@ export async function run(options: ThroughputOptions = {}) {
   // growing); a short unmeasured flow through each receiver keeps that out of the rounds.
   const warmUpBytes = Math.min(bytes, WARM_UP_BYTES);
   await baselineRound(warmUpBytes, false);
-  await engineRound(warmUpBytes);
+  const underTest = await startEngine();
+  await engineRound(underTest, warmUpBytes);
   for (const anchor of anchors) if (!anchor.missing) await anchorRound(anchor.name, warmUpBytes);
   await baselineRound(warmUpBytes, true);
   log(`  warm-up: ${warmUpBytes / MiB} MiB through each receiver, not counted`);
@@ -275,7 +300,7 @@ export async function run(options: ThroughputOptions = {}) {
     // the next file's pages, so no receiver should always come after the same one.
     const fileRounds: Array<() => Promise<void>> = [
       async () => {
-        const e = await engineRound(bytes);
+        const e = await engineRound(underTest, bytes);
         engine.push(e);
         log(
           `  engine   round ${i + 1}: ${e.mbPerSec.toFixed(0)} MB/s, ${e.onDiskMbPerSec.toFixed(0)} MB/s ` +
@@ -301,6 +326,7 @@ export async function run(options: ThroughputOptions = {}) {
       await fileRounds[(i + k) % fileRounds.length]!();
     }
   }
+  await stopEngine(underTest);
   const mbPerSec = median(engine.map((r) => r.mbPerSec));
   const onDiskMbPerSec = median(engine.map((r) => r.onDiskMbPerSec));
   const baselineMbPerSec = median(baseline.map((r) => r.mbPerSec));

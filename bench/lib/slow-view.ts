@@ -86,8 +86,10 @@ export class SlowView {
     });
   }
 
-  onAdded(listener: (info: EndpointInfo) => void): void {
+  /** Hears every endpoint added from now on; returns what stops it hearing. */
+  onAdded(listener: (info: EndpointInfo) => void): () => void {
     this.addedListeners.add(listener);
+    return () => void this.addedListeners.delete(listener);
   }
 
   onUpdated(listener: (info: EndpointInfo) => void): void {
