@@ -1,21 +1,23 @@
 /**
  * Throughput: 1 GiB from a peer process through an accepted Engine connection into the capture,
- * with a slow flow-controlled view attached (one engine for the whole part, as a user's runs for a
- * whole session: each round is a new connection to its listener), against what a user would pick instead, fed by the
- * same peer script: a plain node:net server in this same process that only counts bytes, the
- * same that also appends every byte to a file, and the usual tools that keep every byte on disk,
- * `nc -l 127.0.0.1 PORT > file` and `socat -u TCP-LISTEN:PORT CREATE:file` (files in the same
- * temporary folder as the engine's capture). Rounds alternate (baseline, engine, nc, socat,
- * baseline + file, …) so that a noisy neighbour hurts every receiver alike.
+ * with a slow flow-controlled view attached (one engine for the whole part, as a user's runs for
+ * a whole session: each round is a new connection to its listener), against what a user would
+ * pick instead, fed by the same peer script, each in a process of its own: a plain node:net
+ * server that only counts bytes, the same that also appends every byte to a file, and the usual
+ * tools that keep every byte on disk, `nc -l 127.0.0.1 PORT > file` and `socat -u
+ * TCP-LISTEN:PORT CREATE:file` (files in the same temporary folder as the engine's capture).
+ * Rounds alternate (baseline, engine, nc, socat, baseline + file, …) so that a noisy neighbour
+ * hurts every receiver alike.
  */
 import { dataBytesIn } from '../test/support/capture';
-import { spawn, spawnSync } from 'node:child_process';
+import { fork, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Engine } from '../src/main/engine/engine';
 import { SlowView } from './lib/slow-view';
 import {
+  benchDir,
   collectGarbage,
   cpuMsSince,
   GiB,
@@ -57,50 +59,41 @@ interface EngineRound extends Round {
 }
 
 /**
- * A node:net server that counts bytes: the cost of the socket alone. With `toFile`, it also
- * appends every chunk to a file through fs.createWriteStream (pausing the socket while the
- * stream is full): the least any capture that keeps every byte can cost.
+ * A plain node:net server in a process of its own (bench/peers/tcp-counter.mjs) that counts
+ * bytes: the cost of the socket alone. With `toFile`, it also appends every chunk to a file
+ * through fs.createWriteStream, timed until the file is closed: the least a Node program that
+ * keeps every byte can cost. Its own process, like nc's: a plain receiver's garbage (a buffer
+ * per read) would otherwise change V8's collection pace for the engine's rounds after it.
  */
 async function baselineRound(bytes: number, toFile: boolean): Promise<Round> {
   const dir = toFile ? tempDir('throughput-file') : null;
-  const file = dir ? fs.createWriteStream(path.join(dir, 'capture.bin')) : null;
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  const cpu = process.cpuUsage();
-  const received = new Promise<{ seconds: number; cpuMs: number }>((resolve, reject) => {
-    server.once('connection', (socket) => {
-      const start = performance.now();
-      let count = 0;
-      socket.on('data', (data: Buffer) => {
-        count += data.byteLength;
-        if (file && !file.write(data)) {
-          socket.pause();
-          file.once('drain', () => socket.resume());
-        }
-      });
-      socket.on('end', () => {
-        const seconds = (performance.now() - start) / 1000;
-        const cpuMs = cpuMsSince(cpu);
-        socket.end();
-        if (count === bytes) resolve({ seconds, cpuMs });
-        else reject(new Error(`baseline received ${count} of ${bytes} bytes`));
-      });
-    });
+  const args = dir ? ['--file', path.join(dir, 'capture.bin')] : [];
+  const child = fork(path.join(benchDir, 'peers/tcp-counter.mjs'), args, {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const peer = startFlood(port, { bytes });
-  const { seconds, cpuMs } = await received;
-  await waitForExit(peer.child);
-  server.close();
-  if (file && dir) {
-    await new Promise((resolve) => file.end(resolve));
-    fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    const message = <T>() =>
+      new Promise<T>((resolve, reject) => {
+        child.once('message', (value) => resolve(value as T));
+        child.once('exit', (code) => reject(new Error(`tcp-counter exited (${code})`)));
+      });
+    const { port } = await message<{ port: number }>();
+    const done = message<{ bytes: number; seconds: number; cpuMicros: number }>();
+    const peer = startFlood(port, { bytes });
+    const result = await done;
+    await waitForExit(peer.child);
+    if (result.bytes !== bytes) {
+      throw new Error(`baseline received ${result.bytes} of ${bytes} bytes`);
+    }
+    return {
+      seconds: result.seconds,
+      mbPerSec: bytes / MB / result.seconds,
+      cpuSecondsPerGiB: result.cpuMicros / 1e6 / (bytes / GiB),
+    };
+  } finally {
+    if (child.exitCode === null) child.kill();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
-  return {
-    seconds,
-    mbPerSec: bytes / MB / seconds,
-    cpuSecondsPerGiB: cpuMs / 1000 / (bytes / GiB),
-  };
 }
 
 /** A command-line receiver that writes what one TCP connection brings to a file. */
