@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach } from 'vitest';
 import { Engine, type EngineOptions } from '../../src/main/engine/engine';
-import { tempDir } from './peers';
+import { acceptedFrom, portOf } from './engine-helpers';
+import { connectPeer, tempDir } from './peers';
 
 /**
  * A new Engine and an empty temporary directory for each test of the calling file; the engine is
@@ -59,4 +60,20 @@ export function connectLocalTcp(engine: Engine, port: number, timeoutMs = 5000) 
     keepAlive: false,
     allowHalfOpen: true,
   });
+}
+
+/**
+ * A TCP listener on 127.0.0.1 (backlog 8, half-open allowed), a node:net peer connected to it,
+ * and the connection the engine accepted from that peer. The caller closes the peer.
+ */
+export async function listenerWithPeer(engine: Engine) {
+  const listener = await engine.listenTcp({
+    host: '127.0.0.1',
+    port: 0,
+    backlog: 8,
+    allowHalfOpen: true,
+  });
+  const peer = await connectPeer({ host: '127.0.0.1', port: portOf(listener) });
+  const accepted = await acceptedFrom(engine, listener.id, peer.socket.localPort as number);
+  return { listener, peer, accepted };
 }

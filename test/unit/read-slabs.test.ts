@@ -11,9 +11,14 @@ import { ReadSlabs, SLAB_BYTES } from '../../src/main/engine/read-slabs';
 import type { AnyEvent } from '../../src/shared/api';
 import type { CaptureChunk } from '../../src/shared/contract';
 import { dataBytesIn } from '../support/capture';
-import { acceptedFrom, MiB, portOf } from '../support/engine-helpers';
-import { cleanupsAfterEach, connectLocalTcp, enginesDisposedWith } from '../support/engine';
-import { connectPeer, tempDir } from '../support/peers';
+import { MiB } from '../support/engine-helpers';
+import {
+  cleanupsAfterEach,
+  connectLocalTcp,
+  enginesDisposedWith,
+  listenerWithPeer,
+} from '../support/engine';
+import { tempDir } from '../support/peers';
 import { waitUntil } from '../support/wait';
 
 const cleanups = cleanupsAfterEach();
@@ -63,15 +68,8 @@ describe('stream reads through reused slabs', () => {
     const dir = tempDir();
     // A 1 MiB budget: 48 MiB sends every slab round dozens of times.
     const engine = newEngine({ captureDir: dir, captureMemoryBytes: MiB });
-    const listener = await engine.listenTcp({
-      host: '127.0.0.1',
-      port: 0,
-      backlog: 8,
-      allowHalfOpen: true,
-    });
-    const peer = await connectPeer({ host: '127.0.0.1', port: portOf(listener) });
+    const { peer, accepted } = await listenerWithPeer(engine);
     cleanups.push(() => peer.socket.destroy());
-    const accepted = await acceptedFrom(engine, listener.id, peer.socket.localPort as number);
     // A view that keeps every chunk it is sent and acknowledges it at once: the chunks it holds
     // are compared after the flood, when the slabs they came from have long been reused.
     const held: CaptureChunk[] = [];

@@ -4,24 +4,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TIMELINE_HEAD, TIMELINE_MAX } from '../../src/shared/contract';
-import { freshEngineAndDir } from '../support/engine';
-import { acceptedFrom, portOf } from '../support/engine-helpers';
-import { connectPeer } from '../support/peers';
+import { freshEngineAndDir, listenerWithPeer } from '../support/engine';
 
 const fresh = freshEngineAndDir();
 
 describe('a long timeline', () => {
   it('keeps its first transitions and its latest ones, and counts those between', async () => {
     const { engine } = fresh;
-    const listener = await engine.listenTcp({
-      host: '127.0.0.1',
-      port: 0,
-      backlog: 8,
-      allowHalfOpen: true,
-    });
-    const peer = await connectPeer({ host: '127.0.0.1', port: portOf(listener) });
+    const { peer, accepted } = await listenerWithPeer(engine);
     try {
-      const accepted = await acceptedFrom(engine, listener.id, peer.socket.localPort ?? 0);
       const begun = engine.info(accepted.id).timeline.length;
       const toggles = TIMELINE_MAX + 200;
       for (let i = 0; i < toggles; i++) engine.setReadingPaused(accepted.id, i % 2 === 0);
