@@ -150,3 +150,30 @@ describe('stream reads through reused slabs', () => {
     );
   });
 });
+
+describe('a client connection paused while it is still connecting', () => {
+  it('reads nothing once connected until it is resumed', async () => {
+    const engine = newEngine();
+    const greeting = randomBytes(200_000);
+    const server = net.createServer((socket) => socket.end(greeting));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => server.close());
+    const port = (server.address() as net.AddressInfo).port;
+    // Paused the moment the engine announces it: the socket is still connecting then.
+    const view = engine.openView((event: AnyEvent) => {
+      if (event.event === 'endpoint.added' && event.payload.role === 'client') {
+        engine.setReadingPaused(event.payload.id, true);
+      }
+    });
+    cleanups.push(() => view.close());
+    const client = await connectLocalTcp(engine, port);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(engine.info(client.id)).toMatchObject({ readingPaused: true });
+    expect(engine.info(client.id).counters.bytesIn).toBe(0);
+    engine.setReadingPaused(client.id, false);
+    await waitUntil(
+      'the greeting read after resuming',
+      () => engine.info(client.id).counters.bytesIn === greeting.length,
+    );
+  });
+});

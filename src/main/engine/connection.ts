@@ -9,7 +9,7 @@ import type { Address, EndpointInfo } from '../../shared/contract';
 import { canStreamWrite, formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { Endpoint, type EndpointKind, type EngineContext } from './endpoint';
-import { sharedReads } from './socket-reads';
+import { readsThroughDataEvents, sharedReads } from './socket-reads';
 
 export type ConnectTarget =
   { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -112,7 +112,7 @@ export class Connection extends Endpoint {
     super(id, kind, role, parentId, context, role === 'client' ? 'connecting' : 'open');
     (socket as OwnedSocket)[OWNER] = this;
     const on = Connection.socketHandlers;
-    socket.on('data', on.data);
+    if (readsThroughDataEvents(socket)) socket.on('data', on.data);
     socket.on('end', on.end);
     socket.on('finish', on.finish);
     socket.on('error', on.error);

@@ -27,6 +27,18 @@ export function sharedReads(handler: ReadHandler): net.OnReadOpts {
   };
 }
 
+/** Accepted sockets left to Node's own reads (the fallback below): they read through 'data'. */
+const readThroughDataEvents = new WeakSet<net.Socket>();
+
+/**
+ * Whether a socket's reads come as 'data' events rather than through `onread`. A socket that
+ * uses `onread` must not get a 'data' listener: adding one resumes the stream, and a socket
+ * paused while still connecting would then start reading once connected.
+ */
+export function readsThroughDataEvents(socket: net.Socket): boolean {
+  return readThroughDataEvents.has(socket);
+}
+
 /** The fields of node:net's Socket that moving a handle to a new Socket touches. */
 interface SocketInternals {
   _handle?: unknown;
@@ -49,6 +61,7 @@ export function withSharedReads(
   const old = accepted as net.Socket & SocketInternals;
   const handle = old._handle;
   if (!handle || old._server !== server || old.destroyed) {
+    readThroughDataEvents.add(accepted);
     accepted.resume();
     return accepted;
   }
