@@ -14,6 +14,7 @@ import { fork, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { Engine } from '../src/main/engine/engine';
 import { SlowView } from './lib/slow-view';
 import {
@@ -56,6 +57,26 @@ interface EngineRound extends Round {
   viewSkippedBytes: number;
   skipNotices: number;
   captureFileBytes: number;
+  /** Full (mark-compact) collections in this process during the round. */
+  majorGcs: number;
+}
+
+/** Counts this process's full garbage collections until the function it returns is called. */
+function countMajorGcs(): () => number {
+  let count = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const { detail } = entry as PerformanceEntry & { detail?: { kind?: number } };
+      if (detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        count += 1;
+      }
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return () => {
+    observer.disconnect();
+    return count;
+  };
 }
 
 /**
@@ -226,11 +247,13 @@ async function engineRound(target: EngineUnderTest, bytes: number): Promise<Engi
   });
   const seen = { received: view.received, skipped: view.skipped, notices: view.skipNotices };
   const cpu = process.cpuUsage();
+  const majorGcs = countMajorGcs();
   const peer = startFlood(target.port, { bytes });
   const { id, start } = await accepted;
   stopHearing();
   const end = await view.whenBytesIn(id, bytes);
   const cpuMs = cpuMsSince(cpu);
+  const gcs = majorGcs();
   const seconds = (end - start) / 1000;
   await engine.flushCapture();
   const flushMs = performance.now() - end;
@@ -253,6 +276,7 @@ async function engineRound(target: EngineUnderTest, bytes: number): Promise<Engi
     viewSkippedBytes: view.skipped - seen.skipped,
     skipNotices: view.skipNotices - seen.notices,
     captureFileBytes,
+    majorGcs: gcs,
   };
 }
 
@@ -298,7 +322,7 @@ export async function run(options: ThroughputOptions = {}) {
         log(
           `  engine   round ${i + 1}: ${e.mbPerSec.toFixed(0)} MB/s, ${e.onDiskMbPerSec.toFixed(0)} MB/s ` +
             `until on disk (view got ${(e.viewReceivedBytes / MB).toFixed(1)} MB live, ` +
-            `${e.skipNotices} skip notices; flush +${e.flushMs.toFixed(0)} ms)`,
+            `${e.skipNotices} skip notices; flush +${e.flushMs.toFixed(0)} ms; ${e.majorGcs} full GCs)`,
         );
       },
       ...anchors
@@ -389,5 +413,7 @@ export async function run(options: ThroughputOptions = {}) {
     viewReceivedMBMedian: round(median(engine.map((r) => r.viewReceivedBytes)) / MB, 2),
     viewSkippedMBMedian: round(median(engine.map((r) => r.viewSkippedBytes)) / MB, 1),
     skipNoticesMedian: median(engine.map((r) => r.skipNotices)),
+    /** Full collections in the engine's process per GiB captured (V8 chasing read buffers). */
+    majorGcsPerGiBMedian: round(median(engine.map((r) => r.majorGcs / (bytes / GiB))), 1),
   };
 }

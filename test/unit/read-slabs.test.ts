@@ -102,6 +102,9 @@ describe('stream reads through reused slabs', () => {
     expect(sha256(Buffer.concat(parts))).toBe(sha256(payload));
     // The last megabyte is still in memory: a read of it is a copy, not the slab itself.
     const recent = engine.readCapture(accepted.id, payload.length - MiB, MiB).chunks;
+    expect(recent.every((chunk) => chunk.bytes.byteLength === chunk.bytes.buffer.byteLength)).toBe(
+      true,
+    );
     const recentBytes = Buffer.concat(recent.map((chunk) => chunk.bytes));
     expect(recentBytes.equals(payload.subarray(payload.length - MiB))).toBe(true);
 

@@ -12,6 +12,7 @@ import type { CaptureChunk, ReplyRule, RulesInfo, ValidInput } from '../../share
 import { WorkbenchError, isErrorCode, type UserError } from '../../shared/errors';
 import type { AutomationHost, ValidSendTarget } from './automation-host';
 import type { Endpoint } from './endpoint';
+import { bytesToKeep } from './read-slabs';
 import { preview } from './send-job';
 import { compileReplyTemplate, type ReplyTemplate } from './reply-template';
 import { chunkText, ruleMatcher, type RuleMatcher } from './rule-match';
@@ -122,8 +123,8 @@ export class AutoReply {
     if (!set || set.rules.length === 0) return;
     const target = replyTarget(endpoint, chunk.peer);
     if (!target) return;
-    // A copy: a reply may keep a part of the bytes, and the capture reuses their memory.
-    const bytes = chunk.bytes.slice();
+    // A reply may keep a part of the bytes (a regex group) past this call.
+    const bytes = bytesToKeep(chunk);
     const text = chunkText(bytes);
     for (const compiled of set.rules) {
       if (!compiled.rule.enabled) continue;

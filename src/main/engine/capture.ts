@@ -13,7 +13,7 @@ import { ChunkIndex, HOT_ROWS, jsonRecord, RecordKind } from './capture-index';
 import type { CaptureFolder } from './capture-folder';
 import { nowMs } from './clock';
 import { Deque } from './deque';
-import { ReadSlabs } from './read-slabs';
+import { bytesToKeep, keptInSlab, ReadSlabs } from './read-slabs';
 
 export type Direction = CaptureChunk['dir'];
 export type Peer = NonNullable<CaptureChunk['peer']>;
@@ -340,7 +340,7 @@ export class CaptureStore {
     // the budget lies. Either way a plain Uint8Array, not a Buffer: views serialise it as bytes,
     // not as JSON. (A Buffer's slice() is a view, not a copy: copy with the Uint8Array
     // constructor.)
-    const fromStream = dir === 'in' && peer === undefined;
+    const fromStream = keptInSlab({ dir, peer });
     const bytes = fromStream
       ? this.memory.slabs.copy(data)
       : data.buffer.byteLength > data.byteLength * 2 + 1024
@@ -552,14 +552,14 @@ export class CaptureStore {
     const row = this.index.row(seq);
     const whole = this.bytesInMemory(seq);
     const peer = row.peer >= 0 ? this.peers?.[row.peer] : undefined;
+    const dir = row.dir === 0 ? 'in' : 'out';
     return {
       seq,
       at: row.at,
-      dir: row.dir === 0 ? 'in' : 'out',
+      dir,
       offset: row.streamOffset + from,
-      // A copy: the bytes in memory may sit in a slab that is reused once they leave it.
       bytes: whole
-        ? whole.slice(from, to)
+        ? bytesToKeep({ dir, peer, bytes: whole.subarray(from, to) })
         : this.memory.folder.data.read(row.fileOffset + from, to - from),
       ...(peer ? { peer } : {}),
     };

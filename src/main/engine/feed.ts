@@ -8,6 +8,7 @@
  * capture) and goes on with live data. Nothing here ever pauses a socket.
  */
 import type { CaptureChunk } from '../../shared/contract';
+import { bytesToKeep } from './read-slabs';
 
 /** Once a skipping feed's view has worked its backlog down to this part of its window, it resumes. */
 const RESUME_FRACTION = 1 / 4;
@@ -59,9 +60,8 @@ export class Feed {
         chunk = { ...chunk, bytes: chunk.bytes.subarray(0, room) };
       }
     }
-    // A copy: the capture reuses the memory of a stream's chunks once they are on disk, and a
-    // queued chunk may wait longer than that.
-    chunk = { ...chunk, bytes: chunk.bytes.slice() };
+    // A queued chunk may wait longer than the capture keeps its slab.
+    chunk = { ...chunk, bytes: bytesToKeep(chunk) };
     this.inFlight += chunk.bytes.byteLength;
     this.pending.push(chunk);
     this.pendingBytes += chunk.bytes.byteLength;

@@ -13,6 +13,25 @@
  * them over (a view's feed, a rule's reply, a query's answer) takes a copy.
  */
 
+/** What says where a captured chunk's bytes are kept. */
+interface ChunkKind {
+  dir: 'in' | 'out';
+  peer?: unknown;
+}
+
+/** Whether a chunk's bytes go into a slab: a stream's received bytes (datagrams have a peer). */
+export function keptInSlab(chunk: ChunkKind): boolean {
+  return chunk.dir === 'in' && chunk.peer === undefined;
+}
+
+/**
+ * A chunk's bytes for someone who keeps them beyond the call that handed them over: a copy
+ * where they sit in a slab, the bytes themselves otherwise.
+ */
+export function bytesToKeep(chunk: ChunkKind & { bytes: Uint8Array }): Uint8Array {
+  return keptInSlab(chunk) ? chunk.bytes.slice() : chunk.bytes;
+}
+
 /** One slab: 1 MiB holds 16 full socket reads, and a few stay in use at a time. */
 export const SLAB_BYTES = 1024 * 1024;
 /** Reads larger than this get a buffer of their own (a socket read is 64 KiB at most). */
