@@ -64,10 +64,11 @@ async function rowsAroundGapNote(page: Page) {
           return true;
         }
         // Not on screen (or not with a row on each side) yet: scroll up a little and look again.
-        await page.mouse.wheel(0, at >= 0 ? -40 : -200);
+        await page.mouse.wheel(0, at >= 0 ? -40 : -300);
         return false;
       },
-      { timeout: 60_000, intervals: [50] },
+      // Minutes of hex rows may lie between the bottom and the note on a loaded machine.
+      { timeout: 100_000, intervals: [50] },
     )
     .toBe(true);
   if (!found.view) throw new Error('no gap note on screen');
@@ -137,7 +138,7 @@ test('the history pages through the whole capture as a hex dump or text', async 
 test('bytes the live view skipped are announced and shown exactly in the history', async ({
   app,
 }) => {
-  test.setTimeout(120_000);
+  test.setTimeout(240_000);
   const total = 64 * 1024 * 1024;
   const data = pattern(0, total);
   const peer = await acceptedPeer(app);
