@@ -7,7 +7,10 @@
  * tools that keep every byte on disk, `nc -l 127.0.0.1 PORT > file` and `socat -u
  * TCP-LISTEN:PORT CREATE:file` (files in the same temporary folder as the engine's capture).
  * Rounds alternate (baseline, engine, nc, socat, baseline + file, …) so that a noisy neighbour
- * hurts every receiver alike.
+ * hurts every receiver alike. Every receiver's file stays until the part ends, as the engine's
+ * capture does: on these machines a writer whose earlier output was just deleted gets its page
+ * cache pages cheaply, and one whose output is kept pays for new ones (docs/benchmarks.md, "What
+ * the kept files cost").
  */
 import { dataBytesIn } from '../test/support/capture';
 import { fork, spawn, spawnSync } from 'node:child_process';
@@ -113,8 +116,21 @@ async function baselineRound(bytes: number, toFile: boolean): Promise<Round> {
     };
   } finally {
     if (child.exitCode === null) child.kill();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) keepUntilTheEnd(dir);
   }
+}
+
+/** Folders of the receivers' files, deleted when the part ends (see the top of this file). */
+const keptOutputs: string[] = [];
+
+function keepUntilTheEnd(dir: string): void {
+  // Also when a round fails: gigabytes must not stay behind in the temporary folder.
+  if (keptOutputs.length === 0) process.once('exit', deleteKeptOutputs);
+  keptOutputs.push(dir);
+}
+
+function deleteKeptOutputs(): void {
+  for (const dir of keptOutputs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** A command-line receiver that writes what one TCP connection brings to a file. */
@@ -204,7 +220,7 @@ async function anchorRound(anchor: Anchor, bytes: number): Promise<AnchorRound> 
     return { seconds, mbPerSec: bytes / MB / seconds };
   } finally {
     if (tool.exitCode === null) tool.kill();
-    fs.rmSync(dir, { recursive: true, force: true });
+    keepUntilTheEnd(dir);
   }
 }
 
@@ -344,6 +360,7 @@ export async function run(options: ThroughputOptions = {}) {
     }
   }
   await stopEngine(underTest);
+  deleteKeptOutputs();
   const mbPerSec = median(engine.map((r) => r.mbPerSec));
   const onDiskMbPerSec = median(engine.map((r) => r.onDiskMbPerSec));
   const baselineMbPerSec = median(baseline.map((r) => r.mbPerSec));

@@ -3,13 +3,15 @@
  * large ones queued as they are, one write in flight at a time, so what is on disk must be exactly
  * what was appended, in order, however appends and writes interleave; and nothing appended may
  * wait for a later append or a flush to be written (docs/capture-format.md: writes start within
- * 20 ms).
+ * 20 ms). Each test runs with writes on the thread pool and with writes on the engine's thread
+ * (what a local disk gets), and the guard that moves writes off a slow disk is checked on its own.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CaptureLog } from '../../src/main/engine/capture-log';
+import { CaptureLog, InlineWriteGuard } from '../../src/main/engine/capture-log';
+import { isLocalDisk } from '../../src/main/engine/local-disk';
 import { firstMismatch, streamBytes } from '../support/stream';
 import { waitUntil } from '../support/wait';
 
@@ -21,17 +23,23 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function newLog(batchBytes?: number): CaptureLog {
+function newLog(writeInline: boolean, batchBytes?: number): CaptureLog {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swb-capture-log-'));
-  const log = new CaptureLog(dir, batchBytes === undefined ? {} : { batchBytes });
+  const log = new CaptureLog(dir, {
+    writeInline,
+    ...(batchBytes === undefined ? {} : { batchBytes }),
+  });
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   cleanups.push(() => log.close());
   return log;
 }
 
-describe('the capture log', () => {
+describe.each([
+  { where: 'on the thread pool', writeInline: false },
+  { where: "on the engine's thread", writeInline: true },
+])('the capture log, writing $where', ({ writeInline }) => {
   it('writes what was appended during a write, with no later append or flush to push it', async () => {
-    const log = newLog(64 * KiB);
+    const log = newLog(writeInline, 64 * KiB);
     // A full batch starts a write at once; the small (staged) append comes while it is in flight.
     log.append(streamBytes(7, 0, 64 * KiB));
     log.append(streamBytes(7, 64 * KiB, 1000));
@@ -41,7 +49,7 @@ describe('the capture log', () => {
   });
 
   it('keeps every byte exact across many writes, staged and queued appends mixed', async () => {
-    const log = newLog();
+    const log = newLog(writeInline);
     const phase = 1234;
     let appended = 0;
     // Socket-sized reads, odd sizes among them (small ones staged), some rounds waiting for the
@@ -67,7 +75,7 @@ describe('the capture log', () => {
   });
 
   it('queues a large append as it is, in its place between staged ones', async () => {
-    const log = newLog();
+    const log = newLog(writeInline);
     const sizes = [100, 3 * MiB, 5000, 2 * MiB + 3, 64 * KiB];
     let appended = 0;
     for (const size of sizes) {
@@ -76,5 +84,64 @@ describe('the capture log', () => {
     }
     await log.flush();
     expect(firstMismatch(99, 0, log.read(0, appended))).toBe(-1);
+  });
+});
+
+describe("writes on the engine's thread", () => {
+  it('never run persisted listeners inside append: the caller is mid-way through its own work', async () => {
+    const log = newLog(true, 64 * KiB);
+    let heard = 0;
+    log.onPersisted(() => heard++);
+    log.append(streamBytes(3, 0, 64 * KiB));
+    log.append(streamBytes(3, 64 * KiB, 64 * KiB));
+    expect(heard).toBe(0);
+    expect(log.persistedSize).toBe(0);
+    await waitUntil('both appends on disk', () => log.persistedSize === 128 * KiB);
+    expect(heard).toBeGreaterThan(0);
+    expect(firstMismatch(3, 0, log.read(0, 128 * KiB))).toBe(-1);
+  });
+
+  it('are only chosen for a folder on a local disk', () => {
+    // This machine's temporary folder is a local disk (ext4 or tmpfs); /proc is not a disk.
+    expect(isLocalDisk(os.tmpdir())).toBe(process.platform === 'linux');
+    expect(isLocalDisk('/proc')).toBe(false);
+    expect(isLocalDisk(path.join(os.tmpdir(), 'swb-no-such-folder-here'))).toBe(false);
+  });
+});
+
+describe('the inline write guard', () => {
+  it('lets writes run inline, but never when it is off', () => {
+    expect(new InlineWriteGuard(true).mayWriteInline(0)).toBe(true);
+    expect(new InlineWriteGuard(false).mayWriteInline(0)).toBe(false);
+  });
+
+  it('sends writes to the pool for five seconds after one write stalled the thread', () => {
+    const guard = new InlineWriteGuard(true);
+    guard.wrote(1000, 1049);
+    expect(guard.mayWriteInline(1049)).toBe(true);
+    guard.wrote(2000, 2050);
+    expect(guard.mayWriteInline(2051)).toBe(false);
+    expect(guard.mayWriteInline(7049)).toBe(false);
+    expect(guard.mayWriteInline(7050)).toBe(true);
+  });
+
+  it('keeps writing inline while writes take half of each second or less', () => {
+    const guard = new InlineWriteGuard(true);
+    // 40 ms of every 100 ms, for ten seconds: a fast flow to a fast disk.
+    for (let at = 0; at < 10_000; at += 100) guard.wrote(at, at + 40);
+    expect(guard.mayWriteInline(10_000)).toBe(true);
+  });
+
+  it('sends writes to the pool once they take more than half of a second', () => {
+    const guard = new InlineWriteGuard(true);
+    for (let at = 0; at < 1000; at += 100) {
+      guard.wrote(at, at + 46);
+      expect(guard.mayWriteInline(at + 46)).toBe(true);
+    }
+    // Ten writes of 46 ms in one second make 460 ms; one of 45 more passes half (none stalled).
+    guard.wrote(950, 995);
+    expect(guard.mayWriteInline(995)).toBe(false);
+    expect(guard.mayWriteInline(5994)).toBe(false);
+    expect(guard.mayWriteInline(5995)).toBe(true);
   });
 });

@@ -16,6 +16,7 @@ import { formatByteSize, parseByteSize } from '../../shared/byte-size';
 import { MIN_CAPTURE_LIMIT } from '../../shared/contract';
 import { describeSystemError, type UserError } from '../../shared/errors';
 import { CaptureLog, type PreparedSegment } from './capture-log';
+import { isLocalDisk } from './local-disk';
 
 export const SESSION_FORMAT = 'socket-workbench-capture';
 export const SESSION_FORMAT_VERSION = 1;
@@ -100,16 +101,19 @@ export class CaptureFolder {
     this.onDeleted = options.onDeleted ?? (() => undefined);
     this.settingsNow = defaultSettings(this.folder, options.settings);
     const mayWrite = () => this.freeSpaceRefusal();
+    const writeInline = isLocalDisk(this.folder);
     this.data = new CaptureLog(this.folder, {
       name: 'data',
       onFailure: options.onFailure,
       batchBytes: options.batchBytes,
       mayWrite,
+      writeInline,
     });
     this.index = new CaptureLog(this.folder, {
       name: 'index',
       onFailure: options.onFailure,
       mayWrite,
+      writeInline,
       failureWords: {
         file: 'the capture index file',
         meanwhile: 'Index rows stay in memory until it can be written again.',

@@ -5,8 +5,10 @@
  * Offsets are logical: they count every byte ever appended, and never change when a segment is
  * deleted. A segment holds whole appends (a chunk or an index record is never split across two
  * files), so a reader needs only the segment's starting offset, which is in its file name.
- * Writes are batched and asynchronous, one in flight at a time; a byte counts as persisted once
- * its write has completed, and only persisted bytes may leave memory.
+ * Writes are batched, one in flight at a time; a byte counts as persisted once its write has
+ * completed, and only persisted bytes may leave memory. On a local disk a batch is written from
+ * the engine's own thread, just after the reads that filled it (see `writeInline`); elsewhere, or
+ * while a write is slow, on libuv's thread pool.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -70,6 +72,12 @@ export interface CaptureLogOptions {
   failureWords?: FailureWords;
   /** Asked before each write: a reason not to write now (e.g. free space under its floor). */
   mayWrite?: () => UserError | null;
+  /**
+   * Write batches from the engine's thread (a write into the page cache takes tens of
+   * microseconds per megabyte there, with the bytes still in the CPU's cache) rather than on the
+   * thread pool. Only for a local disk: a network file system can hang a write for minutes.
+   */
+  writeInline?: boolean;
 }
 
 export class CaptureLog {
@@ -85,6 +93,8 @@ export class CaptureLog {
   private stagingUsed = 0;
   private writing = false;
   private timer: NodeJS.Timeout | undefined;
+  private inlineWrite: NodeJS.Immediate | undefined;
+  private readonly inlineGuard: InlineWriteGuard;
   private failure: UserError | null = null;
   private readonly persistedListeners = new Set<() => void>();
   /** flush() and close() waiting for the write in flight to end, however it ends. */
@@ -110,6 +120,7 @@ export class CaptureLog {
     this.onFailure = options.onFailure ?? (() => undefined);
     this.mayWrite = options.mayWrite ?? (() => null);
     this.batchBytes = Math.min(WRITE_BATCH_BYTES, options.batchBytes ?? WRITE_BATCH_BYTES);
+    this.inlineGuard = new InlineWriteGuard(options.writeInline ?? false);
     fs.mkdirSync(this.directory, { recursive: true, mode: 0o700 });
     const first = this.prepareSegment();
     this.segments.push(first.segment);
@@ -274,6 +285,8 @@ export class CaptureLog {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.inlineWrite) clearImmediate(this.inlineWrite);
+    this.inlineWrite = undefined;
     // A retry may be in flight on a full disk; its descriptor must outlive it.
     if (this.writing) await this.writeSettled();
     this.closeReader();
@@ -334,7 +347,13 @@ export class CaptureLog {
     if (delayMs === 0) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
-      this.writeBatch();
+      if (!this.writesInlineNow()) this.writeBatch();
+      // After this round of reads, on a fresh stack: an append must not run persisted listeners.
+      else
+        this.inlineWrite ??= setImmediate(() => {
+          this.inlineWrite = undefined;
+          this.writeBatch();
+        });
       return;
     }
     this.timer ??= setTimeout(() => {
@@ -385,33 +404,59 @@ export class CaptureLog {
     const batchBytes = batch.reduce((sum, bytes) => sum + bytes.byteLength, 0);
     this.pendingBytes -= batchBytes;
     this.writing = true;
-    fs.writev(this.descriptorOf(segment), batch, (error, written) => {
-      this.writing = false;
-      if (error) {
-        // A full or unwritable disk: keep the bytes in memory (the caller holds them), say why,
-        // and try again later: freeing space or fixing permissions resumes the capture file.
-        this.requeue(batch, segment);
-        this.failed(describeWriteFailure(error, segment.file, this.failureWords));
-        return;
-      }
-      this.persisted += written;
-      if (written < batchBytes) this.requeue(remainderOf(batch, written), segment);
-      if (this.failure) {
-        this.failure = null;
-        this.onFailure(null);
-      }
-      this.closeRetired();
-      for (const listener of [...this.persistedListeners]) listener();
-      this.settle();
-      // Also what is still being staged: appends made during this write set no timer (writeSoon
-      // waits for the write in flight), and a paused socket or a quiet peer makes no more.
-      if (this.pendingBytes > 0) {
-        // A finished segment waits for nothing more: write it now, so that it may be deleted.
-        const finished =
-          this.pending.length > 0 && this.pending[0]?.segment !== this.segments.at(-1);
-        this.writeSoon(finished || this.pendingBytes >= this.batchBytes ? 0 : WRITE_DELAY_MS);
-      }
-    });
+    const fd = this.descriptorOf(segment);
+    if (!this.writesInlineNow()) {
+      fs.writev(fd, batch, (error, written) => this.written(batch, segment, error, written));
+      return;
+    }
+    const started = performance.now();
+    let error: NodeJS.ErrnoException | null = null;
+    let written = 0;
+    try {
+      written = fs.writevSync(fd, batch);
+    } catch (thrown) {
+      error = thrown as NodeJS.ErrnoException;
+    }
+    this.inlineGuard.wrote(started, performance.now());
+    this.written(batch, segment, error, written);
+  }
+
+  private writesInlineNow(): boolean {
+    return this.inlineGuard.mayWriteInline(performance.now());
+  }
+
+  /** A batch's write has ended, `written` bytes of it on disk or with `error`. */
+  private written(
+    batch: Uint8Array[],
+    segment: Segment,
+    error: NodeJS.ErrnoException | null,
+    written: number,
+  ): void {
+    this.writing = false;
+    if (error) {
+      // A full or unwritable disk: keep the bytes in memory (the caller holds them), say why,
+      // and try again later: freeing space or fixing permissions resumes the capture file.
+      this.requeue(batch, segment);
+      this.failed(describeWriteFailure(error, segment.file, this.failureWords));
+      return;
+    }
+    this.persisted += written;
+    const batchBytes = batch.reduce((sum, bytes) => sum + bytes.byteLength, 0);
+    if (written < batchBytes) this.requeue(remainderOf(batch, written), segment);
+    if (this.failure) {
+      this.failure = null;
+      this.onFailure(null);
+    }
+    this.closeRetired();
+    for (const listener of [...this.persistedListeners]) listener();
+    this.settle();
+    // Also what is still being staged: appends made during this write set no timer (writeSoon
+    // waits for the write in flight), and a paused socket or a quiet peer makes no more.
+    if (this.pendingBytes > 0) {
+      // A finished segment waits for nothing more: write it now, so that it may be deleted.
+      const finished = this.pending.length > 0 && this.pending[0]?.segment !== this.segments.at(-1);
+      this.writeSoon(finished || this.pendingBytes >= this.batchBytes ? 0 : WRITE_DELAY_MS);
+    }
   }
 
   private requeue(parts: Uint8Array[], segment: Segment): void {
@@ -431,6 +476,49 @@ export class CaptureLog {
       }, RETRY_MS);
     }
     this.settle();
+  }
+}
+
+/** One inline write this long sends the writes to the thread pool at once. */
+const STALLING_WRITE_MS = 50;
+/**
+ * Inline writes that take more than this share of a second send them there too: the disk (or
+ * the memory behind its page cache) is slow enough that writing beside the reads, on another
+ * core, moves more bytes than writing between them.
+ */
+const BUSY_WINDOW_MS = 1000;
+const BUSY_SHARE = 0.5;
+/** How long writes stay on the pool before the engine's thread tries again. */
+const POOL_AFTER_SLOW_MS = 5000;
+
+/**
+ * Whether the next write may run on the engine's thread. A write that stalls the thread, or
+ * writes that take most of its time, send writes to the thread pool for a while, so that every
+ * other connection and the views keep being served while the disk is slow. Times are
+ * performance.now() milliseconds.
+ */
+export class InlineWriteGuard {
+  private poolUntilMs = 0;
+  private windowStartMs = -Infinity;
+  private windowBusyMs = 0;
+
+  constructor(private readonly enabled: boolean) {}
+
+  mayWriteInline(nowMs: number): boolean {
+    return this.enabled && nowMs >= this.poolUntilMs;
+  }
+
+  wrote(startedMs: number, endedMs: number): void {
+    const took = endedMs - startedMs;
+    if (startedMs - this.windowStartMs >= BUSY_WINDOW_MS) {
+      this.windowStartMs = startedMs;
+      this.windowBusyMs = 0;
+    }
+    this.windowBusyMs += took;
+    if (took >= STALLING_WRITE_MS || this.windowBusyMs > BUSY_SHARE * BUSY_WINDOW_MS) {
+      this.poolUntilMs = endedMs + POOL_AFTER_SLOW_MS;
+      this.windowStartMs = -Infinity;
+    }
   }
 }
 
