@@ -319,48 +319,52 @@ export async function run(options: ThroughputOptions = {}) {
   const warmUpBytes = Math.min(bytes, WARM_UP_BYTES);
   await baselineRound(warmUpBytes, false);
   const underTest = await startEngine();
-  await engineRound(underTest, warmUpBytes);
-  for (const anchor of anchors) if (!anchor.missing) await anchorRound(anchor.name, warmUpBytes);
-  await baselineRound(warmUpBytes, true);
-  log(`  warm-up: ${warmUpBytes / MiB} MiB through each receiver, not counted`);
-  for (let i = 0; i < rounds; i++) {
-    await settle();
-    const b = await baselineRound(bytes, false);
-    baseline.push(b);
-    log(`  baseline round ${i + 1}: ${b.mbPerSec.toFixed(0)} MB/s`);
-    // The receivers that write a file take turns at each place in the round: what the one before
-    // left (a gigabyte just deleted, pages to reclaim, a pause) changes how fast the kernel takes
-    // the next file's pages, so no receiver should always come after the same one.
-    const fileRounds: Array<() => Promise<void>> = [
-      async () => {
-        const e = await engineRound(underTest, bytes);
-        engine.push(e);
-        log(
-          `  engine   round ${i + 1}: ${e.mbPerSec.toFixed(0)} MB/s, ${e.onDiskMbPerSec.toFixed(0)} MB/s ` +
-            `until on disk (view got ${(e.viewReceivedBytes / MB).toFixed(1)} MB live, ` +
-            `${e.skipNotices} skip notices; flush +${e.flushMs.toFixed(0)} ms; ${e.majorGcs} full GCs)`,
-        );
-      },
-      ...anchors
-        .filter((anchor) => !anchor.missing)
-        .map((anchor) => async () => {
-          const a = await anchorRound(anchor.name, bytes);
-          anchor.rounds.push(a);
-          log(`  ${anchor.name} > file round ${i + 1}: ${a.mbPerSec.toFixed(0)} MB/s`);
-        }),
-      async () => {
-        const f = await baselineRound(bytes, true);
-        fileBaseline.push(f);
-        log(`  baseline + file round ${i + 1}: ${f.mbPerSec.toFixed(0)} MB/s`);
-      },
-    ];
-    for (let k = 0; k < fileRounds.length; k++) {
+  try {
+    await engineRound(underTest, warmUpBytes);
+    for (const anchor of anchors) if (!anchor.missing) await anchorRound(anchor.name, warmUpBytes);
+    await baselineRound(warmUpBytes, true);
+    log(`  warm-up: ${warmUpBytes / MiB} MiB through each receiver, not counted`);
+    for (let i = 0; i < rounds; i++) {
       await settle();
-      await fileRounds[(i + k) % fileRounds.length]!();
+      const b = await baselineRound(bytes, false);
+      baseline.push(b);
+      log(`  baseline round ${i + 1}: ${b.mbPerSec.toFixed(0)} MB/s`);
+      // The receivers that write a file take turns at each place in the round: what the one before
+      // left (a gigabyte just deleted, pages to reclaim, a pause) changes how fast the kernel takes
+      // the next file's pages, so no receiver should always come after the same one.
+      const fileRounds: Array<() => Promise<void>> = [
+        async () => {
+          const e = await engineRound(underTest, bytes);
+          engine.push(e);
+          log(
+            `  engine   round ${i + 1}: ${e.mbPerSec.toFixed(0)} MB/s, ${e.onDiskMbPerSec.toFixed(0)} MB/s ` +
+              `until on disk (view got ${(e.viewReceivedBytes / MB).toFixed(1)} MB live, ` +
+              `${e.skipNotices} skip notices; flush +${e.flushMs.toFixed(0)} ms; ${e.majorGcs} full GCs)`,
+          );
+        },
+        ...anchors
+          .filter((anchor) => !anchor.missing)
+          .map((anchor) => async () => {
+            const a = await anchorRound(anchor.name, bytes);
+            anchor.rounds.push(a);
+            log(`  ${anchor.name} > file round ${i + 1}: ${a.mbPerSec.toFixed(0)} MB/s`);
+          }),
+        async () => {
+          const f = await baselineRound(bytes, true);
+          fileBaseline.push(f);
+          log(`  baseline + file round ${i + 1}: ${f.mbPerSec.toFixed(0)} MB/s`);
+        },
+      ];
+      for (let k = 0; k < fileRounds.length; k++) {
+        await settle();
+        await fileRounds[(i + k) % fileRounds.length]!();
+      }
     }
+  } finally {
+    // A failed round still leaves no engine running and no gigabytes in the temporary folder.
+    await stopEngine(underTest);
+    deleteKeptOutputs();
   }
-  await stopEngine(underTest);
-  deleteKeptOutputs();
   const mbPerSec = median(engine.map((r) => r.mbPerSec));
   const onDiskMbPerSec = median(engine.map((r) => r.onDiskMbPerSec));
   const baselineMbPerSec = median(baseline.map((r) => r.mbPerSec));

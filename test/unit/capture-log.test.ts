@@ -9,7 +9,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CaptureFolder } from '../../src/main/engine/capture-folder';
 import { CaptureLog, InlineWriteGuard } from '../../src/main/engine/capture-log';
 import { isLocalDisk } from '../../src/main/engine/local-disk';
 import { firstMismatch, streamBytes } from '../support/stream';
@@ -106,6 +107,86 @@ describe("writes on the engine's thread", () => {
     expect(isLocalDisk(os.tmpdir())).toBe(process.platform === 'linux');
     expect(isLocalDisk('/proc')).toBe(false);
     expect(isLocalDisk(path.join(os.tmpdir(), 'swb-no-such-folder-here'))).toBe(false);
+  });
+});
+
+describe('which thread writes', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("the engine's own on a local disk (writevSync), the pool otherwise (writev)", async () => {
+    const inlineWrites = vi.spyOn(fs, 'writevSync');
+    const poolWrites = vi.spyOn(fs, 'writev');
+    const inline = newLog(true, 64 * KiB);
+    inline.append(streamBytes(5, 0, 64 * KiB));
+    await waitUntil('the inline write', () => inline.persistedSize === 64 * KiB);
+    expect(inlineWrites).toHaveBeenCalledTimes(1);
+    expect(poolWrites).not.toHaveBeenCalled();
+
+    inlineWrites.mockClear();
+    const pooled = newLog(false, 64 * KiB);
+    pooled.append(streamBytes(5, 0, 64 * KiB));
+    await waitUntil('the pool write', () => pooled.persistedSize === 64 * KiB);
+    expect(poolWrites).toHaveBeenCalledTimes(1);
+    expect(inlineWrites).not.toHaveBeenCalled();
+  });
+
+  it("the engine's own for a capture folder on this machine's disk", async () => {
+    const inlineWrites = vi.spyOn(fs, 'writevSync');
+    const poolWrites = vi.spyOn(fs, 'writev');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swb-capture-folder-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const folder = new CaptureFolder(dir, { settings: { limitBytes: null, floorBytes: 0 } });
+    cleanups.push(() => folder.close());
+    folder.appendData(streamBytes(6, 0, 256 * KiB));
+    await folder.flush();
+    const local = isLocalDisk(os.tmpdir());
+    expect(inlineWrites.mock.calls.length > 0).toBe(local);
+    expect(poolWrites.mock.calls.length > 0).toBe(!local);
+  });
+
+  it("the pool for five seconds after an inline write stalled, then the engine's again", async () => {
+    const realNow = performance.now.bind(performance);
+    let slowedBy = 0;
+    vi.spyOn(performance, 'now').mockImplementation(() => realNow() + slowedBy);
+    const realWritevSync = fs.writevSync.bind(fs);
+    const inlineWrites = vi
+      .spyOn(fs, 'writevSync')
+      .mockImplementation((fd: number, buffers: readonly NodeJS.ArrayBufferView[]) => {
+        // This write "takes" 60 ms, as a disk under pressure would make it.
+        slowedBy += 60;
+        return realWritevSync(fd, buffers);
+      });
+    const poolWrites = vi.spyOn(fs, 'writev');
+    const log = newLog(true, 64 * KiB);
+    let appended = 0;
+    const appendAndWait = async () => {
+      log.append(streamBytes(8, appended, 64 * KiB));
+      appended += 64 * KiB;
+      const target = appended;
+      await waitUntil('the write', () => log.persistedSize === target);
+    };
+    await appendAndWait();
+    expect(inlineWrites).toHaveBeenCalledTimes(1);
+    await appendAndWait();
+    expect(poolWrites).toHaveBeenCalledTimes(1);
+    expect(inlineWrites).toHaveBeenCalledTimes(1);
+    slowedBy += 5000;
+    await appendAndWait();
+    expect(inlineWrites).toHaveBeenCalledTimes(2);
+    expect(firstMismatch(8, 0, log.read(0, appended))).toBe(-1);
+  });
+
+  it('the pool for a backlog larger than 4 MiB, however fast the disk', async () => {
+    const inlineWrites = vi.spyOn(fs, 'writevSync');
+    const poolWrites = vi.spyOn(fs, 'writev');
+    const log = newLog(true);
+    log.append(streamBytes(9, 0, 5 * MiB));
+    await waitUntil('the backlog written', () => log.persistedSize === 5 * MiB);
+    expect(poolWrites).toHaveBeenCalledTimes(1);
+    expect(inlineWrites).not.toHaveBeenCalled();
+    expect(firstMismatch(9, 0, log.read(0, 5 * MiB))).toBe(-1);
   });
 });
 

@@ -24,6 +24,8 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 const SMALL_APPEND_BYTES = 4 * 1024;
 const STAGING_BYTES = 256 * 1024;
 const WRITE_DELAY_MS = 20;
+/** The largest batch written on the engine's thread: a few milliseconds into the page cache. */
+const INLINE_BATCH_MAX_BYTES = 4 * 1024 * 1024;
 const RETRY_MS = 1000;
 
 /**
@@ -347,18 +349,19 @@ export class CaptureLog {
     if (delayMs === 0) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
-      if (!this.writesInlineNow()) this.writeBatch();
-      // After this round of reads, on a fresh stack: an append must not run persisted listeners.
-      else
+      // Inline, after this round of reads and on a fresh stack: an append (or a flush, or a new
+      // segment) must not run persisted listeners in the middle of its own work.
+      if (this.writesInlineNow()) {
         this.inlineWrite ??= setImmediate(() => {
           this.inlineWrite = undefined;
-          this.writeBatch();
+          this.writeBatch(true);
         });
+      } else this.writeBatch(false);
       return;
     }
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      this.writeBatch();
+      this.writeBatch(true);
     }, delayMs);
   }
 
@@ -388,7 +391,8 @@ export class CaptureLog {
     this.stagingUsed = 0;
   }
 
-  private writeBatch(): void {
+  /** Writes the oldest pending batch; `mayInline` only where the stack is a fresh one. */
+  private writeBatch(mayInline: boolean): void {
     this.closeStaging();
     if (this.writing || this.pending.length === 0 || this.closed) return;
     const refusal = this.mayWrite();
@@ -405,7 +409,9 @@ export class CaptureLog {
     this.pendingBytes -= batchBytes;
     this.writing = true;
     const fd = this.descriptorOf(segment);
-    if (!this.writesInlineNow()) {
+    // A backlog (the disk was slow) goes to the pool whole: written inline it would hold the
+    // engine's thread for as long as the slow disk takes to take it.
+    if (!mayInline || batchBytes > INLINE_BATCH_MAX_BYTES || !this.writesInlineNow()) {
       fs.writev(fd, batch, (error, written) => this.written(batch, segment, error, written));
       return;
     }
@@ -470,9 +476,11 @@ export class CaptureLog {
       this.onFailure(error);
     }
     if (!this.closed) {
-      this.timer ??= setTimeout(() => {
+      // Replaces a batching timer set while an inline write was on its way: a retry waits RETRY_MS.
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(() => {
         this.timer = undefined;
-        this.writeBatch();
+        this.writeBatch(true);
       }, RETRY_MS);
     }
     this.settle();

@@ -1,7 +1,11 @@
 /**
- * Whether a folder is on a disk of this machine, where a write into the page cache returns in
- * microseconds or, under pressure, in a bounded time. A network or user-space file system (NFS,
- * SMB, FUSE…) can hang a write for minutes, so its writes must never run on the engine's thread.
+ * Whether a folder is on one of the file systems a machine keeps its own disks on, where a write
+ * into the page cache usually returns in microseconds. Not always: a frozen file system
+ * (`fsfreeze`, some backup and snapshot tools) or a dying disk can hold one for much longer, so
+ * the capture log writes only small batches inline and watches how long they take
+ * (InlineWriteGuard). A network or user-space file system (NFS, SMB, FUSE, 9p, virtiofs…) can
+ * hang writes for minutes as a matter of course, and removable media (vfat, exFAT) are slow:
+ * their writes always go to the thread pool.
  */
 import fs from 'node:fs';
 
@@ -14,10 +18,6 @@ const LOCAL_FILE_SYSTEMS = new Set([
   0x01021994, // tmpfs
   0x794c7630, // overlayfs (containers)
   0x2fc12fc1, // zfs
-  0x4d44, // vfat
-  0x5346544e, // ntfs
-  0x7366746e, // ntfs3
-  0x2011bab0, // exfat
 ]);
 
 /** Linux only: elsewhere statfs's types are not these numbers, so the answer is "not known". */
