@@ -412,7 +412,9 @@ export class CaptureLog {
     // A backlog (the disk was slow) goes to the pool whole: written inline it would hold the
     // engine's thread for as long as the slow disk takes to take it.
     if (!mayInline || batchBytes > INLINE_BATCH_MAX_BYTES || !this.writesInlineNow()) {
-      fs.writev(fd, batch, (error, written) => this.written(batch, segment, error, written));
+      fs.writev(fd, batch, (error, written) =>
+        this.written(batch, batchBytes, segment, error, written),
+      );
       return;
     }
     const started = performance.now();
@@ -424,16 +426,17 @@ export class CaptureLog {
       error = thrown as NodeJS.ErrnoException;
     }
     this.inlineGuard.wrote(started, performance.now());
-    this.written(batch, segment, error, written);
+    this.written(batch, batchBytes, segment, error, written);
   }
 
   private writesInlineNow(): boolean {
     return this.inlineGuard.mayWriteInline(performance.now());
   }
 
-  /** A batch's write has ended, `written` bytes of it on disk or with `error`. */
+  /** A batch's write has ended, `written` of its `batchBytes` on disk or with `error`. */
   private written(
     batch: Uint8Array[],
+    batchBytes: number,
     segment: Segment,
     error: NodeJS.ErrnoException | null,
     written: number,
@@ -447,7 +450,6 @@ export class CaptureLog {
       return;
     }
     this.persisted += written;
-    const batchBytes = batch.reduce((sum, bytes) => sum + bytes.byteLength, 0);
     if (written < batchBytes) this.requeue(remainderOf(batch, written), segment);
     if (this.failure) {
       this.failure = null;
