@@ -48,14 +48,7 @@ async function perWrittenBlock(dir: string): Promise<number> {
   const before = heapAndExternal();
   let streamOffset = 0;
   for (let seq = 0; seq < BLOCKS * HOT_ROWS; seq++) {
-    index.push({
-      streamOffset,
-      fileOffset: streamOffset,
-      at: 1.7e12 + seq,
-      size: 64,
-      dir: 0,
-      peer: 0,
-    });
+    index.push(streamOffset, streamOffset, 1.7e12 + seq, 64, 0, 0);
     streamOffset += 64;
     if (seq % HOT_ROWS === HOT_ROWS - 1) index.journal(Infinity, () => undefined);
     // Let writes complete as they would between socket reads, so written records are let go.

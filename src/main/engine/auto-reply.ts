@@ -113,14 +113,15 @@ export class AutoReply {
   }
 
   /** Data arrived on an endpoint (after it was captured). */
+  /** Whether `received` looks at this endpoint's data: its rules (or its listener's) exist. */
+  watches(endpoint: Endpoint): boolean {
+    return this.ruleSetOf(endpoint) !== null;
+  }
+
   received(endpoint: Endpoint, chunk: CaptureChunk): void {
-    let owner = endpoint.id;
-    let set = this.sets.get(owner);
-    if (!set && endpoint.parentId !== null) {
-      owner = endpoint.parentId;
-      set = this.sets.get(owner);
-    }
-    if (!set || set.rules.length === 0) return;
+    const found = this.ruleSetOf(endpoint);
+    if (!found) return;
+    const { owner, set } = found;
     const target = replyTarget(endpoint, chunk.peer);
     if (!target) return;
     // A reply may keep a part of the bytes (a regex group) past this call.
@@ -168,6 +169,17 @@ export class AutoReply {
       }
       if (set.mode === 'first') break;
     }
+  }
+
+  /** The rules that answer an endpoint: its own, or else its listener's; null if there are none. */
+  private ruleSetOf(endpoint: Endpoint): { owner: string; set: RuleSet } | null {
+    let owner = endpoint.id;
+    let set = this.sets.get(owner);
+    if (!set && endpoint.parentId !== null) {
+      owner = endpoint.parentId;
+      set = this.sets.get(owner);
+    }
+    return set && set.rules.length > 0 ? { owner, set } : null;
   }
 
   /** Counts a reply; true when it is one too many of a loop between this engine's endpoints. */

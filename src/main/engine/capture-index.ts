@@ -122,18 +122,37 @@ export class ChunkIndex {
       : undefined;
   }
 
-  push(row: ChunkRow): number {
+  /** Adds a row (ChunkRow's fields, one by one: a flood of datagrams makes no row object). */
+  push(
+    streamOffset: number,
+    fileOffset: number,
+    at: number,
+    size: number,
+    dir: number,
+    peer: number,
+  ): number {
     if (this.rows - this.hotStart === this.hotCapacity) {
       this.dropJournaledRows();
       // Room for as many again as stay: otherwise a dropping that frees a few rows would move
       // the whole array at each of the next few pushes.
       if ((this.rows - this.hotStart) * 2 > this.hotCapacity) this.hotCapacity *= 2;
     }
-    const { streamOffset, fileOffset, at, size, dir, peer } = row;
     const recordAt = NOT_A_RECORD_START;
+    const hot = this.hot;
+    const place = (this.rows - this.hotStart) * ROW_FIELDS;
+    // Rows dropped from the front leave room at the end (see dropJournaledRows).
+    if (place < hot.length) {
+      hot[place + STREAM_OFFSET] = streamOffset;
+      hot[place + FILE_OFFSET] = fileOffset;
+      hot[place + AT] = at;
+      hot[place + SIZE] = size;
+      hot[place + DIR] = dir;
+      hot[place + PEER] = peer;
+      hot[place + RECORD_AT] = recordAt;
+    }
     // A literal holds exactly one row; a first push() would make room for three.
-    if (this.hot.length === 0) this.hot = [streamOffset, fileOffset, at, size, dir, peer, recordAt];
-    else this.hot.push(streamOffset, fileOffset, at, size, dir, peer, recordAt);
+    else if (hot.length === 0) this.hot = [streamOffset, fileOffset, at, size, dir, peer, recordAt];
+    else hot.push(streamOffset, fileOffset, at, size, dir, peer, recordAt);
     return this.rows++;
   }
 
@@ -150,6 +169,11 @@ export class ChunkIndex {
   /** Rows before `seq` may leave memory once journaled; those from it on stay (null: none). */
   keepRowsFrom(seq: number | null): void {
     this.keepFrom = seq;
+  }
+
+  /** Chunk `seq`'s size, for a row still in memory (one whose bytes are: see keepRowsFrom). */
+  sizeOf(seq: number): number {
+    return this.hotField(seq - this.hotStart, SIZE);
   }
 
   /** Throws CAPTURE_GONE when the row's record was deleted by the capture limit. */
@@ -284,8 +308,14 @@ export class ChunkIndex {
       if (!this.recordTable) this.recordTable = [logOffset, this.hotStart + i, firstStreamOffset];
       else this.recordTable.push(logOffset, this.hotStart + i, firstStreamOffset);
     }
-    this.hot.copyWithin(0, drop * ROW_FIELDS, (drop + keep) * ROW_FIELDS);
-    this.hot.length = keep * ROW_FIELDS;
+    // A plain loop: Array.prototype.copyWithin takes each element through the generic path.
+    const hot = this.hot;
+    const from = drop * ROW_FIELDS;
+    const count = keep * ROW_FIELDS;
+    for (let i = 0; i < count; i++) hot[i] = hot[from + i] as number;
+    // The room freed at the end is reused by the next pushes, unless most of the array is spent:
+    // cutting it on every dropping would make a flood grow it back, copying, each time.
+    if (keep * 4 < drop) this.hot.length = keep * ROW_FIELDS;
     this.hotStart += drop;
   }
 

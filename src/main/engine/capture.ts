@@ -48,6 +48,10 @@ const JOURNAL_MAX_AGE_MS = 1000;
  */
 const BLOCK_MAX_CHUNKS = 16_384;
 
+/** The first and the largest buffer a store copies batches of datagrams into. */
+const BATCH_SPACE_MIN = 4 * 1024;
+const BATCH_SPACE_MAX = 64 * 1024;
+
 /** Spent slots at the front of a store's tail that may wait before they are dropped. */
 const TAIL_COMPACT_AFTER = 1024;
 /** Slabs kept for the next reads once free: enough for the churn of a flood, no more. */
@@ -141,8 +145,8 @@ export class CaptureMemory {
     return () => this.pressureListeners.delete(listener);
   }
 
-  admit(store: CaptureStore, cost: number): void {
-    this.order.push(store);
+  admit(store: CaptureStore, cost: number, chunks = 1): void {
+    for (let i = 0; i < chunks; i++) this.order.push(store);
     this.used += cost;
     if (this.used > this.budgetBytes) this.trim();
   }
@@ -235,6 +239,15 @@ export class CaptureStore {
    * (and its boxed time) each would cost about 90 bytes more, a Deque object 40 more.
    */
   private tail: (Uint8Array | undefined)[] = [];
+  /**
+   * Where each tail slot's chunk begins in the slot's bytes, or -1 where the slot is the chunk's
+   * own bytes: datagrams received together share their batch's buffer, so that a flood keeps
+   * no object per datagram. Null until a store takes its first batch (connections never do).
+   */
+  private tailPlace: number[] | null = null;
+  /** Where batches of datagrams are copied to (see batchSpace). */
+  private batchBuffer: Uint8Array | null = null;
+  private batchBufferUsed = 0;
   private tailHead = 0;
   private tailSeq = 0;
   private bytes = 0;
@@ -349,14 +362,14 @@ export class CaptureStore {
     const peerId = peer ? this.peerId(peer) : -1;
     const fileOffset = this.memory.folder.appendData(bytes);
     if (fromStream) this.memory.slabs.logged(bytes, fileOffset + bytes.byteLength);
-    const seq = this.index.push({
-      streamOffset: this.bytes,
+    const seq = this.index.push(
+      this.bytes,
       fileOffset,
       at,
-      size: bytes.byteLength,
-      dir: dir === 'in' ? 0 : 1,
-      peer: peerId,
-    });
+      bytes.byteLength,
+      dir === 'in' ? 0 : 1,
+      peerId,
+    );
     // Every chunk from one peer shares one peer object.
     const sharedPeer = peerId >= 0 ? this.peers?.[peerId] : undefined;
     const chunk: CaptureChunk = {
@@ -373,6 +386,7 @@ export class CaptureStore {
       // A literal holds exactly the one chunk; a first push() would make room for 17.
       if (this.tail.length === 0) this.tail = [bytes];
       else this.tail.push(bytes);
+      this.tailPlace?.push(-1);
       this.memory.admit(this, bytes.byteLength + CHUNK_OVERHEAD);
     }
     return chunk;
@@ -381,46 +395,72 @@ export class CaptureStore {
   /**
    * Datagrams received together (within one turn of the event loop), oldest first, each with
    * its sender and time: what append('in', …) does for each, but their bytes are copied side by
-   * side into one buffer that goes to the data log as one append, and the chunks' bytes are
-   * views into it. A flood of small datagrams then costs one log append and one allocation per
-   * turn instead of one per datagram. For small datagrams only: a chunk's memory is freed with
-   * the last chunk of its batch.
+   * side into one buffer that goes to the data log as one append and stays in memory as the
+   * bytes of all of them. A flood of small datagrams then costs one log append and one
+   * allocation per turn, and no object per datagram: the chunks are made only when `chunks` is
+   * true (someone is told of each one), as views into the batch's buffer. For small datagrams
+   * only: a chunk's memory is freed with the last chunk of its batch.
    */
-  appendReceived(received: ReceivedBatch): CaptureChunk[] {
+  appendReceived(received: ReceivedBatch, chunks: boolean): CaptureChunk[] | null {
     const { datagrams, peers, times } = received;
-    const joined = new Uint8Array(received.bytes);
+    const count = datagrams.length;
+    const joined = this.batchSpace(received.bytes);
     let place = 0;
-    for (const datagram of datagrams) {
+    for (let i = 0; i < count; i++) {
+      const datagram = datagrams[i] as Uint8Array;
       joined.set(datagram, place);
       place += datagram.byteLength;
     }
     const fileStart = this.memory.folder.appendData(joined);
-    const chunks: CaptureChunk[] = [];
+    const made: CaptureChunk[] | null = chunks ? [] : null;
+    const keep = !this.released;
+    const tail = this.tail;
+    const tailPlace = keep ? this.placesInTail() : null;
     place = 0;
-    for (let i = 0; i < datagrams.length; i++) {
+    for (let i = 0; i < count; i++) {
       const size = (datagrams[i] as Uint8Array).byteLength;
       const peerId = this.peerId(peers[i] as Peer);
       const at = times[i] as number;
-      const seq = this.index.push({
-        streamOffset: this.bytes,
-        fileOffset: fileStart + place,
-        at,
-        size,
-        dir: 0,
-        peer: peerId,
-      });
-      const bytes = joined.subarray(place, place + size);
-      const peer = (this.peers as Peer[])[peerId] as Peer;
-      chunks.push({ seq, at, dir: 'in', offset: this.bytes, bytes, peer });
+      const seq = this.index.push(this.bytes, fileStart + place, at, size, 0, peerId);
+      if (made) {
+        const peer = (this.peers as Peer[])[peerId] as Peer;
+        const bytes = joined.subarray(place, place + size);
+        made.push({ seq, at, dir: 'in', offset: this.bytes, bytes, peer });
+      }
+      if (tailPlace) {
+        tail.push(joined);
+        tailPlace.push(place);
+      }
       this.bytes += size;
       place += size;
-      if (!this.released) {
-        this.tail.push(bytes);
-        this.memory.admit(this, size + CHUNK_OVERHEAD);
-      }
     }
+    if (keep) this.memory.admit(this, received.bytes + count * CHUNK_OVERHEAD, count);
     this.memory.needsJournal(this);
-    return chunks;
+    return made;
+  }
+
+  /**
+   * Room for a batch's bytes: a part of a buffer that later batches share, so that a flood
+   * allocates a buffer per BATCH_SPACE_MAX bytes, not per turn. The buffer is never reused: it
+   * goes when the last chunk in it does (chunks handed out may be kept by whoever took them).
+   * It starts small and grows with use, so a quiet endpoint holds little beyond its bytes.
+   */
+  private batchSpace(bytes: number): Uint8Array {
+    let space = this.batchBuffer;
+    if (space === null || this.batchBufferUsed + bytes > space.byteLength) {
+      const size =
+        space === null ? BATCH_SPACE_MIN : Math.min(space.byteLength * 2, BATCH_SPACE_MAX);
+      space = this.batchBuffer = new Uint8Array(Math.max(size, bytes));
+      this.batchBufferUsed = 0;
+    }
+    const start = this.batchBufferUsed;
+    this.batchBufferUsed += bytes;
+    return space.subarray(start, start + bytes);
+  }
+
+  /** tailPlace, made (every slot so far a chunk's own bytes) when the first batch comes. */
+  private placesInTail(): number[] {
+    return (this.tailPlace ??= Array.from({ length: this.tail.length }, () => -1));
   }
 
   /** The chunks overlapping [offset, offset + length), trimmed to that range. */
@@ -493,17 +533,20 @@ export class CaptureStore {
   evictOldest(): number {
     const oldest = this.tail[this.tailHead];
     if (oldest === undefined) return 0;
+    const size = this.sizeInTail(this.tailHead, this.tailSeq);
     this.tail[this.tailHead] = undefined;
-    this.memory.slabs.dropped(oldest);
+    // A share of a batch's buffer is never a slab's.
+    if ((this.tailPlace?.[this.tailHead] ?? -1) === -1) this.memory.slabs.dropped(oldest);
     this.tailHead += 1;
     // The spent front goes once it is most of the array: amortised O(1) per chunk.
     if (this.tailHead > TAIL_COMPACT_AFTER && this.tailHead * 2 > this.tail.length) {
       this.tail = this.tail.slice(this.tailHead);
+      this.tailPlace = this.tailPlace?.slice(this.tailHead) ?? null;
       this.tailHead = 0;
     }
     this.tailSeq += 1;
     this.index.keepRowsFrom(this.tailSeq);
-    return oldest.byteLength + CHUNK_OVERHEAD;
+    return size + CHUNK_OVERHEAD;
   }
 
   /** The endpoint is forgotten: give its memory back (its bytes stay in the file). */
@@ -512,12 +555,13 @@ export class CaptureStore {
     this.released = true;
     let cost = 0;
     for (let i = this.tailHead; i < this.tail.length; i++) {
-      const bytes = this.tail[i] as Uint8Array;
-      cost += bytes.byteLength + CHUNK_OVERHEAD;
-      this.memory.slabs.dropped(bytes);
+      cost += this.sizeInTail(i, this.tailSeq + i - this.tailHead) + CHUNK_OVERHEAD;
+      if ((this.tailPlace?.[i] ?? -1) === -1) this.memory.slabs.dropped(this.tail[i] as Uint8Array);
     }
     // Unpersisted chunks are still referenced by the log's queue; only the accounting moves.
     this.tail = [];
+    this.tailPlace = null;
+    this.batchBuffer = null;
     this.tailHead = 0;
     this.index.keepRowsFrom(null);
     this.memory.release(cost);
@@ -545,7 +589,17 @@ export class CaptureStore {
   /** Chunk `seq`'s bytes while they are still in memory. */
   private bytesInMemory(seq: number): Uint8Array | undefined {
     if (seq < this.tailSeq || this.released) return undefined;
-    return this.tail[this.tailHead + seq - this.tailSeq];
+    const slot = this.tailHead + seq - this.tailSeq;
+    const bytes = this.tail[slot];
+    const place = this.tailPlace?.[slot] ?? -1;
+    if (bytes === undefined || place === -1) return bytes;
+    return bytes.subarray(place, place + this.index.sizeOf(seq));
+  }
+
+  /** The size of the chunk in tail slot `slot` (chunk `seq`), which is in memory. */
+  private sizeInTail(slot: number, seq: number): number {
+    const place = this.tailPlace?.[slot] ?? -1;
+    return place === -1 ? (this.tail[slot] as Uint8Array).byteLength : this.index.sizeOf(seq);
   }
 
   private chunkAt(seq: number, from: number, to: number): CaptureChunk {

@@ -50,6 +50,8 @@ export interface EngineContext {
   sendQueueLimitBytes: number;
   /** Every chunk received, after it is captured: auto-reply rules look at it here. */
   received?: (endpoint: Endpoint, chunk: CaptureChunk) => void;
+  /** Whether `received` looks at an endpoint's chunks (it has rules). */
+  watchesReceived?: (endpoint: Endpoint) => boolean;
   /** What is automated on an endpoint, for its info. */
   automationOf?: (id: string) => { rules: number; jobs: number };
 }
@@ -243,6 +245,20 @@ export abstract class Endpoint {
   }
 
   /** Received chunks a subclass captured itself (a batch): counted, shown, seen by the rules. */
+  /**
+   * Whether anyone is told of each chunk this endpoint receives (a view, or auto-reply rules):
+   * when nobody is, a flood of datagrams is captured without making an object per datagram.
+   */
+  protected get chunksWatched(): boolean {
+    return this.hub.hasViews || (this.context.watchesReceived?.(this) ?? false);
+  }
+
+  /** Counts chunks captured while nobody watched (see chunksWatched): there is no view to tell. */
+  protected countReceived(chunks: number, bytes: number): void {
+    this.counters.bytesIn += bytes;
+    this.counters.chunksIn += chunks;
+  }
+
   protected keptReceived(chunks: readonly CaptureChunk[]): void {
     for (const chunk of chunks) {
       this.counters.bytesIn += chunk.bytes.byteLength;

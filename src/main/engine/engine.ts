@@ -186,6 +186,7 @@ export class Engine {
       memory: this.memory,
       sendQueueLimitBytes: options.sendQueueLimitBytes ?? DEFAULT_SEND_QUEUE_LIMIT_BYTES,
       received: (endpoint, chunk) => this.rules.received(endpoint, chunk),
+      watchesReceived: (endpoint) => this.rules.watches(endpoint),
       automationOf: (id) => ({ rules: this.rules.enabledOn(id), jobs: this.jobs.activeOn(id) }),
     };
   }

@@ -210,6 +210,11 @@ export class EventHub {
     for (const view of this.views) view.deliver(event);
   }
 
+  /** Whether any view is attached: with none, data need not be offered (see Endpoint). */
+  get hasViews(): boolean {
+    return this.views.size > 0;
+  }
+
   data(id: string, chunk: CaptureChunk): void {
     let pendingBytes = 0;
     let pendingChunks = 0;

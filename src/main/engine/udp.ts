@@ -227,12 +227,15 @@ export class UdpEndpoint extends Endpoint {
   private captureBatch(): void {
     const batch = this.batch;
     if (batch.datagrams.length === 0) return;
-    const chunks = this.capture.appendReceived(batch);
+    const count = batch.datagrams.length;
+    const bytes = batch.bytes;
+    const chunks = this.capture.appendReceived(batch, this.chunksWatched);
     batch.datagrams.length = 0;
     batch.peers.length = 0;
     batch.times.length = 0;
     batch.bytes = 0;
-    this.keptReceived(chunks);
+    if (chunks) this.keptReceived(chunks);
+    else this.countReceived(count, bytes);
   }
 
   /**
