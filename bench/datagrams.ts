@@ -1,7 +1,8 @@
 /**
  * Datagrams: a peer process sends a million small UDP datagrams into an engine UDP socket (each
  * one a capture record with its own index row) and, in alternating rounds of the same run, into
- * plain node:dgram receivers in their own processes that only count them. The figure is how
+ * plain node:dgram receivers in their own processes that only count them, and into socat writing
+ * each datagram to a file (what a user would run instead to keep them). The figure is how
  * many of the same datagrams each one took: rounds alternate so that the noise of a busy
  * machine hits both alike. Baseline mode measures a plain receiver's memory in this process.
  * The memory reference point is the memory after a warm-up that fills the capture budget.
@@ -12,7 +13,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { Engine } from '../src/main/engine/engine';
-import { benchDir, log, MiB, round, settledMemory, sleep, tempDir, waitForExit } from './lib/util';
+import {
+  benchDir,
+  log,
+  MiB,
+  round,
+  settledMemory,
+  sleep,
+  tempDir,
+  until,
+  waitForExit,
+} from './lib/util';
 
 export interface DatagramsOptions {
   mode?: 'engine' | 'baseline';
@@ -96,6 +107,75 @@ async function childPlainReceiver(name: string, recvBuffer?: number): Promise<Re
     close: async () => {
       child.disconnect();
       await waitForExit(child);
+    },
+  };
+}
+
+/** A UDP port on 127.0.0.1 that was free a moment ago (the tools cannot be told to pick one). */
+async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
+}
+
+/** Whether a UDP socket is bound to 127.0.0.1:port, asked of the kernel. */
+function udpBound(port: number): boolean {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return fs
+    .readFileSync('/proc/net/udp', 'utf8')
+    .split('\n')
+    .some((line) => line.trim().split(/\s+/)[1] === local);
+}
+
+/** A process's CPU time so far (µs, user + system), from /proc (clock ticks of 10 ms). */
+function processCpuMicros(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/**
+ * What a user would run instead to keep every datagram: `socat -u UDP4-RECV:PORT CREATE:file`,
+ * asking the engine's SO_RCVBUF. Each datagram is one read and one write of its bytes, so the
+ * file's size says how many arrived. (Not `nc -u -l`: it connects its socket to the first
+ * sender, and each round's sender is a new process with a new port.) Null without socat.
+ */
+async function socatFileReceiver(
+  size: number,
+  recvBuffer: number | null,
+): Promise<Receiver | null> {
+  const dir = tempDir('datagrams-socat');
+  const file = path.join(dir, 'datagrams.bin');
+  const port = await freeUdpPort();
+  const recvOption = recvBuffer === null ? '' : `,rcvbuf=${recvBuffer}`;
+  const args = ['-u', `UDP4-RECV:${port},bind=127.0.0.1${recvOption}`, `CREATE:${file}`];
+  const child = spawn('socat', args, { stdio: 'ignore' });
+  let missing = false;
+  child.once('error', () => (missing = true));
+  await until(
+    `socat to bind ${port}`,
+    () => missing || child.exitCode !== null || udpBound(port),
+    5000,
+  ).catch(() => undefined);
+  if (missing || child.exitCode !== null || child.pid === undefined || !udpBound(port)) {
+    child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+    return null;
+  }
+  const pid = child.pid;
+  return {
+    name: 'socatFile',
+    port,
+    recvBufferSize: NaN,
+    received: async () => (fs.existsSync(file) ? Math.floor(fs.statSync(file).size / size) : 0),
+    cpuMicros: async () => processCpuMicros(pid),
+    close: async () => {
+      child.kill();
+      await waitForExit(child);
+      fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -230,7 +310,15 @@ async function engineRun(
   const plain = await childPlainReceiver('plain');
   const plainSameBuffer =
     engine.asked === null ? null : await childPlainReceiver('plainSameBuffer', engine.asked);
-  const receivers = [engine, plain, ...(plainSameBuffer ? [plainSameBuffer] : [])];
+  // And what a user would run instead to keep what arrives (each datagram of `size` bytes makes
+  // the file grow by exactly that much: an empty datagram could not be counted).
+  const socatFile = size > 0 ? await socatFileReceiver(size, engine.asked) : null;
+  const receivers = [
+    engine,
+    plain,
+    ...(plainSameBuffer ? [plainSameBuffer] : []),
+    ...(socatFile ? [socatFile] : []),
+  ];
   try {
     await send(engine, warmupCount, size);
     for (const receiver of receivers.slice(1))
@@ -278,12 +366,14 @@ async function engineRun(
     const mine = totals(engine)!;
     const plainTotals = totals(plain)!;
     const sameTotals = totals(plainSameBuffer);
+    const socatTotals = totals(socatFile);
     const sent = perRound * rounds;
     const kernelDropsAfter = engine.kernelDrops();
     log(
       `  engine: ${mine.received} of ${sent} datagrams of ${size} B (rounds ${mine.rounds.join(', ')}); ` +
         `plain receiver ${plainTotals.received} (rounds ${plainTotals.rounds.join(', ')})` +
         (sameTotals ? `; plain with the same buffer ${sameTotals.received}` : '') +
+        (socatTotals ? `; socat to a file ${socatTotals.received}` : '') +
         `; RSS ${(before.rss / MiB).toFixed(1)} -> peak ${(peakRss / MiB).toFixed(1)} MB`,
     );
     return {
@@ -304,6 +394,7 @@ async function engineRun(
       recvBufferSize: engine.recvBufferSize,
       plain: plainTotals,
       plainSameBuffer: sameTotals,
+      socatFile: socatTotals,
       rssBeforeMB: round(before.rss / MiB, 1),
       rssPeakMB: round(peakRss / MiB, 1),
       rssGrowthMB: round((peakRss - before.rss) / MiB, 1),
