@@ -225,4 +225,24 @@ describe('the inline write guard', () => {
     expect(guard.mayWriteInline(5994)).toBe(false);
     expect(guard.mayWriteInline(5995)).toBe(true);
   });
+
+  it('counts any second, not only one that starts at a write', () => {
+    const guard = new InlineWriteGuard(true);
+    // Quiet for half a second, then 49 ms of every 90 across the turn of the second: ten writes
+    // make 490 ms, the eleventh (1400-1449) passes half of the second before it.
+    guard.wrote(0, 10);
+    for (let at = 500; at < 1400; at += 90) {
+      guard.wrote(at, at + 49);
+      expect(guard.mayWriteInline(at + 49)).toBe(true);
+    }
+    guard.wrote(1400, 1449);
+    expect(guard.mayWriteInline(1449)).toBe(false);
+  });
+
+  it('forgets writes older than a second', () => {
+    const guard = new InlineWriteGuard(true);
+    // 45 ms of every 100 ms for a long time stays under half of any second.
+    for (let at = 0; at < 20_000; at += 100) guard.wrote(at, at + 45);
+    expect(guard.mayWriteInline(20_000)).toBe(true);
+  });
 });

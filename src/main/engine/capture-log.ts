@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { UserError } from '../../shared/errors';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
+import { Deque } from './deque';
 
 /** Pending bytes that start a write at once (otherwise writes wait WRITE_DELAY_MS to batch). */
 const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -509,8 +510,10 @@ const POOL_AFTER_SLOW_MS = 5000;
  */
 export class InlineWriteGuard {
   private poolUntilMs = 0;
-  private windowStartMs = -Infinity;
-  private windowBusyMs = 0;
+  /** The inline writes that ended in the last BUSY_WINDOW_MS: when each ended, how long it took. */
+  private readonly recentEnds = new Deque<number>(64);
+  private readonly recentTook = new Deque<number>(64);
+  private recentBusyMs = 0;
 
   constructor(private readonly enabled: boolean) {}
 
@@ -520,14 +523,20 @@ export class InlineWriteGuard {
 
   wrote(startedMs: number, endedMs: number): void {
     const took = endedMs - startedMs;
-    if (startedMs - this.windowStartMs >= BUSY_WINDOW_MS) {
-      this.windowStartMs = startedMs;
-      this.windowBusyMs = 0;
+    // A window that slides with each write: half a second busy in any second counts, not only
+    // within one that happened to start at the first write.
+    this.recentEnds.push(endedMs);
+    this.recentTook.push(took);
+    this.recentBusyMs += took;
+    while ((this.recentEnds.at(0) as number) <= endedMs - BUSY_WINDOW_MS) {
+      this.recentEnds.shift();
+      this.recentBusyMs -= this.recentTook.shift() as number;
     }
-    this.windowBusyMs += took;
-    if (took >= STALLING_WRITE_MS || this.windowBusyMs > BUSY_SHARE * BUSY_WINDOW_MS) {
+    if (took >= STALLING_WRITE_MS || this.recentBusyMs > BUSY_SHARE * BUSY_WINDOW_MS) {
       this.poolUntilMs = endedMs + POOL_AFTER_SLOW_MS;
-      this.windowStartMs = -Infinity;
+      this.recentEnds.clear();
+      this.recentTook.clear();
+      this.recentBusyMs = 0;
     }
   }
 }
