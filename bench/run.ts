@@ -6,6 +6,8 @@
  * everything else (progress, peers' complaints) goes to stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -123,13 +125,17 @@ function runJob(job: Job): Promise<Json> {
     ['--import', 'tsx', '--expose-gc', script, job.part, JSON.stringify(job.options)],
     job.fds,
   );
+  // The part's temporary folder (TMPDIR: its captures, receivers' files, browser profiles, and
+  // those of every process it starts), deleted when the part ends, however it ends.
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `swb-bench-${job.part}-part-`));
   // Its own process group, so that a timeout ends the part and every peer it started.
   const child = spawn(command, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: true,
+    env: { ...process.env, TMPDIR: scratch },
   });
-  running.add(child);
+  running.set(child, scratch);
   return new Promise((resolve, reject) => {
     let result: Json | undefined;
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -144,13 +150,15 @@ function runJob(job: Job): Promise<Json> {
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       running.delete(child);
+      fs.rmSync(scratch, { recursive: true, force: true });
       if (result) resolve(result);
       else reject(new Error(`${job.part} exited with ${signal ?? code} before reporting`));
     });
   });
 }
 
-const running = new Set<ChildProcess>();
+/** The parts running now, and the temporary folder of each. */
+const running = new Map<ChildProcess, string>();
 
 function killGroup(child: ChildProcess): void {
   if (child.pid === undefined || child.exitCode !== null) return;
@@ -163,7 +171,10 @@ function killGroup(child: ChildProcess): void {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    for (const child of running) killGroup(child);
+    for (const [child, scratch] of running) {
+      killGroup(child);
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
     process.exit(130);
   });
 }
