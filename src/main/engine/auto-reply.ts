@@ -112,12 +112,12 @@ export class AutoReply {
     return info;
   }
 
-  /** Data arrived on an endpoint (after it was captured). */
   /** Whether `received` looks at this endpoint's data: its rules (or its listener's) exist. */
   watches(endpoint: Endpoint): boolean {
     return this.ruleSetOf(endpoint) !== null;
   }
 
+  /** Data arrived on an endpoint (after it was captured). */
   received(endpoint: Endpoint, chunk: CaptureChunk): void {
     const found = this.ruleSetOf(endpoint);
     if (!found) return;

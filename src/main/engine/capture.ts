@@ -396,10 +396,11 @@ export class CaptureStore {
    * Datagrams received together (within one turn of the event loop), oldest first, each with
    * its sender and time: what append('in', …) does for each, but their bytes are copied side by
    * side into one buffer that goes to the data log as one append and stays in memory as the
-   * bytes of all of them. A flood of small datagrams then costs one log append and one
-   * allocation per turn, and no object per datagram: the chunks are made only when `chunks` is
-   * true (someone is told of each one), as views into the batch's buffer. For small datagrams
-   * only: a chunk's memory is freed with the last chunk of its batch.
+   * bytes of all of them. A flood of small datagrams then costs one log append per turn, one
+   * allocation per batch space (see batchSpace) and no object per datagram: the chunks are
+   * made only when `chunks` is true (someone is told of each one), as views into the batch's
+   * buffer. For small datagrams only: a chunk's memory is freed with the last chunk in its
+   * buffer.
    */
   appendReceived(received: ReceivedBatch, chunks: boolean): CaptureChunk[] | null {
     const { datagrams, peers, times } = received;
@@ -443,7 +444,9 @@ export class CaptureStore {
    * Room for a batch's bytes: a part of a buffer that later batches share, so that a flood
    * allocates a buffer per BATCH_SPACE_MAX bytes, not per turn. The buffer is never reused: it
    * goes when the last chunk in it does (chunks handed out may be kept by whoever took them).
-   * It starts small and grows with use, so a quiet endpoint holds little beyond its bytes.
+   * It starts small and grows with use, and is let go when the store has nothing in memory: the
+   * budget counts chunks, not these buffers, so a store holds at most two of them (the one
+   * batches go to, and one its oldest chunk in memory is in) beyond what is counted.
    */
   private batchSpace(bytes: number): Uint8Array {
     let space = this.batchBuffer;
@@ -456,6 +459,11 @@ export class CaptureStore {
     const start = this.batchBufferUsed;
     this.batchBufferUsed += bytes;
     return space.subarray(start, start + bytes);
+  }
+
+  private dropBatchSpace(): void {
+    this.batchBuffer = null;
+    this.batchBufferUsed = 0;
   }
 
   /** tailPlace, made (every slot so far a chunk's own bytes) when the first batch comes. */
@@ -546,6 +554,9 @@ export class CaptureStore {
     }
     this.tailSeq += 1;
     this.index.keepRowsFrom(this.tailSeq);
+    // Nothing of this store is in memory any more: neither is its batch space, which the budget
+    // does not count (a quiet socket then holds nothing; the next burst starts a small one).
+    if (this.tailHead === this.tail.length) this.dropBatchSpace();
     return size + CHUNK_OVERHEAD;
   }
 
@@ -561,7 +572,7 @@ export class CaptureStore {
     // Unpersisted chunks are still referenced by the log's queue; only the accounting moves.
     this.tail = [];
     this.tailPlace = null;
-    this.batchBuffer = null;
+    this.dropBatchSpace();
     this.tailHead = 0;
     this.index.keepRowsFrom(null);
     this.memory.release(cost);

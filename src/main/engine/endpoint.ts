@@ -244,7 +244,6 @@ export abstract class Endpoint {
     if (dir === 'in') this.context.received?.(this, chunk);
   }
 
-  /** Received chunks a subclass captured itself (a batch): counted, shown, seen by the rules. */
   /**
    * Whether anyone is told of each chunk this endpoint receives (a view, or auto-reply rules):
    * when nobody is, a flood of datagrams is captured without making an object per datagram.
@@ -259,6 +258,7 @@ export abstract class Endpoint {
     this.counters.chunksIn += chunks;
   }
 
+  /** Received chunks a subclass captured itself (a batch): counted, shown, seen by the rules. */
   protected keptReceived(chunks: readonly CaptureChunk[]): void {
     for (const chunk of chunks) {
       this.counters.bytesIn += chunk.bytes.byteLength;
