@@ -16,6 +16,7 @@ import { Engine } from '../src/main/engine/engine';
 import {
   benchDir,
   log,
+  loopbackSocketRows,
   MiB,
   round,
   settledMemory,
@@ -122,11 +123,7 @@ async function freeUdpPort(): Promise<number> {
 
 /** Whether a UDP socket is bound to 127.0.0.1:port, asked of the kernel. */
 function udpBound(port: number): boolean {
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return fs
-    .readFileSync('/proc/net/udp', 'utf8')
-    .split('\n')
-    .some((line) => line.trim().split(/\s+/)[1] === local);
+  return loopbackSocketRows('udp', port).length > 0;
 }
 
 /** A process's CPU time so far (µs, user + system), from /proc (clock ticks of 10 ms). */

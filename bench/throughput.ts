@@ -26,6 +26,7 @@ import {
   cpuMsSince,
   GiB,
   log,
+  loopbackSocketRows,
   MiB,
   median,
   round,
@@ -166,14 +167,7 @@ async function freePort(): Promise<number> {
 
 /** Whether something listens on 127.0.0.1:port, asked of the kernel without connecting. */
 function listening(port: number): boolean {
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return fs
-    .readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .some((line) => {
-      const fields = line.trim().split(/\s+/);
-      return fields[1] === local && fields[3] === '0A';
-    });
+  return loopbackSocketRows('tcp', port).some((fields) => fields[3] === '0A');
 }
 
 /**

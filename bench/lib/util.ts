@@ -109,6 +109,19 @@ export function nodeCommand(args: string[], fds = 0): { command: string; args: s
   };
 }
 
+/**
+ * The kernel's rows for sockets bound to 127.0.0.1:port in /proc/net/tcp or /proc/net/udp, each
+ * split into its fields (the fourth is the state: 0A is LISTEN).
+ */
+export function loopbackSocketRows(table: 'tcp' | 'udp', port: number): string[][] {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return fs
+    .readFileSync(`/proc/net/${table}`, 'utf8')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[1] === local);
+}
+
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `swb-bench-${prefix}-`));
 }
