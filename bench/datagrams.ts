@@ -15,9 +15,11 @@ import readline from 'node:readline';
 import { Engine } from '../src/main/engine/engine';
 import {
   benchDir,
+  freeLoopbackPort,
   log,
   loopbackSocketRows,
   MiB,
+  processTimes,
   round,
   settledMemory,
   sleep,
@@ -112,26 +114,9 @@ async function childPlainReceiver(name: string, recvBuffer?: number): Promise<Re
   };
 }
 
-/** A UDP port on 127.0.0.1 that was free a moment ago (the tools cannot be told to pick one). */
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
-}
-
 /** Whether a UDP socket is bound to 127.0.0.1:port, asked of the kernel. */
 function udpBound(port: number): boolean {
   return loopbackSocketRows('udp', port).length > 0;
-}
-
-/** A process's CPU time so far (µs, user + system), from /proc (clock ticks of 10 ms). */
-function processCpuMicros(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start at field 3.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 /**
@@ -146,7 +131,7 @@ async function socatFileReceiver(
 ): Promise<Receiver | null> {
   const dir = tempDir('datagrams-socat');
   const file = path.join(dir, 'datagrams.bin');
-  const port = await freeUdpPort();
+  const port = await freeLoopbackPort('udp');
   const recvOption = recvBuffer === null ? '' : `,rcvbuf=${recvBuffer}`;
   const args = ['-u', `UDP4-RECV:${port},bind=127.0.0.1${recvOption}`, `CREATE:${file}`];
   const child = spawn('socat', args, { stdio: 'ignore' });
@@ -168,7 +153,7 @@ async function socatFileReceiver(
     port,
     recvBufferSize: NaN,
     received: async () => (fs.existsSync(file) ? Math.floor(fs.statSync(file).size / size) : 0),
-    cpuMicros: async () => processCpuMicros(pid),
+    cpuMicros: async () => processTimes(pid).ownMs * 1000,
     close: async () => {
       child.kill();
       await waitForExit(child);

@@ -19,6 +19,7 @@ import {
   fdLimit,
   log,
   median,
+  processTimes,
   round,
   sleep,
   Swarm,
@@ -59,17 +60,12 @@ class CountedSs implements SsRunner {
   }
 }
 
-const TICKS_PER_SECOND = 100;
-
-/** utime + stime + cutime + cstime of a process (the shell and the ss processes it waited for). */
+/** CPU time of a process and the children it waited for (the shell and its ss processes). */
 function processTreeCpuMs(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at field 3.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = [11, 12, 13, 14].reduce((sum, at) => sum + Number(fields[at]), 0);
-    return (ticks * 1000) / TICKS_PER_SECOND;
+    const times = processTimes(pid);
+    return times.ownMs + times.childrenMs;
   } catch {
     return 0;
   }

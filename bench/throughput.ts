@@ -15,7 +15,6 @@
 import { dataBytesIn } from '../test/support/capture';
 import { fork, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { Engine } from '../src/main/engine/engine';
@@ -24,6 +23,7 @@ import {
   benchDir,
   collectGarbage,
   cpuMsSince,
+  freeLoopbackPort,
   GiB,
   log,
   loopbackSocketRows,
@@ -156,15 +156,6 @@ function anchorMissing(anchor: Anchor): string | null {
   return null;
 }
 
-/** A port on 127.0.0.1 that was free a moment ago (the tools cannot be told to pick one). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** Whether something listens on 127.0.0.1:port, asked of the kernel without connecting. */
 function listening(port: number): boolean {
   return loopbackSocketRows('tcp', port).some((fields) => fields[3] === '0A');
@@ -178,7 +169,7 @@ function listening(port: number): boolean {
 async function anchorRound(anchor: Anchor, bytes: number): Promise<AnchorRound> {
   const dir = tempDir(`throughput-${anchor}`);
   const file = path.join(dir, 'capture.bin');
-  const port = await freePort();
+  const port = await freeLoopbackPort('tcp');
   const out = anchor === 'nc' ? fs.openSync(file, 'w', 0o600) : 'ignore';
   const args =
     anchor === 'nc'

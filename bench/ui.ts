@@ -39,6 +39,7 @@ import {
   MiB,
   nodeCommand,
   percentile,
+  processTimes,
   repoRoot,
   round,
   sleep,
@@ -251,17 +252,14 @@ async function typeProbes(page: Page, count: number, gapMs: number): Promise<num
  */
 function descendantsCpuMs(): { chromium: number; serve: number; swarm: number } | null {
   if (!fs.existsSync('/proc/self/stat')) return null;
-  // utime and stime are in clock ticks: 100 a second on Linux everywhere this runs.
-  const msPerTick = 10;
   const parents = new Map<number, number>();
   const cpu = new Map<number, number>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parents.set(Number(entry), Number(fields[1]));
-      cpu.set(Number(entry), (Number(fields[11]) + Number(fields[12])) * msPerTick);
+      const times = processTimes(entry);
+      parents.set(Number(entry), times.parentPid);
+      cpu.set(Number(entry), times.ownMs);
     } catch {
       // The process ended while being read.
     }

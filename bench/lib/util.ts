@@ -1,6 +1,8 @@
 /** What every benchmark part shares: statistics, process facts, and the peers it spawns. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -106,6 +108,43 @@ export function nodeCommand(args: string[], fds = 0): { command: string; args: s
   return {
     command: 'sh',
     args: ['-c', `ulimit -n ${want} && exec "$0" "$@"`, process.execPath, ...args],
+  };
+}
+
+/** A port on 127.0.0.1 that was free a moment ago (the tools cannot be told to pick one). */
+export async function freeLoopbackPort(protocol: 'tcp' | 'udp'): Promise<number> {
+  if (protocol === 'udp') {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const port = socket.address().port;
+    await new Promise<void>((resolve) => socket.close(resolve));
+    return port;
+  }
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A process's parent and CPU time (its own, and its waited-for children's), from /proc. */
+export function processTimes(pid: number | string): {
+  parentPid: number;
+  ownMs: number;
+  childrenMs: number;
+} {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3. Times are in clock
+  // ticks: 100 a second on Linux everywhere this runs.
+  const fields = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  const msPerTick = 10;
+  return {
+    parentPid: fields[1] as number,
+    ownMs: ((fields[11] as number) + (fields[12] as number)) * msPerTick,
+    childrenMs: ((fields[13] as number) + (fields[14] as number)) * msPerTick,
   };
 }
 

@@ -138,21 +138,21 @@ export class ChunkIndex {
       if ((this.rows - this.hotStart) * 2 > this.hotCapacity) this.hotCapacity *= 2;
     }
     const recordAt = NOT_A_RECORD_START;
+    // A literal holds exactly one row; a first push() would make room for three.
+    if (this.hot.length === 0) {
+      this.hot = [streamOffset, fileOffset, at, size, dir, peer, recordAt];
+      return this.rows++;
+    }
+    // Into the room rows dropped from the front left (see dropJournaledRows), or past the end.
     const hot = this.hot;
     const place = (this.rows - this.hotStart) * ROW_FIELDS;
-    // Rows dropped from the front leave room at the end (see dropJournaledRows).
-    if (place < hot.length) {
-      hot[place + STREAM_OFFSET] = streamOffset;
-      hot[place + FILE_OFFSET] = fileOffset;
-      hot[place + AT] = at;
-      hot[place + SIZE] = size;
-      hot[place + DIR] = dir;
-      hot[place + PEER] = peer;
-      hot[place + RECORD_AT] = recordAt;
-    }
-    // A literal holds exactly one row; a first push() would make room for three.
-    else if (hot.length === 0) this.hot = [streamOffset, fileOffset, at, size, dir, peer, recordAt];
-    else hot.push(streamOffset, fileOffset, at, size, dir, peer, recordAt);
+    hot[place + STREAM_OFFSET] = streamOffset;
+    hot[place + FILE_OFFSET] = fileOffset;
+    hot[place + AT] = at;
+    hot[place + SIZE] = size;
+    hot[place + DIR] = dir;
+    hot[place + PEER] = peer;
+    hot[place + RECORD_AT] = recordAt;
     return this.rows++;
   }
 

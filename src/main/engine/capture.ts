@@ -541,10 +541,10 @@ export class CaptureStore {
   evictOldest(): number {
     const oldest = this.tail[this.tailHead];
     if (oldest === undefined) return 0;
-    const size = this.sizeInTail(this.tailHead, this.tailSeq);
+    const size = this.index.sizeOf(this.tailSeq);
     this.tail[this.tailHead] = undefined;
     // A share of a batch's buffer is never a slab's.
-    if ((this.tailPlace?.[this.tailHead] ?? -1) === -1) this.memory.slabs.dropped(oldest);
+    if (this.placeInTail(this.tailHead) === -1) this.memory.slabs.dropped(oldest);
     this.tailHead += 1;
     // The spent front goes once it is most of the array: amortised O(1) per chunk.
     if (this.tailHead > TAIL_COMPACT_AFTER && this.tailHead * 2 > this.tail.length) {
@@ -566,8 +566,8 @@ export class CaptureStore {
     this.released = true;
     let cost = 0;
     for (let i = this.tailHead; i < this.tail.length; i++) {
-      cost += this.sizeInTail(i, this.tailSeq + i - this.tailHead) + CHUNK_OVERHEAD;
-      if ((this.tailPlace?.[i] ?? -1) === -1) this.memory.slabs.dropped(this.tail[i] as Uint8Array);
+      cost += this.index.sizeOf(this.tailSeq + i - this.tailHead) + CHUNK_OVERHEAD;
+      if (this.placeInTail(i) === -1) this.memory.slabs.dropped(this.tail[i] as Uint8Array);
     }
     // Unpersisted chunks are still referenced by the log's queue; only the accounting moves.
     this.tail = [];
@@ -602,15 +602,14 @@ export class CaptureStore {
     if (seq < this.tailSeq || this.released) return undefined;
     const slot = this.tailHead + seq - this.tailSeq;
     const bytes = this.tail[slot];
-    const place = this.tailPlace?.[slot] ?? -1;
+    const place = this.placeInTail(slot);
     if (bytes === undefined || place === -1) return bytes;
     return bytes.subarray(place, place + this.index.sizeOf(seq));
   }
 
-  /** The size of the chunk in tail slot `slot` (chunk `seq`), which is in memory. */
-  private sizeInTail(slot: number, seq: number): number {
-    const place = this.tailPlace?.[slot] ?? -1;
-    return place === -1 ? (this.tail[slot] as Uint8Array).byteLength : this.index.sizeOf(seq);
+  /** Where tail slot `slot`'s chunk begins in the slot's bytes; -1 when they are its own. */
+  private placeInTail(slot: number): number {
+    return this.tailPlace?.[slot] ?? -1;
   }
 
   private chunkAt(seq: number, from: number, to: number): CaptureChunk {
