@@ -34,12 +34,15 @@ function batchSpaceOf(store: CaptureStore): Uint8Array | null {
 
 function burst(count: number, size: number, first: number): ReceivedBatch {
   const peer = { host: '127.0.0.1', port: 40000 };
-  const datagrams = Array.from({ length: count }, (_, i) => new Uint8Array(size).fill(first + i));
+  const data = new Uint8Array(count * size);
+  for (let i = 0; i < count; i++) data.fill(first + i, i * size, (i + 1) * size);
   return {
-    datagrams,
-    peers: datagrams.map(() => peer),
-    times: datagrams.map((_, i) => 1.7e12 + i),
-    bytes: count * size,
+    data,
+    sizes: Array.from({ length: count }, () => size),
+    peers: Array.from({ length: count }, () => peer),
+    times: Array.from({ length: count }, (_, i) => 1.7e12 + i),
+    first: 0,
+    end: count,
   };
 }
 

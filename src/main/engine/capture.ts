@@ -50,7 +50,7 @@ const BLOCK_MAX_CHUNKS = 16_384;
 
 /** The first and the largest buffer a store copies batches of datagrams into. */
 const BATCH_SPACE_MIN = 4 * 1024;
-const BATCH_SPACE_MAX = 64 * 1024;
+export const BATCH_SPACE_MAX = 64 * 1024;
 
 /** Spent slots at the front of a store's tail that may wait before they are dropped. */
 const TAIL_COMPACT_AFTER = 1024;
@@ -79,12 +79,17 @@ export interface CaptureBlock {
   bytes: number;
 }
 
-/** Datagrams for CaptureStore.appendReceived: three lists of one length, and their bytes. */
+/**
+ * Datagrams for CaptureStore.appendReceived: those from `first` to before `end` in the three
+ * lists, their bytes back to back in `data` (see DatagramBacklog).
+ */
 export interface ReceivedBatch {
-  datagrams: Uint8Array[];
-  peers: Peer[];
-  times: number[];
-  bytes: number;
+  data: Uint8Array;
+  sizes: readonly number[];
+  peers: readonly Peer[];
+  times: readonly number[];
+  first: number;
+  end: number;
 }
 
 /** What an endpoint's description record says (docs/capture-format.md). */
@@ -98,6 +103,8 @@ export interface CaptureOwner {
 /** The memory budget shared by every endpoint's recent chunks. */
 export class CaptureMemory {
   private used = 0;
+  /** Datagrams read but not yet captured (DatagramBacklog.cost): counted against the ceiling. */
+  private backlogged = 0;
   /** One entry per admitted chunk, oldest first: whose oldest chunk to evict next. */
   private readonly order = new Deque<CaptureStore>(4096);
   private releasedStores = 0;
@@ -137,7 +144,17 @@ export class CaptureMemory {
 
   /** True when not even a datagram may be taken in: memory is at its hard ceiling. */
   get atDatagramCeiling(): boolean {
-    return this.used >= this.budgetBytes * DATAGRAM_CEILING_FACTOR;
+    return this.used + this.backlogged >= this.budgetBytes * DATAGRAM_CEILING_FACTOR;
+  }
+
+  /** What backlogs of datagrams cost now (see DatagramBacklog). */
+  get backloggedBytes(): number {
+    return this.backlogged;
+  }
+
+  /** Backlogs of datagrams grew (or, negative, shrank) by `cost`: see DatagramBacklog. */
+  backlog(cost: number): void {
+    this.backlogged += cost;
   }
 
   onPressure(listener: (pressure: boolean) => void): () => void {
@@ -393,33 +410,28 @@ export class CaptureStore {
   }
 
   /**
-   * Datagrams received together (within one turn of the event loop), oldest first, each with
-   * its sender and time: what append('in', …) does for each, but their bytes are copied side by
-   * side into one buffer that goes to the data log as one append and stays in memory as the
-   * bytes of all of them. A flood of small datagrams then costs one log append per turn, one
+   * Datagrams received one after another, oldest first, each with its sender and time: what
+   * append('in', …) does for each, but their bytes are copied into one buffer that goes to the
+   * data log as one append and stays in memory as the bytes of all of them (at most
+   * BATCH_SPACE_MAX at a time). A flood of small datagrams then costs one log append per batch, one
    * allocation per batch space (see batchSpace) and no object per datagram: the chunks are
    * made only when `chunks` is true (someone is told of each one), as views into the batch's
    * buffer. For small datagrams only: a chunk's memory is freed with the last chunk in its
    * buffer.
    */
   appendReceived(received: ReceivedBatch, chunks: boolean): CaptureChunk[] | null {
-    const { datagrams, peers, times } = received;
-    const count = datagrams.length;
-    const joined = this.batchSpace(received.bytes);
-    let place = 0;
-    for (let i = 0; i < count; i++) {
-      const datagram = datagrams[i] as Uint8Array;
-      joined.set(datagram, place);
-      place += datagram.byteLength;
-    }
+    const { data, sizes, peers, times, first, end } = received;
+    const count = end - first;
+    const joined = this.batchSpace(data.byteLength);
+    joined.set(data);
     const fileStart = this.memory.folder.appendData(joined);
     const made: CaptureChunk[] | null = chunks ? [] : null;
     const keep = !this.released;
     const tail = this.tail;
     const tailPlace = keep ? this.placesInTail() : null;
-    place = 0;
-    for (let i = 0; i < count; i++) {
-      const size = (datagrams[i] as Uint8Array).byteLength;
+    let place = 0;
+    for (let i = first; i < end; i++) {
+      const size = sizes[i] as number;
       const peerId = this.peerId(peers[i] as Peer);
       const at = times[i] as number;
       const seq = this.index.push(this.bytes, fileStart + place, at, size, 0, peerId);
@@ -435,7 +447,7 @@ export class CaptureStore {
       this.bytes += size;
       place += size;
     }
-    if (keep) this.memory.admit(this, received.bytes + count * CHUNK_OVERHEAD, count);
+    if (keep) this.memory.admit(this, data.byteLength + count * CHUNK_OVERHEAD, count);
     this.memory.needsJournal(this);
     return made;
   }

@@ -138,6 +138,9 @@ export abstract class Endpoint {
 
   /** Closes whatever the endpoint holds; resolves when the OS has released it. */
   abstract dispose(): Promise<void>;
+
+  /** Captures what was read and is still waiting to be (a busy UDP socket's backlog). */
+  captureBacklog(): void {}
   protected abstract options(): EndpointInfo['options'];
 
   protected queuedBytes(): number {
@@ -249,7 +252,12 @@ export abstract class Endpoint {
    * when nobody is, a flood of datagrams is captured without making an object per datagram.
    */
   protected get chunksWatched(): boolean {
-    return this.hub.hasViews || (this.context.watchesReceived?.(this) ?? false);
+    return this.hub.hasViews || this.repliesWatch;
+  }
+
+  /** Whether auto-reply rules see what this endpoint receives (so it must not wait to be seen). */
+  protected get repliesWatch(): boolean {
+    return this.context.watchesReceived?.(this) ?? false;
   }
 
   /** Counts chunks captured while nobody watched (see chunksWatched): there is no view to tell. */

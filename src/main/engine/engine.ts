@@ -281,6 +281,7 @@ export class Engine {
 
   /** Resolves once every captured byte so far, and its index, is on disk. */
   flushCapture(): Promise<void> {
+    for (const endpoint of this.endpoints.values()) endpoint.captureBacklog();
     return this.memory.flushAll();
   }
 
@@ -534,7 +535,7 @@ export class Engine {
   }
 
   private async writeExport(input: ExportRequest, path: string, overwrite: boolean) {
-    await this.memory.flushAll();
+    await this.flushCapture();
     return exportCapture({
       folder: this.folder.folder,
       ids: input.ids,

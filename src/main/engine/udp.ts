@@ -8,7 +8,8 @@ import { performance } from 'node:perf_hooks';
 import { RECEIVE_BUFFER_DEFAULT, type EndpointInfo } from '../../shared/contract';
 import { formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
-import type { CaptureMemory, ReceivedBatch } from './capture';
+import { BATCH_SPACE_MAX, type CaptureMemory } from './capture';
+import { BACKLOG_ROW_COST, DatagramBacklog } from './datagram-backlog';
 import { Endpoint, type EngineContext } from './endpoint';
 import {
   findUdpSocketInode,
@@ -31,15 +32,25 @@ type ReceiveBuffer = NonNullable<EndpointInfo['receiveBuffer']>;
 const TIME_ORIGIN = performance.timeOrigin;
 
 /**
- * Datagrams smaller than this are captured in batches, once per turn of the event loop (libuv
- * reads up to 32 per turn from a busy socket); larger ones one by one, as they come.
+ * Datagrams smaller than this wait in the socket's backlog and are captured in batches; larger
+ * ones are captured one by one, as they come.
  */
 const BATCHED_DATAGRAM_MAX = 2048;
 /**
- * A batch is captured at once when it holds this many bytes, whatever the turn: capture memory
- * does not count a batch until then, so this is all it can be behind.
+ * A turn of the event loop that read this many datagrams left more in the kernel's queue: libuv
+ * reads at most 32 from a socket each time the socket is ready.
  */
-const BATCH_BYTES_MAX = 16 * 1024;
+const BUSY_TURN_DATAGRAMS = 32;
+/**
+ * While datagrams keep coming faster than they are read, reading comes first and capturing
+ * waits, up to this long (so also how far the counters and views may lag behind such a flood)
+ * and up to half the capture budget. The kernel's receive buffer holds only a few thousand
+ * small datagrams (Linux caps SO_RCVBUF at net.core.rmem_max): each millisecond spent capturing
+ * in the middle of a burst drops hundreds. The backlog is that buffer grown into our memory.
+ */
+const BACKLOG_MAX_WAIT_MS = 500;
+/** Bytes captured per turn while a backlog is worked off: a few ms, then the socket is read. */
+const CAPTURE_PER_TURN = 4 * BATCH_SPACE_MAX;
 
 export class UdpEndpoint extends Endpoint {
   private readonly socket: dgram.Socket;
@@ -59,12 +70,24 @@ export class UdpEndpoint extends Endpoint {
   private lastPeer: { host: string; port: number } | null = null;
   private receiveBuffer: ReceiveBuffer | undefined;
   private readonly memory: CaptureMemory;
-  /** Small datagrams read in this turn of the event loop, captured together at its end. */
-  private readonly batch: ReceivedBatch = { datagrams: [], peers: [], times: [], bytes: 0 };
-  private batchScheduled = false;
-  private readonly captureBatchSoon = () => {
-    this.batchScheduled = false;
-    this.captureBatch();
+  /** Small datagrams read and not yet captured. */
+  private readonly backlog = new DatagramBacklog();
+  /** Datagrams read in this turn of the event loop (see BUSY_TURN_DATAGRAMS). */
+  private readThisTurn = 0;
+  private turnEndScheduled = false;
+  private readonly onTurnEnd = () => {
+    this.turnEndScheduled = false;
+    const busy = this.readThisTurn >= BUSY_TURN_DATAGRAMS;
+    this.readThisTurn = 0;
+    const oldestAt = this.backlog.oldestAt;
+    if (oldestAt === null) return;
+    const mayWait =
+      busy &&
+      !this.repliesWatch &&
+      this.backlog.cost < this.memory.budgetBytes / 2 &&
+      TIME_ORIGIN + performance.now() - oldestAt < BACKLOG_MAX_WAIT_MS;
+    if (!mayWait) this.captureBacklog(CAPTURE_PER_TURN);
+    if (this.backlog.count > 0) this.scheduleTurnEnd();
   };
 
   constructor(
@@ -82,7 +105,7 @@ export class UdpEndpoint extends Endpoint {
     this.socket.on('message', (message, rinfo) => this.onDatagram(message, rinfo));
     this.socket.on('error', (error: NodeJS.ErrnoException) => this.onError(error));
     this.socket.on('close', () => {
-      this.captureBatch();
+      this.captureBacklog();
       if (!this.isFinished) this.record('closed', 'closed', { by: 'local' });
     });
     this.record('socket', 'opening', { detail: formatHostPort(host, port) });
@@ -147,7 +170,7 @@ export class UdpEndpoint extends Endpoint {
           return;
         }
         // What came in before this went out goes first in the capture.
-        this.captureBatch();
+        this.captureBacklog();
         this.captured('out', bytes, { host, port });
         resolve(bytes.byteLength);
       });
@@ -158,7 +181,7 @@ export class UdpEndpoint extends Endpoint {
     // dgram throws ERR_SOCKET_DGRAM_NOT_RUNNING on a second close() before 'close' arrives.
     if (this.isFinished || this.closing) return;
     this.closing = true;
-    this.captureBatch();
+    this.captureBacklog();
     // The kernel forgets the socket's row when it closes: keep its last word (read afresh only
     // if datagrams came since the last reading, so closing many idle sockets stays cheap).
     this.readKernelDrops(this.lastDatagramAt);
@@ -185,7 +208,8 @@ export class UdpEndpoint extends Endpoint {
   /**
    * The receive loop's one step, once per datagram: it must keep up with a sender on loopback,
    * so it reads the clock once, allocates nothing of its own while one peer keeps sending, and
-   * leaves the capturing of small datagrams to the end of the turn, all of them at once.
+   * leaves the capturing of small datagrams to the end of the turn, or later while the socket
+   * stays busy (see BACKLOG_MAX_WAIT_MS).
    */
   private onDatagram(message: Buffer, rinfo: dgram.RemoteInfo): void {
     const now = performance.now();
@@ -204,38 +228,39 @@ export class UdpEndpoint extends Endpoint {
     }
     // Under pressure memory nears the datagram ceiling, which must be checked against all taken.
     if (message.byteLength >= BATCHED_DATAGRAM_MAX || this.memory.underPressure) {
-      this.captureBatch();
+      this.captureBacklog();
       this.captured('in', message, peer, at);
       return;
     }
-    const batch = this.batch;
-    batch.datagrams.push(message);
-    batch.peers.push(peer);
-    batch.times.push(at);
-    batch.bytes += message.byteLength;
-    if (batch.bytes >= BATCH_BYTES_MAX) this.captureBatch();
-    else if (!this.batchScheduled) {
-      this.batchScheduled = true;
-      setImmediate(this.captureBatchSoon);
-    }
+    this.backlog.add(message, peer, at);
+    this.memory.backlog(message.byteLength + BACKLOG_ROW_COST);
+    this.readThisTurn += 1;
+    this.scheduleTurnEnd();
+  }
+
+  private scheduleTurnEnd(): void {
+    if (this.turnEndScheduled) return;
+    this.turnEndScheduled = true;
+    setImmediate(this.onTurnEnd);
   }
 
   /**
-   * Captures the datagrams read so far in this turn, and counts and shows them: before anything
-   * else is captured or recorded here, so that the capture keeps the order things happened in.
+   * Captures the backlog, oldest first, and counts and shows it: all of it before anything else
+   * is captured or recorded here, so that the capture keeps the order things happened in; or,
+   * while it is worked off, about `maxBytes` of it.
    */
-  private captureBatch(): void {
-    const batch = this.batch;
-    if (batch.datagrams.length === 0) return;
-    const count = batch.datagrams.length;
-    const bytes = batch.bytes;
-    const chunks = this.capture.appendReceived(batch, this.chunksWatched);
-    batch.datagrams.length = 0;
-    batch.peers.length = 0;
-    batch.times.length = 0;
-    batch.bytes = 0;
-    if (chunks) this.keptReceived(chunks);
-    else this.countReceived(count, bytes);
+  override captureBacklog(maxBytes = Infinity): void {
+    const backlog = this.backlog;
+    let captured = 0;
+    while (backlog.count > 0 && captured < maxBytes) {
+      const costBefore = backlog.cost;
+      const batch = backlog.take();
+      this.memory.backlog(backlog.cost - costBefore);
+      captured += batch.data.byteLength;
+      const chunks = this.capture.appendReceived(batch, this.chunksWatched);
+      if (chunks) this.keptReceived(chunks);
+      else this.countReceived(batch.end - batch.first, batch.data.byteLength);
+    }
   }
 
   /**
@@ -323,7 +348,7 @@ export class UdpEndpoint extends Endpoint {
   }
 
   private onError(error: NodeJS.ErrnoException): void {
-    this.captureBatch();
+    this.captureBacklog();
     const described = describeSystemError(error.code, error.message, {
       address: formatHostPort(this.host, this.port),
       operation: this.state === 'opening' ? 'bind' : 'read',
