@@ -416,8 +416,7 @@ export class CaptureStore {
    * BATCH_SPACE_MAX at a time). A flood of small datagrams then costs one log append per batch, one
    * allocation per batch space (see batchSpace) and no object per datagram: the chunks are
    * made only when `chunks` is true (someone is told of each one), as views into the batch's
-   * buffer. For small datagrams only: a chunk's memory is freed with the last chunk in its
-   * buffer.
+   * buffer. A chunk's memory is freed with the last chunk in its buffer.
    */
   appendReceived(received: ReceivedBatch, chunks: boolean): CaptureChunk[] | null {
     const { data, sizes, peers, times, first, end } = received;

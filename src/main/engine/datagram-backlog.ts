@@ -1,14 +1,21 @@
 /**
- * Small datagrams a UDP socket has read but not yet captured, oldest first. They are kept in
- * pieces of up to BATCH_SPACE_MAX bytes, each piece's bytes back to back in one buffer and their
- * sizes, senders and times in plain arrays: a backlog of any length holds no object per
- * datagram for the garbage collector to move, and growing it never copies what it holds.
+ * Datagrams a UDP socket has read but not yet captured, oldest first. They are kept in pieces
+ * of up to BATCH_SPACE_MAX bytes and PIECE_ROWS datagrams (a larger datagram has a piece of its
+ * own), each piece's bytes back to back in one buffer and their sizes, senders and times in
+ * plain arrays: a backlog of any length holds no object per datagram for the garbage collector
+ * to move, and growing it never copies what it holds.
  */
 import { BATCH_SPACE_MAX, type Peer, type ReceivedBatch } from './capture';
 
 /** What a backlogged datagram costs beyond its bytes: a size, a sender reference and a time. */
-export const BACKLOG_ROW_COST = 24;
-
+const ROW_COST = 24;
+/**
+ * What a datagram from another sender than the one before it costs on top: its own peer
+ * object and address string (the same sender's datagrams share one).
+ */
+const PEER_COST = 96;
+/** Datagrams a piece holds at most: the capture takes a piece at a time, so also its step. */
+export const PIECE_ROWS = 2048;
 /** The first piece of a backlog: a quiet socket's one datagram must not hold 64 KiB. */
 const FIRST_PIECE_BYTES = 4 * 1024;
 
@@ -17,20 +24,21 @@ interface Piece extends ReceivedBatch {
   peers: Peer[];
   times: number[];
   used: number;
+  cost: number;
 }
 
 export class DatagramBacklog {
   private readonly pieces: Piece[] = [];
   private datagrams = 0;
-  private bytes = 0;
+  private totalCost = 0;
 
   get count(): number {
     return this.datagrams;
   }
 
-  /** What the datagrams not yet taken cost in memory: bytes and BACKLOG_ROW_COST each. */
+  /** What the datagrams not yet taken cost in memory: their bytes, rows and senders. */
   get cost(): number {
-    return this.bytes + this.datagrams * BACKLOG_ROW_COST;
+    return this.totalCost;
   }
 
   /** When the oldest datagram not yet taken came (its capture time), or null if none. */
@@ -38,36 +46,52 @@ export class DatagramBacklog {
     return this.datagrams === 0 ? null : (this.pieces[0]?.times[0] ?? null);
   }
 
-  /** Copies the datagram in (at most BATCH_SPACE_MAX bytes): the caller may reuse `bytes`. */
-  add(bytes: Uint8Array, peer: Peer, at: number): void {
+  /**
+   * Copies the datagram in (the caller may reuse `bytes` at once), and says what it costs: the
+   * caller counts that against capture memory until the datagram is taken.
+   */
+  add(bytes: Uint8Array, peer: Peer, at: number): number {
     const size = bytes.byteLength;
     let piece = this.pieces[this.pieces.length - 1];
-    if (piece === undefined || piece.used + size > piece.data.byteLength) piece = this.newPiece();
+    const sender = piece?.peers[piece.peers.length - 1];
+    if (
+      piece === undefined ||
+      piece.sizes.length === PIECE_ROWS ||
+      piece.used + size > piece.data.byteLength
+    ) {
+      piece = this.newPiece(size);
+    }
+    const cost = size + ROW_COST + (peer === sender ? 0 : PEER_COST);
     piece.data.set(bytes, piece.used);
     piece.used += size;
+    piece.cost += cost;
     piece.sizes.push(size);
     piece.peers.push(peer);
     piece.times.push(at);
     this.datagrams += 1;
-    this.bytes += size;
+    this.totalCost += cost;
+    return cost;
   }
 
   /**
-   * The oldest piece (the backlog must not be empty): what it held is the caller's now.
+   * The oldest piece (the backlog must not be empty), with what it cost: what it held is the
+   * caller's now.
    */
-  take(): ReceivedBatch {
+  take(): { batch: ReceivedBatch; cost: number } {
     const piece = this.pieces.shift() as Piece;
     this.datagrams -= piece.sizes.length;
-    this.bytes -= piece.used;
-    return { ...piece, data: piece.data.subarray(0, piece.used), end: piece.sizes.length };
+    this.totalCost -= piece.cost;
+    const batch = { ...piece, data: piece.data.subarray(0, piece.used), end: piece.sizes.length };
+    return { batch, cost: piece.cost };
   }
 
-  private newPiece(): Piece {
+  private newPiece(size: number): Piece {
     const last = this.pieces[this.pieces.length - 1];
-    const capacity = last ? Math.min(last.data.byteLength * 2, BATCH_SPACE_MAX) : FIRST_PIECE_BYTES;
+    const grown = last ? Math.min(last.data.byteLength * 2, BATCH_SPACE_MAX) : FIRST_PIECE_BYTES;
     const piece: Piece = {
-      data: new Uint8Array(capacity),
+      data: new Uint8Array(Math.max(grown, size)),
       used: 0,
+      cost: 0,
       sizes: [],
       peers: [],
       times: [],

@@ -260,17 +260,9 @@ export abstract class Endpoint {
     return this.context.watchesReceived?.(this) ?? false;
   }
 
-  /** Counts chunks captured while nobody watched (see chunksWatched): there is no view to tell. */
-  protected countReceived(chunks: number, bytes: number): void {
-    this.counters.bytesIn += bytes;
-    this.counters.chunksIn += chunks;
-  }
-
-  /** Received chunks a subclass captured itself (a batch): counted, shown, seen by the rules. */
-  protected keptReceived(chunks: readonly CaptureChunk[]): void {
+  /** Received chunks a subclass captured (and counted) itself: shown, and seen by the rules. */
+  protected showReceived(chunks: readonly CaptureChunk[]): void {
     for (const chunk of chunks) {
-      this.counters.bytesIn += chunk.bytes.byteLength;
-      this.counters.chunksIn += 1;
       this.hub.data(this.id, chunk);
       this.context.received?.(this, chunk);
     }

@@ -9,7 +9,7 @@ import { RECEIVE_BUFFER_DEFAULT, type EndpointInfo } from '../../shared/contract
 import { formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { BATCH_SPACE_MAX, type CaptureMemory } from './capture';
-import { BACKLOG_ROW_COST, DatagramBacklog } from './datagram-backlog';
+import { DatagramBacklog, PIECE_ROWS } from './datagram-backlog';
 import { Endpoint, type EngineContext } from './endpoint';
 import {
   findUdpSocketInode,
@@ -32,25 +32,25 @@ type ReceiveBuffer = NonNullable<EndpointInfo['receiveBuffer']>;
 const TIME_ORIGIN = performance.timeOrigin;
 
 /**
- * Datagrams smaller than this wait in the socket's backlog and are captured in batches; larger
- * ones are captured one by one, as they come.
- */
-const BATCHED_DATAGRAM_MAX = 2048;
-/**
  * A turn of the event loop that read this many datagrams left more in the kernel's queue: libuv
  * reads at most 32 from a socket each time the socket is ready.
  */
 const BUSY_TURN_DATAGRAMS = 32;
 /**
  * While datagrams keep coming faster than they are read, reading comes first and capturing
- * waits, up to this long (so also how far the counters and views may lag behind such a flood)
- * and up to half the capture budget. The kernel's receive buffer holds only a few thousand
- * small datagrams (Linux caps SO_RCVBUF at net.core.rmem_max): each millisecond spent capturing
- * in the middle of a burst drops hundreds. The backlog is that buffer grown into our memory.
+ * waits, up to this long (so also how far the views and the capture may lag behind such a flood)
+ * and while all sockets' backlogs together cost less than half the capture budget. The kernel's
+ * receive buffer holds only a few thousand small datagrams (Linux caps SO_RCVBUF at
+ * net.core.rmem_max): each millisecond spent capturing in the middle of a burst drops hundreds.
+ * The backlog is that buffer grown into our memory.
  */
 const BACKLOG_MAX_WAIT_MS = 500;
-/** Bytes captured per turn while a backlog is worked off: a few ms, then the socket is read. */
-const CAPTURE_PER_TURN = 4 * BATCH_SPACE_MAX;
+/**
+ * What is captured per turn while a backlog is worked off (at least one piece), so that the
+ * socket is read again within a few milliseconds and capture memory grows by steps it can trim.
+ */
+const CAPTURE_PER_TURN_BYTES = 4 * BATCH_SPACE_MAX;
+const CAPTURE_PER_TURN_DATAGRAMS = 2 * PIECE_ROWS;
 
 export class UdpEndpoint extends Endpoint {
   private readonly socket: dgram.Socket;
@@ -70,7 +70,7 @@ export class UdpEndpoint extends Endpoint {
   private lastPeer: { host: string; port: number } | null = null;
   private receiveBuffer: ReceiveBuffer | undefined;
   private readonly memory: CaptureMemory;
-  /** Small datagrams read and not yet captured. */
+  /** Datagrams read and not yet captured. */
   private readonly backlog = new DatagramBacklog();
   /** Datagrams read in this turn of the event loop (see BUSY_TURN_DATAGRAMS). */
   private readThisTurn = 0;
@@ -78,15 +78,18 @@ export class UdpEndpoint extends Endpoint {
   private readonly onTurnEnd = () => {
     this.turnEndScheduled = false;
     const busy = this.readThisTurn >= BUSY_TURN_DATAGRAMS;
+    if (this.readThisTurn > 0 && this.hub.hasViews) this.hub.touch(this.id);
     this.readThisTurn = 0;
     const oldestAt = this.backlog.oldestAt;
     if (oldestAt === null) return;
+    const memory = this.memory;
     const mayWait =
       busy &&
       !this.repliesWatch &&
-      this.backlog.cost < this.memory.budgetBytes / 2 &&
+      !memory.underPressure &&
+      memory.backloggedBytes < memory.budgetBytes / 2 &&
       TIME_ORIGIN + performance.now() - oldestAt < BACKLOG_MAX_WAIT_MS;
-    if (!mayWait) this.captureBacklog(CAPTURE_PER_TURN);
+    if (!mayWait) this.captureBacklog(CAPTURE_PER_TURN_BYTES, CAPTURE_PER_TURN_DATAGRAMS);
     if (this.backlog.count > 0) this.scheduleTurnEnd();
   };
 
@@ -208,7 +211,7 @@ export class UdpEndpoint extends Endpoint {
   /**
    * The receive loop's one step, once per datagram: it must keep up with a sender on loopback,
    * so it reads the clock once, allocates nothing of its own while one peer keeps sending, and
-   * leaves the capturing of small datagrams to the end of the turn, or later while the socket
+   * leaves the capturing of datagrams to the end of the turn, or later while the socket
    * stays busy (see BACKLOG_MAX_WAIT_MS).
    */
   private onDatagram(message: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -226,14 +229,17 @@ export class UdpEndpoint extends Endpoint {
     if (peer === null || peer.port !== port || peer.host !== address) {
       peer = this.lastPeer = { host: address, port };
     }
-    // Under pressure memory nears the datagram ceiling, which must be checked against all taken.
-    if (message.byteLength >= BATCHED_DATAGRAM_MAX || this.memory.underPressure) {
+    // Under pressure memory nears the datagram ceiling, which must then be checked against what
+    // each datagram costs once captured: nothing waits, each is captured as it comes.
+    if (this.memory.underPressure) {
       this.captureBacklog();
       this.captured('in', message, peer, at);
       return;
     }
-    this.backlog.add(message, peer, at);
-    this.memory.backlog(message.byteLength + BACKLOG_ROW_COST);
+    this.memory.backlog(this.backlog.add(message, peer, at));
+    // Counted as read, so the counters keep up with a flood while the capture waits.
+    this.counters.chunksIn += 1;
+    this.counters.bytesIn += message.byteLength;
     this.readThisTurn += 1;
     this.scheduleTurnEnd();
   }
@@ -247,19 +253,19 @@ export class UdpEndpoint extends Endpoint {
   /**
    * Captures the backlog, oldest first, and counts and shows it: all of it before anything else
    * is captured or recorded here, so that the capture keeps the order things happened in; or,
-   * while it is worked off, about `maxBytes` of it.
+   * while it is worked off, whole pieces until `maxBytes` or `maxDatagrams` is reached.
    */
-  override captureBacklog(maxBytes = Infinity): void {
+  override captureBacklog(maxBytes = Infinity, maxDatagrams = Infinity): void {
     const backlog = this.backlog;
-    let captured = 0;
-    while (backlog.count > 0 && captured < maxBytes) {
-      const costBefore = backlog.cost;
-      const batch = backlog.take();
-      this.memory.backlog(backlog.cost - costBefore);
-      captured += batch.data.byteLength;
+    let bytes = 0;
+    let datagrams = 0;
+    while (backlog.count > 0 && bytes < maxBytes && datagrams < maxDatagrams) {
+      const { batch, cost } = backlog.take();
+      this.memory.backlog(-cost);
+      bytes += batch.data.byteLength;
+      datagrams += batch.end - batch.first;
       const chunks = this.capture.appendReceived(batch, this.chunksWatched);
-      if (chunks) this.keptReceived(chunks);
-      else this.countReceived(batch.end - batch.first, batch.data.byteLength);
+      if (chunks) this.showReceived(chunks);
     }
   }
 
