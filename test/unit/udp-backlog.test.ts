@@ -210,6 +210,27 @@ describe('a UDP socket read a turn at a time', () => {
     expect(captured(current, udp.id)).toBe(32);
   });
 
+  it('captures a large datagram as it comes when nothing waits, and after what waits otherwise', async () => {
+    current = new Engine();
+    const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
+    const socket = receiveStep(current, udp.id);
+    const large = Buffer.alloc(3000, 9);
+    socket.onDatagram(large, { address: '127.0.0.1', port: 4000 });
+    expect(captured(current, udp.id)).toBe(1);
+    for (let i = 0; i < 3; i++) await turn([socket], 32, 20);
+    socket.onDatagram(large, { address: '127.0.0.1', port: 4001 });
+    expect(captured(current, udp.id)).toBe(1);
+    await turn([socket], 1, 20);
+    const { chunks } = current.readCapture(udp.id, 0, Number.MAX_SAFE_INTEGER);
+    expect(chunks.map((c) => c.bytes.byteLength)).toEqual([
+      3000,
+      ...Array.from({ length: 96 }, () => 20),
+      3000,
+      20,
+    ]);
+    expect(chunks.at(-2)?.peer?.port).toBe(4001);
+  });
+
   it('captures what waits when the socket closes, and when the capture is flushed', async () => {
     current = new Engine();
     const first = await current.bindUdp({ host: '127.0.0.1', port: 0 });

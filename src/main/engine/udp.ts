@@ -31,6 +31,8 @@ type ReceiveBuffer = NonNullable<EndpointInfo['receiveBuffer']>;
 /** clock.ts's nowMs() is this plus performance.now(): one clock reading serves both here. */
 const TIME_ORIGIN = performance.timeOrigin;
 
+/** Datagrams from this size on are captured as they come when none wait (see onDatagram). */
+const BATCHED_DATAGRAM_MAX = 2048;
 /**
  * A turn of the event loop that read this many datagrams left more in the kernel's queue: libuv
  * reads at most 32 from a socket each time the socket is ready.
@@ -230,8 +232,11 @@ export class UdpEndpoint extends Endpoint {
       peer = this.lastPeer = { host: address, port };
     }
     // Under pressure memory nears the datagram ceiling, which must then be checked against what
-    // each datagram costs once captured: nothing waits, each is captured as it comes.
-    if (this.memory.underPressure) {
+    // each datagram costs once captured: nothing waits, each is captured as it comes. A large
+    // datagram is captured as it comes too (batching it would only copy it twice), unless
+    // others wait before it.
+    const large = message.byteLength >= BATCHED_DATAGRAM_MAX && this.backlog.count === 0;
+    if (large || this.memory.underPressure) {
       this.captureBacklog();
       this.captured('in', message, peer, at);
       return;
