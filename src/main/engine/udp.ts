@@ -256,9 +256,10 @@ export class UdpEndpoint extends Endpoint {
   }
 
   /**
-   * Captures the backlog, oldest first, and counts and shows it: all of it before anything else
-   * is captured or recorded here, so that the capture keeps the order things happened in; or,
-   * while it is worked off, whole pieces until `maxBytes` or `maxDatagrams` is reached.
+   * Captures the backlog, oldest first, and shows it (it was counted as it was read): all of it
+   * before anything else is captured or recorded here, so that the capture keeps the order
+   * things happened in; or, while it is worked off, whole pieces until `maxBytes` or
+   * `maxDatagrams` is reached.
    */
   override captureBacklog(maxBytes = Infinity, maxDatagrams = Infinity): void {
     const backlog = this.backlog;
