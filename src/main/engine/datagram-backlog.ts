@@ -86,8 +86,12 @@ export class DatagramBacklog {
   }
 
   private newPiece(size: number): Piece {
+    // Sized by what the last piece held: twice its bytes, or as much as PIECE_ROWS datagrams of
+    // its average size if less (tiny datagrams close a piece by rows, long before its bytes).
     const last = this.pieces[this.pieces.length - 1];
-    const grown = last ? Math.min(last.data.byteLength * 2, BATCH_SPACE_MAX) : FIRST_PIECE_BYTES;
+    const rowsWorth = last ? (last.used / last.sizes.length) * PIECE_ROWS : 0;
+    const wanted = last ? Math.min(last.used * 2, Math.ceil(rowsWorth)) : 0;
+    const grown = Math.min(Math.max(wanted, FIRST_PIECE_BYTES), BATCH_SPACE_MAX);
     const piece: Piece = {
       data: new Uint8Array(Math.max(grown, size)),
       used: 0,

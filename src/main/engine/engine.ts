@@ -436,7 +436,7 @@ export class Engine {
 
   /** traffic.history: an endpoint's bytes in and out over its whole life (traffic-history.ts). */
   trafficHistory(id: string): Promise<CommandOutput<'traffic.history'>> {
-    return this.trafficHistories.history(this.get(id));
+    return this.trafficHistories.history(this.withBacklogCaptured(id));
   }
 
   /** Drops a finished endpoint and its capture. */
@@ -477,7 +477,7 @@ export class Engine {
   }
 
   readCapture(id: string, offset: number, length: number): CommandOutput<'capture.read'> {
-    const capture = this.get(id).capture;
+    const capture = this.withBacklogCaptured(id).capture;
     return {
       chunks: capture.read(offset, length),
       totalBytes: capture.totalBytes,
@@ -490,7 +490,7 @@ export class Engine {
     input: ValidInput<'capture.find'>,
     signal: AbortSignal,
   ): Promise<CommandOutput<'capture.find'>> {
-    const capture = this.get(input.id).capture;
+    const capture = this.withBacklogCaptured(input.id).capture;
     const encode = (payload: ValidPayload) => this.encodePayload(payload);
     return findInCapture(capture, input, signal, encode, this.queryLimits());
   }
@@ -552,8 +552,18 @@ export class Engine {
     input: ValidInput<'capture.copy'>,
     signal: AbortSignal,
   ): Promise<CommandOutput<'capture.copy'>> {
-    const capture = this.get(input.id).capture;
+    const capture = this.withBacklogCaptured(input.id).capture;
     return copyFromCapture(capture, input, signal, undefined, this.queryLimits());
+  }
+
+  /**
+   * The endpoint, with what it has counted all in its capture: a UDP socket's waiting datagrams
+   * are captured first, so that whoever reads the capture finds what the counters say.
+   */
+  private withBacklogCaptured(id: string): Endpoint {
+    const endpoint = this.get(id);
+    endpoint.captureBacklog();
+    return endpoint;
   }
 
   private queryLimits(): QueryLimits {
