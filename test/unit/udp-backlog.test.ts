@@ -139,27 +139,32 @@ describe('a UDP socket read a turn at a time', () => {
     await current.dispose();
   });
 
+  /** One more UDP socket of `current` on loopback: its id and its receive step. */
+  async function bind(): Promise<{ id: string; socket: ReceiveStep }> {
+    const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
+    return { id: udp.id, socket: receiveStep(current, udp.id) };
+  }
+
   it('waits while every turn is full, and captures all once a turn is not', async () => {
     current = new Engine();
-    const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
-    const socket = receiveStep(current, udp.id);
+    const { id, socket } = await bind();
     for (let i = 0; i < 10; i++) await turn([socket], 32, 100);
-    expect(captured(current, udp.id)).toBe(0);
-    expect(current.info(udp.id).counters.chunksIn).toBe(320);
+    expect(captured(current, id)).toBe(0);
+    expect(current.info(id).counters.chunksIn).toBe(320);
     expect(memoryOf(current).backloggedBytes).toBeGreaterThan(320 * 100);
     await turn([socket], 3, 100);
-    expect(captured(current, udp.id)).toBe(323);
-    expect(current.info(udp.id).counters.bytesIn).toBe(32_300);
+    expect(captured(current, id)).toBe(323);
+    expect(current.info(id).counters.bytesIn).toBe(32_300);
     expect(memoryOf(current).backloggedBytes).toBe(0);
   });
 
   it('gives a reader of the capture everything the counters count, waiting or not', async () => {
     current = new Engine();
-    const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
-    for (let i = 0; i < 5; i++) await turn([receiveStep(current, udp.id)], 32, 50);
-    expect(captured(current, udp.id)).toBe(0);
-    const { counters } = current.info(udp.id);
-    const { chunks } = current.readCapture(udp.id, 0, Number.MAX_SAFE_INTEGER);
+    const { id, socket } = await bind();
+    for (let i = 0; i < 5; i++) await turn([socket], 32, 50);
+    expect(captured(current, id)).toBe(0);
+    const { counters } = current.info(id);
+    const { chunks } = current.readCapture(id, 0, Number.MAX_SAFE_INTEGER);
     expect(chunks).toHaveLength(counters.chunksIn);
     expect(chunks.reduce((sum, c) => sum + c.bytes.byteLength, 0)).toBe(counters.bytesIn);
   });
@@ -169,9 +174,9 @@ describe('a UDP socket read a turn at a time', () => {
     const sockets: ReceiveStep[] = [];
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
-      ids.push(udp.id);
-      sockets.push(receiveStep(current, udp.id));
+      const { id, socket } = await bind();
+      ids.push(id);
+      sockets.push(socket);
     }
     const memory = memoryOf(current);
     let most = 0;
@@ -188,12 +193,11 @@ describe('a UDP socket read a turn at a time', () => {
   it('waits no longer than half a second', async () => {
     // A budget large enough that half a second of these turns stays under its half.
     current = new Engine({ captureMemoryBytes: 512 * 1024 * 1024 });
-    const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
-    const socket = receiveStep(current, udp.id);
+    const { id, socket } = await bind();
     const memory = memoryOf(current);
     const start = performance.now();
     let most = 0;
-    while (captured(current, udp.id) === 0) {
+    while (captured(current, id) === 0) {
       most = Math.max(most, memory.backloggedBytes);
       await turn([socket], 32, 10);
     }
@@ -205,23 +209,22 @@ describe('a UDP socket read a turn at a time', () => {
 
   it('works a backlog off in steps, even of empty datagrams', async () => {
     current = new Engine();
-    const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
-    const socket = receiveStep(current, udp.id);
+    const { id, socket } = await bind();
     for (let i = 0; i < 400; i++) await turn([socket], 32, 0);
-    expect(captured(current, udp.id)).toBe(0);
+    expect(captured(current, id)).toBe(0);
     await turn([socket], 0, 0);
-    const afterOneTurn = captured(current, udp.id);
+    const afterOneTurn = captured(current, id);
     expect(afterOneTurn).toBeGreaterThan(0);
     expect(afterOneTurn).toBeLessThanOrEqual(2 * PIECE_ROWS);
-    await waitUntil('the rest', () => captured(current, udp.id) === 400 * 32);
+    await waitUntil('the rest', () => captured(current, id) === 400 * 32);
     expect(memoryOf(current).backloggedBytes).toBe(0);
   });
 
   it('does not wait when auto-reply rules watch the socket', async () => {
     current = new Engine();
-    const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
+    const { id, socket } = await bind();
     current.rules.set({
-      id: udp.id,
+      id: id,
       mode: 'first',
       rules: [
         {
@@ -234,23 +237,21 @@ describe('a UDP socket read a turn at a time', () => {
         },
       ],
     });
-    const socket = receiveStep(current, udp.id);
     await turn([socket], 32, 10);
-    expect(captured(current, udp.id)).toBe(32);
+    expect(captured(current, id)).toBe(32);
   });
 
   it('captures a large datagram as it comes when nothing waits, and after what waits otherwise', async () => {
     current = new Engine();
-    const udp = await current.bindUdp({ host: '127.0.0.1', port: 0 });
-    const socket = receiveStep(current, udp.id);
+    const { id, socket } = await bind();
     const large = Buffer.alloc(3000, 9);
     socket.onDatagram(large, { address: '127.0.0.1', port: 4000 });
-    expect(captured(current, udp.id)).toBe(1);
+    expect(captured(current, id)).toBe(1);
     for (let i = 0; i < 3; i++) await turn([socket], 32, 20);
     socket.onDatagram(large, { address: '127.0.0.1', port: 4001 });
-    expect(captured(current, udp.id)).toBe(1);
+    expect(captured(current, id)).toBe(1);
     await turn([socket], 1, 20);
-    const { chunks } = current.readCapture(udp.id, 0, Number.MAX_SAFE_INTEGER);
+    const { chunks } = current.readCapture(id, 0, Number.MAX_SAFE_INTEGER);
     expect(chunks.map((c) => c.bytes.byteLength)).toEqual([
       3000,
       ...Array.from({ length: 96 }, () => 20),
@@ -262,17 +263,15 @@ describe('a UDP socket read a turn at a time', () => {
 
   it('captures what waits when the socket closes, and when the capture is flushed', async () => {
     current = new Engine();
-    const first = await current.bindUdp({ host: '127.0.0.1', port: 0 });
-    const second = await current.bindUdp({ host: '127.0.0.1', port: 0 });
-    for (let i = 0; i < 5; i++) {
-      await turn([receiveStep(current, first.id), receiveStep(current, second.id)], 32, 50);
-    }
+    const first = await bind();
+    const second = await bind();
+    for (let i = 0; i < 5; i++) await turn([first.socket, second.socket], 32, 50);
     expect(captured(current, first.id)).toBe(0);
     // At once, not once the event loop has turned (a quiet turn would capture it anyway).
     const flushed = current.flushCapture();
     expect(captured(current, first.id)).toBe(160);
     await flushed;
-    for (let i = 0; i < 5; i++) await turn([receiveStep(current, second.id)], 32, 50);
+    for (let i = 0; i < 5; i++) await turn([second.socket], 32, 50);
     expect(captured(current, second.id)).toBe(160);
     current.closeUdp(second.id);
     expect(captured(current, second.id)).toBe(320);

@@ -413,8 +413,8 @@ export class CaptureStore {
    * Datagrams received one after another, oldest first, each with its sender and time: what
    * append('in', …) does for each, but their bytes are copied into one buffer that goes to the
    * data log as one append and stays in memory as the bytes of all of them (at most
-   * BATCH_SPACE_MAX at a time). A flood of small datagrams then costs one log append per batch, one
-   * allocation per batch space (see batchSpace) and no object per datagram: the chunks are
+   * BATCH_SPACE_MAX at a time). A flood of small datagrams then costs one log append per batch,
+   * one allocation per batch space (see batchSpace) and no object per datagram: the chunks are
    * made only when `chunks` is true (someone is told of each one), as views into the batch's
    * buffer. A chunk's memory is freed with the last chunk in its buffer.
    */

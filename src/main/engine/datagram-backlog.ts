@@ -19,10 +19,12 @@ export const PIECE_ROWS = 2048;
 /** The first piece of a backlog: a quiet socket's one datagram must not hold 64 KiB. */
 const FIRST_PIECE_BYTES = 4 * 1024;
 
-interface Piece extends ReceivedBatch {
+interface Piece {
+  data: Uint8Array;
   sizes: number[];
   peers: Peer[];
   times: number[];
+  /** Bytes of `data` filled so far, and what the piece's datagrams cost (see `cost`). */
   used: number;
   cost: number;
 }
@@ -81,7 +83,15 @@ export class DatagramBacklog {
     const piece = this.pieces.shift() as Piece;
     this.datagrams -= piece.sizes.length;
     this.totalCost -= piece.cost;
-    const batch = { ...piece, data: piece.data.subarray(0, piece.used), end: piece.sizes.length };
+    const { data, used, sizes, peers, times } = piece;
+    const batch = {
+      data: data.subarray(0, used),
+      sizes,
+      peers,
+      times,
+      first: 0,
+      end: sizes.length,
+    };
     return { batch, cost: piece.cost };
   }
 
@@ -99,8 +109,6 @@ export class DatagramBacklog {
       sizes: [],
       peers: [],
       times: [],
-      first: 0,
-      end: 0,
     };
     this.pieces.push(piece);
     return piece;

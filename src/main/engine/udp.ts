@@ -9,6 +9,7 @@ import { RECEIVE_BUFFER_DEFAULT, type EndpointInfo } from '../../shared/contract
 import { formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
 import { BATCH_SPACE_MAX, type CaptureMemory } from './capture';
+import { nowMs } from './clock';
 import { DatagramBacklog, PIECE_ROWS } from './datagram-backlog';
 import { Endpoint, type EngineContext } from './endpoint';
 import {
@@ -90,7 +91,7 @@ export class UdpEndpoint extends Endpoint {
       !this.repliesWatch &&
       !memory.underPressure &&
       memory.backloggedBytes < memory.budgetBytes / 2 &&
-      TIME_ORIGIN + performance.now() - oldestAt < BACKLOG_MAX_WAIT_MS;
+      nowMs() - oldestAt < BACKLOG_MAX_WAIT_MS;
     if (!mayWait) this.captureBacklog(CAPTURE_PER_TURN_BYTES, CAPTURE_PER_TURN_DATAGRAMS);
     if (this.backlog.count > 0) this.scheduleTurnEnd();
   };
