@@ -375,6 +375,11 @@ export const endpointInfoSchema = z.object({
    * (getsockopt; Linux doubles the ask and caps it at net.core.rmem_max first).
    */
   receiveBuffer: z.object({ asked: z.number(), granted: z.number() }).optional(),
+  /**
+   * UDP only, during a flood: datagrams read (and counted) but not yet captured or shown; they
+   * are within half a second (docs/benchmarks.md, "UDP: read first, capture after").
+   */
+  datagramsWaiting: z.number().int().nonnegative().optional(),
   /** Opened read-only from a capture folder or pcapng file (capture.open): this file. */
   openedFrom: z.string().optional(),
 });

@@ -151,9 +151,12 @@ describe('a UDP socket read a turn at a time', () => {
     for (let i = 0; i < 10; i++) await turn([socket], 32, 100);
     expect(captured(current, id)).toBe(0);
     expect(current.info(id).counters.chunksIn).toBe(320);
+    // The pane says why the view is behind the counters.
+    expect(current.info(id).datagramsWaiting).toBe(320);
     expect(memoryOf(current).backloggedBytes).toBeGreaterThan(320 * 100);
     await turn([socket], 3, 100);
     expect(captured(current, id)).toBe(323);
+    expect(current.info(id).datagramsWaiting).toBeUndefined();
     expect(current.info(id).counters.bytesIn).toBe(32_300);
     expect(memoryOf(current).backloggedBytes).toBe(0);
   });

@@ -208,6 +208,7 @@ export class UdpEndpoint extends Endpoint {
       ...super.info(),
       recentPeers: this.recentPeers.map((peer) => ({ ...peer })),
       ...(this.receiveBuffer ? { receiveBuffer: { ...this.receiveBuffer } } : {}),
+      ...(this.backlog.count > 0 ? { datagramsWaiting: this.backlog.count } : {}),
     };
   }
 

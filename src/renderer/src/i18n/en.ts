@@ -265,6 +265,8 @@ export const en = {
     'Empty: {size}. Bytes, or a size such as 8 MiB; the kernel may grant less. Datagrams that arrive while it is full are dropped.',
   'validate.receiveBuffer': 'A size from 4 KiB to 64 MiB (e.g. 8 MiB), or empty for the default',
   'udp.receiveBuffer': 'Receive buffer (SO_RCVBUF)',
+  'udp.waiting':
+    '{count} datagrams read and counted, not yet shown: during a flood reading comes first, and they follow within half a second.',
   'udp.receiveBufferGranted': '{granted} granted by the kernel ({asked} asked)',
   'udp.receiveBufferSmaller':
     'The kernel granted {granted}, less than the {asked} asked: it caps SO_RCVBUF at a system-wide limit that only an administrator can raise (then open the socket again). Datagrams that do not fit are dropped and counted under “Dropped by the kernel”.',

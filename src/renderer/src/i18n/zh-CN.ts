@@ -258,6 +258,7 @@ export const zhCN: { [K in MessageKey]: string } = {
     '留空则为 {size}。填写字节数，或 8 MiB 这样的大小；内核实际分配的可能更小。缓冲区满时到达的数据报会被丢弃。',
   'validate.receiveBuffer': '请填写 4 KiB 到 64 MiB 之间的大小（如 8 MiB），或留空使用默认值',
   'udp.receiveBuffer': '接收缓冲区（SO_RCVBUF）',
+  'udp.waiting': '已读取并计数 {count} 个数据报，尚未显示：数据洪流中先读取，半秒内随后显示。',
   'udp.receiveBufferGranted': '内核分配了 {granted}（请求 {asked}）',
   'udp.receiveBufferSmaller':
     '内核只分配了 {granted}，小于请求的 {asked}：内核把 SO_RCVBUF 限制在一个系统级上限以内，只有管理员可以调高（调高后需重新打开此套接字）。放不下的数据报会被丢弃，并计入“内核丢弃”。',
