@@ -74,8 +74,15 @@ function cpuNow(): number {
 }
 
 /** bench/peers/udp-counter.mjs: a plain receiver in its own process. */
-async function childPlainReceiver(name: string, recvBuffer?: number): Promise<Receiver> {
-  const args = recvBuffer === undefined ? [] : ['--recv-buffer', String(recvBuffer)];
+async function childPlainReceiver(
+  name: string,
+  recvBuffer?: number,
+  keep = false,
+): Promise<Receiver> {
+  const args = [
+    ...(recvBuffer === undefined ? [] : ['--recv-buffer', String(recvBuffer)]),
+    ...(keep ? ['--keep'] : []),
+  ];
   const child: ChildProcess = fork(path.join(benchDir, 'peers/udp-counter.mjs'), args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: [],
@@ -292,6 +299,9 @@ async function engineRun(
   const plain = await childPlainReceiver('plain');
   const plainSameBuffer =
     engine.asked === null ? null : await childPlainReceiver('plainSameBuffer', engine.asked);
+  // The nearest anchor for a receiver that keeps what it reads: a plain one that copies each
+  // datagram out with its time and sender port, into memory, and does nothing else.
+  const plainKeeping = await childPlainReceiver('plainKeeping', engine.asked ?? undefined, true);
   // And what a user would run instead to keep what arrives (each datagram of `size` bytes makes
   // the file grow by exactly that much: an empty datagram could not be counted).
   const socatFile = size > 0 ? await socatFileReceiver(size, engine.asked) : null;
@@ -299,6 +309,7 @@ async function engineRun(
     engine,
     plain,
     ...(plainSameBuffer ? [plainSameBuffer] : []),
+    plainKeeping,
     ...(socatFile ? [socatFile] : []),
   ];
   try {
@@ -348,6 +359,7 @@ async function engineRun(
     const mine = totals(engine)!;
     const plainTotals = totals(plain)!;
     const sameTotals = totals(plainSameBuffer);
+    const keepingTotals = totals(plainKeeping)!;
     const socatTotals = totals(socatFile);
     const sent = perRound * rounds;
     const kernelDropsAfter = engine.kernelDrops();
@@ -355,6 +367,7 @@ async function engineRun(
       `  engine: ${mine.received} of ${sent} datagrams of ${size} B (rounds ${mine.rounds.join(', ')}); ` +
         `plain receiver ${plainTotals.received} (rounds ${plainTotals.rounds.join(', ')})` +
         (sameTotals ? `; plain with the same buffer ${sameTotals.received}` : '') +
+        `; plain keeping them ${keepingTotals.received}` +
         (socatTotals ? `; socat to a file ${socatTotals.received}` : '') +
         `; RSS ${(before.rss / MiB).toFixed(1)} -> peak ${(peakRss / MiB).toFixed(1)} MB`,
     );
@@ -376,6 +389,7 @@ async function engineRun(
       recvBufferSize: engine.recvBufferSize,
       plain: plainTotals,
       plainSameBuffer: sameTotals,
+      plainKeeping: keepingTotals,
       socatFile: socatTotals,
       rssBeforeMB: round(before.rss / MiB, 1),
       rssPeakMB: round(peakRss / MiB, 1),

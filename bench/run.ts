@@ -238,6 +238,7 @@ function combineDatagrams(engine: Json, baseline: Json | undefined): Json {
   const plain = engine['plain'] as Json | undefined;
   const plainSameBuffer = engine['plainSameBuffer'] as Json | null | undefined;
   const socatFile = engine['socatFile'] as Json | null | undefined;
+  const plainKeeping = engine['plainKeeping'] as Json | undefined;
   const ratio = (of: Json | null | undefined) =>
     of ? round((engine['received'] as number) / Math.max(1, of['received'] as number), 3) : null;
   return {
@@ -245,6 +246,10 @@ function combineDatagrams(engine: Json, baseline: Json | undefined): Json {
     receivedRatio: ratio(plain),
     /** The same, against a plain receiver asking the engine's SO_RCVBUF. */
     receivedRatioSameBuffer: ratio(plainSameBuffer),
+    /** Against a plain receiver (the engine's SO_RCVBUF) that copies each datagram into memory. */
+    receivedRatioKeeping: ratio(plainKeeping),
+    plainKeepingReceived: plainKeeping?.['received'] ?? null,
+    plainKeepingCpuMicrosPerDatagram: plainKeeping?.['cpuMicrosPerDatagram'] ?? null,
     /** Against `socat -u UDP4-RECV:P CREATE:file` (the engine's SO_RCVBUF): keeping every one. */
     socatFileReceivedRatio: ratio(socatFile),
     socatFileReceived: socatFile?.['received'] ?? null,
@@ -384,6 +389,8 @@ function describe(results: Partial<Record<PartName, Json>>): string {
           `${fmt(d['baselineReceiveBufferGranted'])} B): ratio ${fmt(d['receivedRatio'], 3)} ` +
           `(goal >= 0.95); plain receiver with the engine's SO_RCVBUF ` +
           `${fmt(d['plainSameBufferReceived'])}: ratio ${fmt(d['receivedRatioSameBuffer'], 3)}`,
+        `  against a plain receiver keeping each datagram in memory (same SO_RCVBUF): ` +
+          `${fmt(d['plainKeepingReceived'])}: ratio ${fmt(d['receivedRatioKeeping'], 3)}`,
         `  against socat keeping every datagram in a file (same SO_RCVBUF): ` +
           `${fmt(d['socatFileReceived'])}: ratio ${fmt(d['socatFileReceivedRatio'], 3)}`,
         `  CPU of the receiving process per datagram: engine ${fmt(d['cpuMicrosPerDatagram'], 2)} us, ` +
