@@ -204,6 +204,8 @@ class Soak {
   private udpPeerMatched = 0;
   private directory!: string;
   private unixBusy = false;
+  /** Set when the run winds down: peers let go of then are not failures. */
+  private windingDown = false;
   private budget = 0;
   private captured = 0;
   private connections = 0;
@@ -496,13 +498,22 @@ class Soak {
     if (host === null) this.unixBusy = true;
     this.attachPeer(pair, socket);
     let connected = false;
+    let failure = 'closed';
+    socket.once('error', (error: NodeJS.ErrnoException) => (failure = error.code ?? error.message));
     socket.once('connect', () => {
       connected = true;
       if (host === null) this.claimUnix(pair);
     });
     socket.once('close', () => {
       if (connected) return;
-      this.problem(`${pair.label}: could not connect to the engine`);
+      if (this.windingDown && failure === 'closed') {
+        // Still connecting (its SYN not yet answered) when the wind-down let go of every peer.
+        this.count('peer still connecting at the end, let go');
+        this.pairs.delete(pair);
+        if (host === null) this.unixBusy = false;
+        return;
+      }
+      this.problem(`${pair.label}: could not connect to the engine (${failure})`);
       this.pairs.delete(pair);
       if (host === null) this.unixBusy = false;
     });
@@ -1158,6 +1169,7 @@ class Soak {
 
   /** Stops everything, settles every pair, and checks what is left. */
   private async wind(events: View): Promise<void> {
+    this.windingDown = true;
     // The hostile peers' own tasks are tracked too: each ends by itself, within its deadlines.
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     await this.finPeers?.settle();

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BATCH_SPACE_MAX, type CaptureMemory } from '../../src/main/engine/capture';
 import { DatagramBacklog, PIECE_ROWS } from '../../src/main/engine/datagram-backlog';
 import { Engine } from '../../src/main/engine/engine';
+import { commands } from '../../src/shared/contract';
 import { hasCommand } from '../support/peers';
 import { waitUntil } from '../support/wait';
 
@@ -170,6 +171,48 @@ describe('a UDP socket read a turn at a time', () => {
     const { chunks } = current.readCapture(id, 0, Number.MAX_SAFE_INTEGER);
     expect(chunks).toHaveLength(counters.chunksIn);
     expect(chunks.reduce((sum, c) => sum + c.bytes.byteLength, 0)).toBe(counters.bytesIn);
+  });
+
+  it('has what waits captured before a search, a copy or a traffic history reads', async () => {
+    current = new Engine();
+    const never = new AbortController().signal;
+    // A fresh socket with a backlog for each reader: 4 full turns of 8-byte datagrams, the
+    // last of which reads NEEDLE.
+    const waiting = async () => {
+      const { id, socket } = await bind();
+      for (let i = 0; i < 4; i++) await turn([socket], 32, 8);
+      socket.onDatagram(Buffer.from('NEEDLE'), { address: '127.0.0.1', port: 4000 });
+      expect(captured(current, id)).toBe(0);
+      return id;
+    };
+    const found = await current.findInCapture(
+      commands['capture.find'].input.parse({
+        query: 1,
+        id: await waiting(),
+        find: { kind: 'payload', payload: { format: 'text', data: 'NEEDLE', encoding: 'utf-8' } },
+        maxMatches: 10,
+      }),
+      never,
+    );
+    expect(found.matches).toEqual([{ offset: 128 * 8, end: 128 * 8 + 6 }]);
+
+    const copied = await current.copyCapture(
+      commands['capture.copy'].input.parse({
+        query: 1,
+        id: await waiting(),
+        from: 0,
+        to: 1e15,
+        format: 'base64',
+      }),
+      never,
+    );
+    expect(Buffer.from(copied.text, 'base64')).toEqual(
+      Buffer.concat([Buffer.alloc(128 * 8, 7), Buffer.from('NEEDLE')]),
+    );
+
+    const id = await waiting();
+    const history = await current.trafficHistory(id);
+    expect(history.bytesIn.reduce((sum, bytes) => sum + bytes, 0)).toBe(128 * 8 + 6);
   });
 
   it('keeps all sockets together within half the budget, dropping nothing', async () => {

@@ -482,16 +482,27 @@ export class CaptureStore {
     return (this.tailPlace ??= Array.from({ length: this.tail.length }, () => -1));
   }
 
-  /** The chunks overlapping [offset, offset + length), trimmed to that range. */
+  /**
+   * The chunks overlapping [offset, offset + length), trimmed to that range. A chunk of no bytes
+   * (an empty datagram) is in the range its offset is in, and also in any range that reaches the
+   * capture's end when it is there: the last page of a capture lists the empty datagrams that
+   * came last, which no later page could.
+   */
   read(offset: number, length: number): CaptureChunk[] {
-    const end = Math.min(offset + length, this.bytes);
+    const asked = offset + length;
+    const end = Math.min(asked, this.bytes);
     const result: CaptureChunk[] = [];
     const keptFrom = this.keptFrom;
     if (end <= keptFrom) return result;
     offset = Math.max(offset, keptFrom);
-    for (let seq = this.index.firstEndingAfter(offset); seq < this.index.length; seq++) {
+    const emptiesUpTo = asked >= this.bytes ? end : end - 1;
+    for (let seq = this.index.firstEndingAfter(offset - 1); seq < this.index.length; seq++) {
       const { start, size } = this.span(seq);
-      if (start >= end) break;
+      if (start > end) break;
+      if (size === 0) {
+        if (start >= offset && start <= emptiesUpTo) result.push(this.chunkAt(seq, 0, 0));
+        continue;
+      }
       const from = Math.max(offset, start) - start;
       const to = Math.min(end, start + size) - start;
       if (to <= from) continue;

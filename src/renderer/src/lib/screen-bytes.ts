@@ -121,13 +121,15 @@ export class ScreenBytes {
             read.set(line, null);
             return;
           }
-          if (result.value.chunks.length === 0) break;
+          const before = at;
           for (const chunk of result.value.chunks) {
             const chunkEnd = Math.min(to, chunk.offset + chunk.bytes.length);
             if (chunkEnd <= at || chunk.offset > at) continue;
             bytes.set(chunk.bytes.subarray(at - chunk.offset, chunkEnd - chunk.offset), at - from);
             at = chunkEnd;
           }
+          // Nothing more to read here (the capture ends, or lists only empty datagrams at `at`).
+          if (at === before) break;
         }
         read.set(line, { from, bytes: bytes.subarray(0, at - from) });
       }),

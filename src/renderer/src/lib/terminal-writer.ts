@@ -329,7 +329,10 @@ export class TerminalWriter {
         continue;
       }
       if (result.value.chunks.length === 0) return;
+      const before = this.end;
       await this.renderChunks(result.value.chunks, false);
+      // Only empty datagrams at this offset (now shown): nothing later is in the capture yet.
+      if (this.end === before) return;
     }
   }
 
