@@ -157,6 +157,74 @@ describe('UDP', () => {
     expect(sizes).toEqual([1, 100, 1400, 9000]);
   });
 
+  it('lists empty datagrams in the capture read of the page they are on, once each', async () => {
+    const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
+    const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
+    // Empty datagrams first, between two datagrams of four bytes, and last.
+    const python = startPython(
+      [
+        'import socket, sys',
+        's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+        "for data in (b'', b'abcd', b'', b'', b'efgh', b''):",
+        "    s.sendto(data, ('127.0.0.1', int(sys.argv[1])))",
+        "print('ready', flush=True)",
+      ].join('\n'),
+      [String(port)],
+    );
+    await python.ready;
+    await waitUntil('six datagrams', () => fresh.engine.info(udp.id).counters.chunksIn === 6);
+    const page = (offset: number, length: number) =>
+      fresh.engine
+        .readCapture(udp.id, offset, length)
+        .chunks.map((c) => `${c.offset}:${Buffer.from(c.bytes).toString()}`);
+    expect(page(0, 100)).toEqual(['0:', '0:abcd', '4:', '4:', '4:efgh', '8:']);
+    // Pages of four bytes: an empty datagram belongs to the page its offset starts, except
+    // that the last one is on the page that reaches the capture's end.
+    expect(page(0, 4)).toEqual(['0:', '0:abcd']);
+    expect(page(4, 4)).toEqual(['4:', '4:', '4:efgh', '8:']);
+    expect(page(8, 4)).toEqual(['8:']);
+    expect(page(2, 4)).toEqual(['2:cd', '4:', '4:', '4:ef']);
+  });
+
+  it('sends to a host name, and captures the address it went to', async () => {
+    const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
+    const peer = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => peer.bind(0, '127.0.0.1', resolve));
+    const received = new Promise<Buffer>((resolve) => peer.once('message', resolve));
+    const peerPort = peer.address().port;
+    await fresh.engine.sendUdp({
+      id: udp.id,
+      host: 'localhost',
+      port: peerPort,
+      payload: text('hi'),
+    });
+    expect((await received).toString()).toBe('hi');
+    const [sent] = fresh.engine.readCapture(udp.id, 0, 100).chunks;
+    expect(sent).toMatchObject({ dir: 'out', peer: { host: '127.0.0.1', port: peerPort } });
+    peer.close();
+  });
+
+  it('says why the kernel refused a send with EINVAL: the address family, or a loopback bind', async () => {
+    const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
+    const send = (host: string) =>
+      fresh.engine.sendUdp({ id: udp.id, host, port: 9, payload: text('x') });
+    const refused = await rejection(send('::1'));
+    expect(refused).toMatchObject({ code: 'EINVAL' });
+    expect(refused.message).toBe(
+      'This UDP socket (bound to 127.0.0.1) is IPv4 and cannot send to the IPv6 address ::1: ' +
+        'bind one on :: or ::1 for that (EINVAL)',
+    );
+    // Off this machine a loopback-bound socket cannot send at all (no datagram leaves, so the
+    // sentence is checked without trying one).
+    const why = (fresh.engine as unknown as { endpoints: Map<string, unknown> }).endpoints.get(
+      udp.id,
+    ) as { whySendInvalid(host: string): string | null };
+    expect(why.whySendInvalid('192.0.2.1')).toMatch(
+      /reaches only this machine and cannot send to 192\.0\.2\.1: bind one on 0\.0\.0\.0/,
+    );
+    expect(why.whySendInvalid('127.0.0.2')).toBeNull();
+  });
+
   it('binding a port in use is EADDRINUSE; closing records the transition', async () => {
     const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
     const port = udp.local && 'port' in udp.local ? udp.local.port : 0;

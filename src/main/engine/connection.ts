@@ -342,7 +342,7 @@ export class Connection extends Endpoint {
     if (this.kind === 'unix-connection') {
       throw new WorkbenchError(
         'WRONG_ENDPOINT_KIND',
-        `${this.id} is a unix-connection; a reset (RST) needs a TCP connection, so close it instead`,
+        'A Unix-domain connection has no reset (RST), which is a TCP segment: close it instead',
       );
     }
     if (this.state === 'connecting') {

@@ -3,6 +3,7 @@
  * boundaries survive (unlike a stream, where recv() chunks mean nothing).
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns/promises';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { RECEIVE_BUFFER_DEFAULT, type EndpointInfo } from '../../shared/contract';
@@ -22,6 +23,11 @@ import {
 /** 65,535 less the UDP header, and for IPv4 the IP header too. */
 const MAX_DATAGRAM_IPV4 = 65_507;
 const MAX_DATAGRAM_IPV6 = 65_527;
+
+/** 127.0.0.0/8 and ::1: a socket bound to one of them reaches only this machine. */
+function isLoopbackAddress(host: string): boolean {
+  return net.isIP(host) === 4 ? host.startsWith('127.') : host === '::1';
+}
 
 /** Senders remembered for "Reply to": enough for a few devices talking at once, small to publish. */
 export const RECENT_PEERS_MAX = 8;
@@ -164,14 +170,46 @@ export class UdpEndpoint extends Endpoint {
         ),
       );
     }
+    if (net.isIP(host) === 0) {
+      // Resolved here rather than by dgram, so that the capture (and an export of it) has the
+      // address the datagram went to, not "localhost".
+      return this.lookup(host, port).then((address) => this.sendTo(bytes, address, port));
+    }
+    return this.sendTo(bytes, host, port);
+  }
+
+  private async lookup(host: string, port: number): Promise<string> {
+    try {
+      const found = await dns.lookup(host, { family: this.family === 'IPv6' ? 6 : 4 });
+      return found.address;
+    } catch (error) {
+      const described = describeSystemError(
+        (error as NodeJS.ErrnoException).code,
+        (error as Error).message,
+        { address: formatHostPort(host, port), operation: 'send' },
+      );
+      throw new WorkbenchError(described.code, described.message);
+    }
+  }
+
+  private sendTo(bytes: Uint8Array, host: string, port: number): Promise<number> {
+    // Closed while a host name was being looked up.
+    if (this.state !== 'bound' || this.closing) {
+      return Promise.reject(new WorkbenchError('NOT_OPEN', `${this.id} closed before sending`));
+    }
     return new Promise((resolve, reject) => {
       this.socket.send(bytes, port, host, (error) => {
         if (error) {
-          const described = describeSystemError(
-            (error as NodeJS.ErrnoException).code,
-            error.message,
-            { address: formatHostPort(host, port), operation: 'send' },
-          );
+          const code = (error as NodeJS.ErrnoException).code;
+          const why = code === 'EINVAL' ? this.whySendInvalid(host) : null;
+          if (why !== null) {
+            reject(new WorkbenchError('EINVAL', `${why} (EINVAL)`));
+            return;
+          }
+          const described = describeSystemError(code, error.message, {
+            address: formatHostPort(host, port),
+            operation: 'send',
+          });
           reject(new WorkbenchError(described.code, described.message));
           return;
         }
@@ -181,6 +219,27 @@ export class UdpEndpoint extends Endpoint {
         resolve(bytes.byteLength);
       });
     });
+  }
+
+  /**
+   * What the kernel's bare EINVAL on sendto() most likely means here, said so that a user can
+   * fix it: the socket's address family or its loopback address cannot reach `host`. Null when
+   * neither is the case.
+   */
+  private whySendInvalid(host: string): string | null {
+    const family = net.isIP(host);
+    if (family === 0) return null;
+    const mine = `This UDP socket (bound to ${this.host})`;
+    if ((family === 6) !== (this.family === 'IPv6')) {
+      return family === 6
+        ? `${mine} is IPv4 and cannot send to the IPv6 address ${host}: bind one on :: or ::1 for that`
+        : `${mine} is IPv6 and cannot send to the IPv4 address ${host}: bind one on 0.0.0.0 or 127.0.0.1 for that`;
+    }
+    if (isLoopbackAddress(this.host) && !isLoopbackAddress(host)) {
+      const everywhere = this.family === 'IPv6' ? '::' : '0.0.0.0';
+      return `${mine} reaches only this machine and cannot send to ${host}: bind one on ${everywhere} (every interface) or on an address of the interface that leads there`;
+    }
+    return null;
   }
 
   close(): void {
