@@ -89,6 +89,8 @@ test('half-close from either side, then close; reset; the timeline shows each st
   await app.getByRole('button', { name: 'Half-close' }).click();
   await peerSawFin;
   await expect(lifecycle).toContainText('shutdown(SHUT_WR) → FIN');
+  // Our FIN is the second: the timeline says the teardown is complete, and who waits.
+  await expect(lifecycle).toContainText("We answer the peer's FIN with ours");
   await expect(acceptedRow(app, peer)).toContainText('closed');
 
   // A second connection is reset instead.

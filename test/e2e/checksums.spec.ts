@@ -45,7 +45,8 @@ test('a CRC-16/MODBUS is appended low byte first, marked in the preview and sent
   await expect(preview(app)).toContainText('6 bytes');
 
   await app.getByLabel('Checksum', { exact: true }).selectOption('crc16-modbus');
-  await app.getByLabel('Byte order', { exact: true }).selectOption('little');
+  // Choosing the model chooses its byte order: low byte first, as a device expects.
+  await expect(app.getByLabel('Byte order', { exact: true })).toHaveValue('little');
   await expect(preview(app)).toContainText('8 bytes');
   await expect(preview(app)).toContainText('01 03 00 00 00 0a c5 cd');
   // The appended bytes are marked apart from the data's.
@@ -293,7 +294,9 @@ test('the checksum and reply controls speak Chinese in the zh-CN UI', async ({ a
   await expect(app.getByLabel('回复给', { exact: true })).toContainText('尚无发送方');
   await expect(app.getByLabel('行尾', { exact: true })).toContainText('回车换行');
   await app.getByLabel('校验', { exact: true }).selectOption('crc16-modbus');
-  await expect(app.getByLabel('字节序', { exact: true })).toHaveValue('big');
+  await expect(app.getByLabel('字节序', { exact: true })).toHaveValue('little');
+  await expect(pane(app)).not.toContainText('Modbus RTU 的 CRC 低字节在前');
+  await app.getByLabel('字节序', { exact: true }).selectOption('big');
   await expect(pane(app)).toContainText('Modbus RTU 的 CRC 低字节在前：请选择小端。');
   await app.getByRole('button', { name: '校验值', exact: true }).click();
   await expect(app.getByRole('region', { name: '所选字节的校验值' })).toContainText(

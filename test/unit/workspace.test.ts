@@ -274,6 +274,37 @@ describe('saving and opening again', () => {
     ]);
   });
 
+  it('an open the user tried that failed is not saved; one the workspace could not reopen is', async () => {
+    const held = await holdPort();
+    const file = writeJson(
+      path.join(dir, 'mixed.json'),
+      workspaceFile([{ open: 'tcp.listen', input: { host: '127.0.0.1', port: held.port } }]),
+    );
+    const { engine, router } = newEngine();
+    await engine.workspace.start();
+    await call(router, 'workspace.open', { path: file });
+    // Then the user: a listener that opens, a client to a port nothing listens on, and a
+    // listener on the held port.
+    const listener = await call(router, 'tcp.listen', { host: '127.0.0.1', port: 0 });
+    const nobody = await freePort();
+    expect((await refusal(router, 'tcp.connect', { host: '127.0.0.1', port: nobody })).code).toBe(
+      'ECONNREFUSED',
+    );
+    expect((await refusal(router, 'tcp.listen', { host: '127.0.0.1', port: held.port })).code).toBe(
+      'EADDRINUSE',
+    );
+    await call(router, 'workspace.save', {});
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(
+      saved.endpoints.map((e: { open: string; input: { port: number } }) => [e.open, e.input.port]),
+    ).toEqual([
+      ['tcp.listen', held.port],
+      // Saved as asked: port 0, any free port.
+      ['tcp.listen', 0],
+    ]);
+    expect(engine.info(listener.id).state).toBe('listening');
+  });
+
   it('a client whose connect fails is reported, not retried', async () => {
     const port = await freePort();
     const file = writeJson(

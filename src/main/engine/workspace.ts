@@ -100,6 +100,12 @@ export class WorkspaceManager {
    * never opened (a busy port) would otherwise be saved into this workspace too.
    */
   private leftBehind = new Set<string>();
+  /**
+   * Endpoints this workspace held that failed to open when it was opened (a busy port): kept in
+   * it until the user forgets them. One the user opened that failed (a typo, nothing listening)
+   * was never part of it and is not saved.
+   */
+  private failedToReopen = new Set<string>();
 
   constructor(
     private readonly engine: WorkspaceEngine,
@@ -297,7 +303,9 @@ export class WorkspaceManager {
     for (const { id, origin } of this.engine.endpointOrigins()) {
       if (this.leftBehind.has(id)) continue;
       const info = this.engine.info(id);
-      if (info.openedFrom !== undefined || !belongsInWorkspace(info)) continue;
+      if (info.openedFrom !== undefined) continue;
+      const life = lifeOf(info);
+      if (life === 'finished' || (life === 'failed' && !this.failedToReopen.has(id))) continue;
       const { mode, rules } = this.engine.rules.get(id);
       const entry = workspaceEndpointSchema.safeParse({
         open: origin.open,
@@ -319,6 +327,7 @@ export class WorkspaceManager {
     try {
       await this.engine.closeEverything();
       this.leftBehind = new Set(this.engine.endpointOrigins().map(({ id }) => id));
+      this.failedToReopen = new Set();
       // Started together, in the file's order (ids follow it): a client waiting for its connect
       // timeout does not hold up the rest. Reported in the same order.
       const attempts = workspace.endpoints.map((entry) => ({
@@ -331,7 +340,10 @@ export class WorkspaceManager {
       for (const { entry, outcome } of attempts) {
         const { id, error } = await outcome;
         if (error === null) opened += 1;
-        else failed.push({ label: describeEndpoint(entry), error });
+        else {
+          failed.push({ label: describeEndpoint(entry), error });
+          if (id !== null) this.failedToReopen.add(id);
+        }
         if (id === null || entry.rules === undefined) continue;
         try {
           this.engine.rules.set({ id, ...entry.rules });
@@ -443,16 +455,18 @@ export class WorkspaceManager {
 }
 
 /**
- * Open endpoints belong in the workspace; so does one that never opened (a port in use when the
- * workspace was opened), until the user forgets it, so a busy port does not lose it.
+ * Where an endpoint is in its life, as the workspace sees it: still open (or opening); finished
+ * after it was open (closed by the user or the peer: not saved); or finished without ever
+ * listening, being bound or connecting, a failed open.
  */
-function belongsInWorkspace(info: EndpointInfo): boolean {
+function lifeOf(info: EndpointInfo): 'open' | 'finished' | 'failed' {
   const finished = info.state === 'closed' || info.state === 'reset' || info.state === 'error';
-  if (!finished) return true;
-  return !info.timeline.some(
+  if (!finished) return 'open';
+  const wasOpen = info.timeline.some(
     (entry) =>
       entry.event === 'listening' || entry.event === 'bound' || entry.event === 'established',
   );
+  return wasOpen ? 'finished' : 'failed';
 }
 
 /** "TCP listener 127.0.0.1:9000", "Unix client /tmp/app.sock", "UDP socket 0.0.0.0:5000". */

@@ -90,6 +90,7 @@ export const en = {
   'controls.closeHint': 'close(): FIN, then release the socket',
   'controls.reset': 'Reset',
   'controls.resetHint': 'Abortive close: send RST instead of FIN, discard unsent data',
+  'controls.resetUnix': 'A Unix-domain connection has no reset (RST): close it instead',
   'controls.pause': 'Pause reading',
   'controls.pauseHint':
     'Stop reading: the receive buffer fills and the peer’s writes stall (TCP backpressure)',
@@ -366,6 +367,12 @@ export const en = {
   'tl.call.finReceivedUnix': '← end of stream (read returns 0)',
   'tl.explain.finReceived':
     'The peer will send nothing more. We can still send until we close our side.',
+  'tl.explain.finSentSecond':
+    "We answer the peer's FIN with ours: both directions are finished. The peer closed first, so it is the side that waits in TIME_WAIT.",
+  'tl.explain.finReceivedSecond':
+    'The peer has finished sending too: both directions are finished. We sent FIN first, so our side waits in TIME_WAIT before the address can be used again.',
+  'tl.explain.bothDoneUnix':
+    'Both directions are finished; the kernel releases the pair once both ends close.',
   'tl.call.rstSent': 'RST →',
   'tl.explain.rstSent':
     'We aborted the connection: unsent data is dropped and the peer gets ECONNRESET. No four-way teardown.',

@@ -89,6 +89,7 @@ export const zhCN: { [K in MessageKey]: string } = {
   'controls.closeHint': 'close()：发送 FIN，然后释放套接字',
   'controls.reset': '重置',
   'controls.resetHint': '异常关闭：发送 RST 而不是 FIN，丢弃未发送的数据',
+  'controls.resetUnix': 'Unix 域连接没有复位（RST）：请改用关闭',
   'controls.pause': '暂停读取',
   'controls.pauseHint': '停止读取：接收缓冲区被填满，对方的写入会被阻塞（TCP 背压）',
   'controls.resume': '恢复读取',
@@ -349,6 +350,11 @@ export const zhCN: { [K in MessageKey]: string } = {
   'tl.call.finReceived': '← FIN（read 返回 0）',
   'tl.call.finReceivedUnix': '← 流结束（read 返回 0）',
   'tl.explain.finReceived': '对方不再发送数据。在我方关闭之前，我们仍然可以发送。',
+  'tl.explain.finSentSecond':
+    '我们用自己的 FIN 回应对端的 FIN：两个方向都已结束。对端先关闭，所以由它进入 TIME_WAIT。',
+  'tl.explain.finReceivedSecond':
+    '对端也发送完毕：两个方向都已结束。我们先发送了 FIN，所以本端进入 TIME_WAIT，之后地址才能再次使用。',
+  'tl.explain.bothDoneUnix': '两个方向都已结束；两端都关闭后，内核释放这对套接字。',
   'tl.call.rstSent': 'RST →',
   'tl.explain.rstSent':
     '我方中止了连接：未发送的数据被丢弃，对方会收到 ECONNRESET。不经过四次挥手。',

@@ -11,9 +11,14 @@ export interface TransitionText {
   explain: MessageKey;
 }
 
+/**
+ * `earlier`: the transitions before this one, which say whether a FIN is the first or the second
+ * of the teardown.
+ */
 export function describeTransition(
   transition: Transition,
   endpoint: Pick<EndpointInfo, 'role' | 'kind'>,
+  earlier: readonly Transition[] = [],
 ): TransitionText {
   const { role } = endpoint;
   const stream = isStreamRole(role);
@@ -39,14 +44,33 @@ export function describeTransition(
         : { call: 'tl.call.established', explain: 'tl.explain.established' };
     case 'accepted':
       return { call: 'tl.call.accepted', explain: 'tl.explain.accepted' };
-    case 'fin-sent':
-      return unix
-        ? { call: 'tl.call.finSentUnix', explain: 'tl.explain.finSent' }
-        : { call: 'tl.call.finSent', explain: 'tl.explain.finSent' };
-    case 'fin-received':
-      return unix
-        ? { call: 'tl.call.finReceivedUnix', explain: 'tl.explain.finReceived' }
-        : { call: 'tl.call.finReceived', explain: 'tl.explain.finReceived' };
+    case 'fin-sent': {
+      // The second FIN of a teardown ends both directions: the explanation says so.
+      const second = earlier.some((before) => before.event === 'fin-received');
+      if (unix) {
+        return {
+          call: 'tl.call.finSentUnix',
+          explain: second ? 'tl.explain.bothDoneUnix' : 'tl.explain.finSent',
+        };
+      }
+      return {
+        call: 'tl.call.finSent',
+        explain: second ? 'tl.explain.finSentSecond' : 'tl.explain.finSent',
+      };
+    }
+    case 'fin-received': {
+      const second = earlier.some((before) => before.event === 'fin-sent');
+      if (unix) {
+        return {
+          call: 'tl.call.finReceivedUnix',
+          explain: second ? 'tl.explain.bothDoneUnix' : 'tl.explain.finReceived',
+        };
+      }
+      return {
+        call: 'tl.call.finReceived',
+        explain: second ? 'tl.explain.finReceivedSecond' : 'tl.explain.finReceived',
+      };
+    }
     case 'rst-sent':
       return { call: 'tl.call.rstSent', explain: 'tl.explain.rstSent' };
     case 'rst-received':
