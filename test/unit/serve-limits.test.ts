@@ -311,6 +311,35 @@ describe('one memory budget for every page', () => {
     await waitUntil('its bytes to be let go', () => server.stats().pageMemoryBytes < 8 * MiB);
   });
 
+  it('a page that sends a thousand snapshot calls and reads no answer holds a few, not all', async () => {
+    const engine = new Engine();
+    cleanups.push(() => engine.dispose());
+    // 200 UDP sockets: each snapshot answer is about 100 KB of JSON.
+    for (let i = 0; i < 200; i++) await engine.bindUdp({ host: '127.0.0.1', port: 0 });
+    const highWater = 2 * MiB;
+    const server = await serve({ replyHighWaterBytes: highWater }, engine);
+    const bystander = await openPage(server);
+    const flooding = await openPage(server);
+    const one = JSON.stringify(await bystander.call('session.snapshot', {})).length;
+    expect(one).toBeGreaterThan(50_000);
+    flooding.ws.pause();
+    const answers = Array.from({ length: 1000 }, () => flooding.invoke('session.snapshot', {}));
+    await waitUntil('answers to queue up', () => server.stats().pageMemoryBytes > highWater);
+    let peak = 0;
+    for (let i = 0; i < 30; i++) {
+      peak = Math.max(peak, server.stats().pageMemoryBytes);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // The high-water mark, the calls running at once and the frames of those waiting, with
+    // slack: all thousand answers would be about 100 MB.
+    expect(peak).toBeLessThan(highWater + 10 * one + MiB);
+    // The other page is answered meanwhile.
+    expect(await bystander.call('engine.status', {})).toBeDefined();
+    flooding.ws.resume();
+    const results = await Promise.all(answers);
+    expect(results.every((result) => result.ok)).toBe(true);
+  });
+
   it('twenty pages each stalling in a 64 MiB frame hold at most the budget', async () => {
     const budget = 16 * MiB;
     const server = await serve({ pageMemoryBudgetBytes: budget });

@@ -19,6 +19,7 @@ import {
   encodeWireValue,
   type ServerMessage,
 } from '../../shared/wire';
+import { Deque } from '../engine/deque';
 import type { Router } from '../router';
 import type { Access } from './access';
 import type { ServeLimits } from './server';
@@ -85,6 +86,8 @@ interface Page {
   assemblingBytes: number;
   /** Messages waiting to leave together in one frame (pages that asked for batches). */
   batchedBytes: number;
+  /** Calls received and waiting for their turn (see CALLS_AT_ONCE), as their frames' length. */
+  waitingCallBytes: number;
   /** Disconnected for the memory budget; its socket is destroyed after CLOSE_GRACE_MS. */
   evicted: boolean;
 }
@@ -118,7 +121,13 @@ class PageMemory {
   }
 
   held(page: Page): number {
-    return page.inFlightBytes + page.assemblingBytes + page.batchedBytes + page.ws.bufferedAmount;
+    return (
+      page.inFlightBytes +
+      page.assemblingBytes +
+      page.batchedBytes +
+      page.waitingCallBytes +
+      page.ws.bufferedAmount
+    );
   }
 
   /** Called whenever a page's holdings grow. */
@@ -210,6 +219,13 @@ const CAPTURE_ENCODE_PIECE_CHUNKS = 2_048;
 /** Smallest WebSocket fragment of a capture read's answer (each costs a frame header). */
 const CAPTURE_FRAGMENT_BYTES = 64 * 1024;
 
+/**
+ * Calls of one page that run at once (capture reads and copies aside, which run one at a time).
+ * A handler builds its whole answer before it is sent: a page that sends a thousand
+ * session.snapshot calls in one packet would otherwise have a thousand snapshots built at once.
+ */
+const CALLS_AT_ONCE = 8;
+
 /** A batch frame is sent early once its messages reach this many characters. */
 const BATCH_MAX_CHARS = 1024 * 1024;
 /**
@@ -233,7 +249,14 @@ function serveClient(
   limits: ServeLimits,
   batchFrames: boolean,
 ): void {
-  const page: Page = { ws, inFlightBytes: 0, assemblingBytes: 0, batchedBytes: 0, evicted: false };
+  const page: Page = {
+    ws,
+    inFlightBytes: 0,
+    assemblingBytes: 0,
+    batchedBytes: 0,
+    waitingCallBytes: 0,
+    evicted: false,
+  };
   memory.add(page);
   const open = (): boolean => ws.readyState === WebSocket.OPEN && !page.evicted;
 
@@ -388,6 +411,52 @@ function serveClient(
     });
   };
 
+  // Other calls: CALLS_AT_ONCE at a time, and none starts while the page has more than
+  // replyHighWaterBytes unsent. A page that sends thousands of calls and reads none of the
+  // answers holds a few answers, not thousands; the calls waiting count as their frames.
+  interface WaitingCall {
+    id: number;
+    command: unknown;
+    input: unknown;
+    bytes: number;
+  }
+  const waitingCalls = new Deque<WaitingCall>(64);
+  let callsRunning = 0;
+  let waitingForDrain = false;
+  const startCalls = (): void => {
+    while (callsRunning < CALLS_AT_ONCE && waitingCalls.length > 0 && open()) {
+      if (ws.bufferedAmount > limits.replyHighWaterBytes) {
+        if (!waitingForDrain) {
+          waitingForDrain = true;
+          void drained().then(() => {
+            waitingForDrain = false;
+            startCalls();
+          });
+        }
+        return;
+      }
+      const call = waitingCalls.shift() as WaitingCall;
+      page.waitingCallBytes -= call.bytes;
+      callsRunning += 1;
+      router
+        .invoke(call.command, call.input, view)
+        .then(
+          (result) => send({ t: 'result', id: call.id, result }),
+          (error: unknown) => fail(call.id, { code: 'INTERNAL', message: String(error) }),
+        )
+        .finally(() => {
+          callsRunning -= 1;
+          startCalls();
+        });
+    }
+  };
+  const invoke = (id: number, command: unknown, input: unknown, bytes: number): void => {
+    waitingCalls.push({ id, command, input, bytes });
+    page.waitingCallBytes += bytes;
+    memory.enforce();
+    startCalls();
+  };
+
   // Each page is one view: it gets live data through the feeds it opens, as fast as it
   // acknowledges it (feed.ack), so a slow tab never slows a socket.
   const view = router.openView((event) => send({ t: 'event', ...event }));
@@ -396,6 +465,8 @@ function serveClient(
     batch = [];
     page.batchedBytes = 0;
     view.close();
+    waitingCalls.clear();
+    page.waitingCallBytes = 0;
     memory.remove(page);
     releaseDrainWaiters();
   });
@@ -418,8 +489,9 @@ function serveClient(
       return;
     }
     let frame: unknown;
+    const text = rawDataToText(data);
     try {
-      frame = decodeWire(rawDataToText(data), CLIENT_FRAME_LIMITS);
+      frame = decodeWire(text, CLIENT_FRAME_LIMITS);
     } catch (error) {
       fail(
         -1,
@@ -457,10 +529,7 @@ function serveClient(
       copyCapture(id, call.input);
       return;
     }
-    router.invoke(call.command, call.input, view).then(
-      (result) => send({ t: 'result', id, result }),
-      (error: unknown) => fail(id, { code: 'INTERNAL', message: String(error) }),
-    );
+    invoke(id, call.command, call.input, text.length);
   });
 }
 
