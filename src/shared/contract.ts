@@ -749,6 +749,11 @@ export const workspaceOpenReportSchema = z.object({
   at: z.number(),
   opened: z.number(),
   failed: z.array(z.object({ label: z.string(), error: userErrorSchema })),
+  /**
+   * Listeners and UDP sockets it opened that other machines can reach (any host but loopback):
+   * the open forms warn before such a bind, and a workspace file does it without a form.
+   */
+  exposed: z.array(z.string()).default([]),
   /** The file could not be used at all (unreadable, corrupt, newer): nothing was opened. */
   error: userErrorSchema.nullable(),
 });

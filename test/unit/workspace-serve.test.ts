@@ -2,6 +2,7 @@
  * `serve --workspace FILE`: the flag, and a server that opens the file before its first page,
  * saves changes to it, and writes it on a clean stop.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -9,7 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseCommandLine, startServer } from '../../src/main/serve';
 import type { EndpointInfo, WorkspaceState } from '../../src/shared/contract';
 import { Page } from '../support/serve-peers';
-import { tempDir } from '../support/peers';
+import { exited, tempDir } from '../support/peers';
+import { waitUntil } from '../support/wait';
 
 let root: string;
 beforeEach(() => {
@@ -76,5 +78,53 @@ describe('serve --workspace', () => {
       fs.readFileSync(path.join(root, 'data', 'workspaces.json'), 'utf8'),
     );
     expect(settings).toMatchObject({ current: file, recent: [file], reopenOnStart: true });
+  });
+
+  it('says on stderr what the workspace opened where other machines can reach it', async () => {
+    const file = path.join(root, 'shared.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        format: 'socket-workbench-workspace',
+        version: 1,
+        savedAt: '',
+        endpoints: [
+          { open: 'tcp.listen', input: { host: '127.0.0.1', port: 0 } },
+          { open: 'tcp.listen', input: { host: '0.0.0.0', port: 0 } },
+        ],
+        library: [],
+        view: {},
+      }),
+    );
+    const repo = path.resolve(import.meta.dirname, '../..');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(repo, 'src/main/serve/index.ts'),
+        '--port',
+        '0',
+        '--data-dir',
+        path.join(root, 'data'),
+        '--workspace',
+        file,
+      ],
+      { cwd: repo },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+    child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+    try {
+      await waitUntil('the URL and the notice', () => stderr.includes('\n'), 20_000);
+      expect(stdout).toMatch(/^Socket Workbench: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+      expect(stderr).toMatch(
+        /^Socket Workbench: the workspace opened these where other machines can reach them: TCP listener 0\.0\.0\.0:[1-9]\d*\n$/,
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
   });
 });

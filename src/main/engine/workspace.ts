@@ -21,6 +21,7 @@ import {
   type WorkspaceState,
 } from '../../shared/contract';
 import { formatHostPort } from '../../shared/domain';
+import { hostExposure } from '../../shared/host-exposure';
 import { isErrorCode, WorkbenchError, type UserError } from '../../shared/errors';
 import { serializeLibrary } from './payload-library';
 import { sameStamp, stampOf, writeFileAtomically, type FileStamp } from './data-file';
@@ -323,6 +324,7 @@ export class WorkspaceManager {
     this.cancelTimer();
     this.opening = true;
     const failed: WorkspaceReport['failed'] = [];
+    const exposed: string[] = [];
     let opened = 0;
     try {
       await this.engine.closeEverything();
@@ -339,8 +341,10 @@ export class WorkspaceManager {
       }));
       for (const { entry, outcome } of attempts) {
         const { id, error } = await outcome;
-        if (error === null) opened += 1;
-        else {
+        if (error === null) {
+          opened += 1;
+          if (reachesOtherMachines(entry)) exposed.push(this.describeOpened(entry, id));
+        } else {
           failed.push({ label: describeEndpoint(entry), error });
           if (id !== null) this.failedToReopen.add(id);
         }
@@ -367,12 +371,22 @@ export class WorkspaceManager {
       this.opening = false;
     }
     this.view = { ...workspace.view };
-    this.lastOpen = { path: file, at: Date.now(), opened, failed, error: null };
+    this.lastOpen = { path: file, at: Date.now(), opened, failed, exposed, error: null };
     this.saveError = null;
     this.dirty = false;
     this.written = null;
     await this.use(file, true);
     this.publish();
+  }
+
+  /** As describeEndpoint, with the port the OS gave where the file asked for any (0). */
+  private describeOpened(entry: WorkspaceEndpoint, id: string | null): string {
+    const local = id === null ? null : this.engine.info(id).local;
+    if (!local || !('port' in local)) return describeEndpoint(entry);
+    if (entry.open === 'tcp.listen')
+      return `TCP listener ${formatHostPort(local.host, local.port)}`;
+    if (entry.open === 'udp.bind') return `UDP socket ${formatHostPort(local.host, local.port)}`;
+    return describeEndpoint(entry);
   }
 
   private openEndpoint(entry: WorkspaceEndpoint): Promise<EndpointInfo> {
@@ -414,7 +428,14 @@ export class WorkspaceManager {
     const problem = toUserError(error);
     this.path = file;
     this.autosave = false;
-    this.lastOpen = { path: file, at: Date.now(), opened: 0, failed: [], error: problem };
+    this.lastOpen = {
+      path: file,
+      at: Date.now(),
+      opened: 0,
+      failed: [],
+      exposed: [],
+      error: problem,
+    };
     this.saveError = {
       code: problem.code,
       message:
@@ -467,6 +488,12 @@ function lifeOf(info: EndpointInfo): 'open' | 'finished' | 'failed' {
       entry.event === 'listening' || entry.event === 'bound' || entry.event === 'established',
   );
   return wasOpen ? 'finished' : 'failed';
+}
+
+/** A listener or UDP socket on any host but a loopback address (see host-exposure.ts). */
+function reachesOtherMachines(entry: WorkspaceEndpoint): boolean {
+  if (entry.open !== 'tcp.listen' && entry.open !== 'udp.bind') return false;
+  return hostExposure(entry.input.host) !== 'loopback';
 }
 
 /** "TCP listener 127.0.0.1:9000", "Unix client /tmp/app.sock", "UDP socket 0.0.0.0:5000". */

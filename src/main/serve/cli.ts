@@ -237,4 +237,10 @@ export async function runCommandLine(): Promise<void> {
     process.exit(1);
   }
   process.stdout.write(`Socket Workbench: ${running.url}\n`);
+  if (running.exposedAtStart.length > 0) {
+    process.stderr.write(
+      `Socket Workbench: the workspace opened these where other machines can reach them: ` +
+        `${running.exposedAtStart.join(', ')}\n`,
+    );
+  }
 }

@@ -94,6 +94,11 @@ export interface RunningServer {
   token: string;
   /** What the limits are holding right now: for tests, benchmarks and diagnostics. */
   stats(): ServerStats;
+  /**
+   * What the workspace opened at start reachable from other machines ("TCP listener
+   * 0.0.0.0:8080"): the command line says so, since no form warned before these binds.
+   */
+  exposedAtStart: string[];
   close(): Promise<void>;
 }
 
@@ -202,6 +207,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       pages: transport.pages,
       pageMemoryBytes: transport.pageMemoryBytes(),
     }),
+    exposedAtStart: ownsEngine ? (engine.workspace.state().lastOpen?.exposed ?? []) : [],
     close,
   };
 }

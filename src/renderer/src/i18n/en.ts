@@ -636,6 +636,8 @@ export const en = {
   'workspace.reopen': 'Re-open the last workspace on start',
   'workspace.reportLabel': 'Workspace opened',
   'workspace.opened': 'Opened {opened} of {total} endpoints from {file}.',
+  'workspace.exposed':
+    'Other machines can reach what it opened on these addresses: {list}. Close any you did not mean to share.',
   'workspace.loadError':
     '{file} could not be opened; the app started empty and the file was left as it is.',
   'workspace.dismiss': 'Dismiss',

@@ -608,6 +608,7 @@ export const zhCN: { [K in MessageKey]: string } = {
   'workspace.reopen': '启动时重新打开上次的工作区',
   'workspace.reportLabel': '已打开工作区',
   'workspace.opened': '已从 {file} 打开 {total} 个端点中的 {opened} 个。',
+  'workspace.exposed': '它在这些地址上打开的端点可被其他机器访问：{list}。不打算共享的请关闭。',
   'workspace.loadError': '无法打开 {file}；应用以空白状态启动，文件保持原样。',
   'workspace.dismiss': '关闭',
   // 导出（ExportDialog）：把抓包写入引擎所在机器上的文件。
