@@ -247,6 +247,23 @@ describe('pcapng addresses, big chunks and deleted starts', () => {
     }
   });
 
+  it('draws a refused connect as a SYN to the address it went to', async () => {
+    const router = createRouter(fresh.engine);
+    // A port just freed: nothing listens there.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const refused = await router.invoke('tcp.connect', { host: '127.0.0.1', port });
+    expect(refused.ok ? null : refused.error.code).toBe('ECONNREFUSED');
+    const client = fresh.engine.list().find((e) => e.role === 'client') as { id: string };
+    const file = path.join(fresh.dir, 'refused.pcapng');
+    await call(router, 'capture.export', { ids: [client.id], format: 'pcapng', path: file });
+    expect(fields(file, 'tcp', 'ip.dst', 'tcp.dstport', 'tcp.flags.str')).toEqual([
+      ['127.0.0.1', String(port), expect.stringMatching(/S/)],
+    ]);
+  });
+
   it('splits a chunk of several MiB into segments of at most 64 KiB', async () => {
     const router = createRouter(fresh.engine);
     const l = await call(router, 'tcp.listen', { host: '127.0.0.1', port: 0 });

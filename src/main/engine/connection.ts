@@ -147,7 +147,13 @@ export class Connection extends Endpoint {
       socket,
       describeTarget(target),
     );
-    connection.remote = target.kind === 'tcp' ? null : { path: target.path };
+    // The address connected to is known before the handshake when it is one (not a host name
+    // to look up): a refused connect is then still drawn to it in an export.
+    if (target.kind === 'unix') connection.remote = { path: target.path };
+    else if (net.isIP(target.host) !== 0) {
+      const family = net.isIP(target.host) === 6 ? 'IPv6' : 'IPv4';
+      connection.remote = { host: target.host, port: target.port, family };
+    } else connection.remote = null;
     connection.noDelay = options.noDelay;
     connection.keepAlive = options.keepAlive;
     connection.record('connect', 'connecting', {

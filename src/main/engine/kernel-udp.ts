@@ -86,12 +86,31 @@ class ProcUdpTable {
   constructor(private readonly file: string) {}
 
   read(): ProcUdpRow[] | null {
-    let rows: ProcUdpRow[];
+    let text: string;
     try {
-      rows = parseProcUdp(fs.readFileSync(this.file, 'latin1'));
+      text = fs.readFileSync(this.file, 'latin1');
     } catch {
       return null; // no /proc here, or not readable: the OS does not say
     }
+    return this.took(text);
+  }
+
+  /**
+   * The same, read off the event loop: the table lists every UDP socket of the machine, and
+   * with thousands (another program's) the kernel takes a tenth of a second to write it out.
+   */
+  async readWithoutBlocking(): Promise<ProcUdpRow[] | null> {
+    let text: string;
+    try {
+      text = await fs.promises.readFile(this.file, 'latin1');
+    } catch {
+      return null;
+    }
+    return this.took(text);
+  }
+
+  private took(text: string): ProcUdpRow[] {
+    const rows = parseProcUdp(text);
     this.readAt = performance.now();
     this.dropsByInode = new Map(rows.map((row) => [row.inode, row.drops]));
     return rows;
@@ -144,7 +163,7 @@ export async function findUdpSocketInode(
   port: number,
 ): Promise<number | null> {
   if (process.platform !== 'linux') return null;
-  const rows = tables[family].read();
+  const rows = await tables[family].readWithoutBlocking();
   if (!rows) return null;
   const wanted = family === 'IPv6' ? canonicalIPv6(host.replace(/%.*$/, '')) : host;
   for (const row of rows) {
