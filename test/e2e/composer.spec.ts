@@ -84,3 +84,29 @@ test('a UDP datagram arrives with the address of its sender', async ({ app }) =>
   await row(app, new RegExp(`UDP ${receiver.replaceAll('.', '\\.')}`)).click();
   await expect(terminal(app)).toContainText(`← received ${sender} 4 bytes ping`);
 });
+
+test("a send's result and error stay with the socket that sent", async ({ app }) => {
+  await openTab(app, 'UDP socket');
+  await app.getByRole('button', { name: 'Bind' }).click();
+  const title = pane(app).getByRole('heading', { level: 2 });
+  await expect(title).toContainText(/127\.0\.0\.1:[1-9]/);
+  const first = /127\.0\.0\.1:\d+/.exec(await title.innerText())?.[0] ?? '';
+  // An IPv4 socket cannot send to an IPv6 address: the error says so, under the Send button.
+  await app.getByLabel('Destination', { exact: true }).fill('[::1]:9');
+  await app.getByLabel('Payload', { exact: true }).fill('x');
+  await app.getByRole('button', { name: 'Send', exact: true }).click();
+  const refusal = pane(app).getByRole('alert').filter({ hasText: 'cannot send to the IPv6' });
+  await expect(refusal).toBeVisible();
+  await expect(refusal).toContainText('bind one on :: or ::1 for that (EINVAL)');
+
+  // Another socket shows none of it, and its own result is its own.
+  await app.getByRole('button', { name: 'Bind' }).click();
+  await expect(title).not.toContainText(first);
+  await expect(pane(app).getByRole('alert')).toHaveCount(0);
+  await app.getByLabel('Destination', { exact: true }).fill(first);
+  await app.getByRole('button', { name: 'Send', exact: true }).click();
+  await expect(pane(app).getByRole('status').filter({ hasText: 'Sent 1 byte' })).toBeVisible();
+  await row(app, new RegExp(`UDP ${first.replaceAll('.', '\\.')}`)).click();
+  await expect(title).toContainText(first);
+  await expect(pane(app).getByRole('status').filter({ hasText: /^Sent/ })).toHaveCount(0);
+});

@@ -545,6 +545,8 @@ export const en = {
   'jobs.chunkUdpHint': 'Each chunk is one datagram: at most 65,507 bytes.',
   'jobs.chunkEvery': 'One chunk every (ms)',
   'jobs.chunkEveryHint': '0: as fast as the peer reads.',
+  'jobs.chunkEveryUdpHint':
+    '0: one datagram after another, as fast as the socket sends them. UDP has no flow control: a receiver that falls behind loses them.',
   'jobs.badChunkInterval': 'A whole number of ms, 0 or more',
   'jobs.sendFile': 'Send file',
   'jobs.started': 'Started: see Send jobs beside the timeline.',

@@ -519,6 +519,8 @@ export const zhCN: { [K in MessageKey]: string } = {
   'jobs.chunkUdpHint': '每块为一个数据报：最多 65,507 字节。',
   'jobs.chunkEvery': '每块间隔（毫秒）',
   'jobs.chunkEveryHint': '0：按对方读取的速度尽快发送。',
+  'jobs.chunkEveryUdpHint':
+    '0：套接字能发多快就一个接一个地发送数据报。UDP 没有流量控制：跟不上的接收方会丢失数据报。',
   'jobs.badChunkInterval': '请输入 0 或更大的整数毫秒',
   'jobs.sendFile': '发送文件',
   'jobs.started': '已开始：见时间线旁的“发送任务”。',
