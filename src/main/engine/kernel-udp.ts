@@ -8,7 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
-/** A reading of a table is reused for this long: counters are published a few times a second. */
+/**
+ * While datagrams arrive, a socket's drop count is read again this long after the last reading
+ * (see UdpEndpoint.noteDatagram): counters are published a few times a second.
+ */
 export const KERNEL_TABLE_MAX_AGE_MS = 250;
 
 export type UdpFamily = 'IPv4' | 'IPv6';
@@ -117,13 +120,34 @@ class ProcUdpTable {
   }
 
   /**
-   * A socket's kernel drop count; undefined once its row is gone. `readAfter` (a
-   * performance.now() time) asks for a reading taken after it, e.g. after the last datagram.
+   * A socket's kernel drop count as of the last reading; undefined once its row is gone. With
+   * `readAfter` (a performance.now() time), the table is read first, on the event loop, unless
+   * the last reading came after it: for a socket about to close, whose row goes with it.
    */
-  drops(inode: number, readAfter = -Infinity): number | undefined {
-    const stale = performance.now() - this.readAt > KERNEL_TABLE_MAX_AGE_MS;
-    if (stale || this.readAt < readAfter) this.read();
+  drops(inode: number, readAfter?: number): number | undefined {
+    if (readAfter !== undefined && this.readAt < readAfter) this.read();
     return this.dropsByInode.get(inode);
+  }
+
+  private refreshing: Promise<unknown> | null = null;
+  private refreshingSince = -Infinity;
+
+  /**
+   * Resolves once a reading taken after `readAfter` is in: one read at a time, off the event
+   * loop, shared by every socket that asks meanwhile.
+   */
+  refresh(readAfter: number): Promise<unknown> {
+    if (this.readAt >= readAfter) return Promise.resolve();
+    if (this.refreshing !== null && this.refreshingSince >= readAfter) return this.refreshing;
+    const previous = this.refreshing ?? Promise.resolve();
+    const since = performance.now();
+    const reading = previous.then(() => this.readWithoutBlocking());
+    this.refreshing = reading;
+    this.refreshingSince = since;
+    void reading.finally(() => {
+      if (this.refreshing === reading) this.refreshing = null;
+    });
+    return reading;
   }
 }
 
@@ -173,11 +197,23 @@ export async function findUdpSocketInode(
   return null;
 }
 
-/** The kernel's drop count for the socket with this inode; undefined once the socket is gone. */
+/**
+ * The kernel's drop count for the socket with this inode as last read; undefined once the socket
+ * is gone. `readAfter` reads the table now unless the last reading came after it (see drops()).
+ */
 export function kernelUdpDrops(
   family: UdpFamily,
   inode: number,
   readAfter?: number,
 ): number | undefined {
   return tables[family].drops(inode, readAfter);
+}
+
+/**
+ * Resolves once the family's table was read after `readAfter`, without blocking the event loop:
+ * the table lists every UDP socket of the machine, and with thousands (another program's) the
+ * kernel takes a tenth of a second to write it out.
+ */
+export function refreshKernelUdp(family: UdpFamily, readAfter: number): Promise<unknown> {
+  return tables[family].refresh(readAfter);
 }

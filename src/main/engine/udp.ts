@@ -17,6 +17,7 @@ import {
   findUdpSocketInode,
   KERNEL_TABLE_MAX_AGE_MS,
   kernelUdpDrops,
+  refreshKernelUdp,
   type UdpFamily,
 } from './kernel-udp';
 
@@ -410,8 +411,12 @@ export class UdpEndpoint extends Endpoint {
     this.lastDatagramAt = now;
     this.kernelDropsTimer ??= setTimeout(() => {
       this.kernelDropsTimer = undefined;
-      this.readKernelDrops(this.lastDatagramAt);
-      this.hub.touch(this.id);
+      const family = this.family;
+      void refreshKernelUdp(family, this.lastDatagramAt).then(() => {
+        if (this.isFinished || this.closing) return;
+        this.readKernelDrops();
+        this.hub.touch(this.id);
+      });
     }, KERNEL_TABLE_MAX_AGE_MS).unref();
   }
 
