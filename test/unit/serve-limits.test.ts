@@ -31,7 +31,7 @@ import {
 } from '../../src/shared/wire';
 import { WorkbenchError } from '../../src/shared/errors';
 import { call, MiB, portOf } from '../support/engine-helpers';
-import { exited, tempDir } from '../support/peers';
+import { exited, startPython, tempDir } from '../support/peers';
 import { Page, RawWebSocket } from '../support/serve-peers';
 import { waitUntil } from '../support/wait';
 import { cleanupsAfterEach } from '../support/engine';
@@ -338,6 +338,38 @@ describe('one memory budget for every page', () => {
     flooding.ws.resume();
     const results = await Promise.all(answers);
     expect(results.every((result) => result.ok)).toBe(true);
+  });
+
+  it('calls waiting on the network hold up nothing else the page asks', async () => {
+    // A listener whose accept queue is full and never accepted from: connects to it wait.
+    const python = startPython(
+      [
+        'import socket, sys, time',
+        's = socket.socket()',
+        "s.bind(('127.0.0.1', 0))",
+        's.listen(0)',
+        'held = socket.create_connection(s.getsockname(), timeout=1)',
+        "print('ready', s.getsockname()[1], flush=True)",
+        'time.sleep(60)',
+      ].join('\n'),
+    );
+    cleanups.push(() => python.child.kill());
+    const port = Number(/ready (\d+)/.exec(await python.ready)?.[1]);
+    const server = await serve();
+    const page = await openPage(server);
+    let connectsAnswered = 0;
+    const connects = Array.from({ length: 12 }, () =>
+      page.invoke('tcp.connect', { host: '127.0.0.1', port, timeoutMs: 3000 }).then((result) => {
+        connectsAnswered += 1;
+        return result;
+      }),
+    );
+    // Answered while every connect still waits for its handshake.
+    expect(await page.call('engine.status', {})).toBeDefined();
+    expect(connectsAnswered).toBe(0);
+    for (const result of await Promise.all(connects)) {
+      expect(result.ok ? null : result.error.code).toBe('ETIMEDOUT');
+    }
   });
 
   it('twenty pages each stalling in a 64 MiB frame hold at most the budget', async () => {

@@ -86,8 +86,8 @@ interface Page {
   assemblingBytes: number;
   /** Messages waiting to leave together in one frame (pages that asked for batches). */
   batchedBytes: number;
-  /** Calls received and waiting for their turn (see CALLS_AT_ONCE), as their frames' length. */
-  waitingCallBytes: number;
+  /** Messages received and waiting for their turn (see CALLS_PER_TURN), as their frames' length. */
+  waitingBytes: number;
   /** Disconnected for the memory budget; its socket is destroyed after CLOSE_GRACE_MS. */
   evicted: boolean;
 }
@@ -125,7 +125,7 @@ class PageMemory {
       page.inFlightBytes +
       page.assemblingBytes +
       page.batchedBytes +
-      page.waitingCallBytes +
+      page.waitingBytes +
       page.ws.bufferedAmount
     );
   }
@@ -220,11 +220,12 @@ const CAPTURE_ENCODE_PIECE_CHUNKS = 2_048;
 const CAPTURE_FRAGMENT_BYTES = 64 * 1024;
 
 /**
- * Calls of one page that run at once (capture reads and copies aside, which run one at a time).
- * A handler builds its whole answer before it is sent: a page that sends a thousand
- * session.snapshot calls in one packet would otherwise have a thousand snapshots built at once.
+ * Calls of one page started per turn of the event loop (capture reads and copies aside, which
+ * run one at a time). A handler builds its whole answer before it is sent: a page that sends a
+ * thousand session.snapshot calls in one packet would otherwise have a thousand snapshots built
+ * at once. Calls that wait on I/O (a connect, a lookup) hold nothing: only starts are counted.
  */
-const CALLS_AT_ONCE = 8;
+const CALLS_PER_TURN = 8;
 
 /** A batch frame is sent early once its messages reach this many characters. */
 const BATCH_MAX_CHARS = 1024 * 1024;
@@ -254,7 +255,7 @@ function serveClient(
     inFlightBytes: 0,
     assemblingBytes: 0,
     batchedBytes: 0,
-    waitingCallBytes: 0,
+    waitingBytes: 0,
     evicted: false,
   };
   memory.add(page);
@@ -411,50 +412,73 @@ function serveClient(
     });
   };
 
-  // Other calls: CALLS_AT_ONCE at a time, and none starts while the page has more than
-  // replyHighWaterBytes unsent. A page that sends thousands of calls and reads none of the
-  // answers holds a few answers, not thousands; the calls waiting count as their frames.
-  interface WaitingCall {
-    id: number;
-    command: unknown;
-    input: unknown;
-    bytes: number;
-  }
-  const waitingCalls = new Deque<WaitingCall>(64);
-  let callsRunning = 0;
+  // Other calls: CALLS_PER_TURN start per turn of the event loop, and none while the page has
+  // more than replyHighWaterBytes unsent. A page that sends thousands of calls and reads none of
+  // the answers holds a few answers, not thousands; what waits counts as its frames. A
+  // notification that comes while calls wait waits behind them: feed.open then feed.close, or
+  // capture.find then capture.cancel, keep their order.
+  type Waiting =
+    | { kind: 'call'; id: number; command: unknown; input: unknown; bytes: number }
+    | { kind: 'notify'; name: unknown; input: unknown; bytes: number };
+  const waiting = new Deque<Waiting>(64);
+  let startedThisTurn = 0;
+  let nextTurnScheduled = false;
   let waitingForDrain = false;
-  const startCalls = (): void => {
-    while (callsRunning < CALLS_AT_ONCE && waitingCalls.length > 0 && open()) {
+  const nextTurn = (): void => {
+    nextTurnScheduled = false;
+    startedThisTurn = 0;
+    pump();
+  };
+  const start = (call: Extract<Waiting, { kind: 'call' }>): void => {
+    let answer: ReturnType<Router['invoke']>;
+    try {
+      answer = router.invoke(call.command, call.input, view);
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    answer.then(
+      (result) => send({ t: 'result', id: call.id, result }),
+      (error: unknown) => fail(call.id, { code: 'INTERNAL', message: String(error) }),
+    );
+  };
+  const pump = (): void => {
+    while (waiting.length > 0 && open()) {
+      if (startedThisTurn >= CALLS_PER_TURN) {
+        if (!nextTurnScheduled) {
+          nextTurnScheduled = true;
+          setImmediate(nextTurn);
+        }
+        return;
+      }
       if (ws.bufferedAmount > limits.replyHighWaterBytes) {
         if (!waitingForDrain) {
           waitingForDrain = true;
           void drained().then(() => {
             waitingForDrain = false;
-            startCalls();
+            pump();
           });
         }
         return;
       }
-      const call = waitingCalls.shift() as WaitingCall;
-      page.waitingCallBytes -= call.bytes;
-      callsRunning += 1;
-      router
-        .invoke(call.command, call.input, view)
-        .then(
-          (result) => send({ t: 'result', id: call.id, result }),
-          (error: unknown) => fail(call.id, { code: 'INTERNAL', message: String(error) }),
-        )
-        .finally(() => {
-          callsRunning -= 1;
-          startCalls();
-        });
+      const next = waiting.shift() as Waiting;
+      page.waitingBytes -= next.bytes;
+      if (next.kind === 'notify') {
+        router.notify(next.name, next.input, view);
+        continue;
+      }
+      if (startedThisTurn === 0 && !nextTurnScheduled) {
+        nextTurnScheduled = true;
+        setImmediate(nextTurn);
+      }
+      startedThisTurn += 1;
+      start(next);
     }
   };
-  const invoke = (id: number, command: unknown, input: unknown, bytes: number): void => {
-    waitingCalls.push({ id, command, input, bytes });
-    page.waitingCallBytes += bytes;
+  const enqueue = (message: Waiting): void => {
+    waiting.push(message);
+    page.waitingBytes += message.bytes;
     memory.enforce();
-    startCalls();
+    pump();
   };
 
   // Each page is one view: it gets live data through the feeds it opens, as fast as it
@@ -465,8 +489,8 @@ function serveClient(
     batch = [];
     page.batchedBytes = 0;
     view.close();
-    waitingCalls.clear();
-    page.waitingCallBytes = 0;
+    waiting.clear();
+    page.waitingBytes = 0;
     memory.remove(page);
     releaseDrainWaiters();
   });
@@ -508,7 +532,7 @@ function serveClient(
     const call = frame as Record<string, unknown>;
     if (call.t === 'notify') {
       // No reply, by definition; a bad one is dropped (the router says why, nobody listens).
-      router.notify(call.name, call.input, view);
+      enqueue({ kind: 'notify', name: call.name, input: call.input, bytes: text.length });
       return;
     }
     const id = readableId(frame);
@@ -529,7 +553,7 @@ function serveClient(
       copyCapture(id, call.input);
       return;
     }
-    invoke(id, call.command, call.input, text.length);
+    enqueue({ kind: 'call', id, command: call.command, input: call.input, bytes: text.length });
   });
 }
 
