@@ -157,7 +157,7 @@ describe('UDP', () => {
     expect(sizes).toEqual([1, 100, 1400, 9000]);
   });
 
-  it('lists empty datagrams in the capture read of the page they are on, once each', async () => {
+  it('lists empty datagrams in the capture read of the page they are on, and the last ones on the last page', async () => {
     const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
     const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
     // Empty datagrams first, between two datagrams of four bytes, and last.
@@ -184,6 +184,26 @@ describe('UDP', () => {
     expect(page(4, 4)).toEqual(['4:', '4:', '4:efgh', '8:']);
     expect(page(8, 4)).toEqual(['8:']);
     expect(page(2, 4)).toEqual(['2:cd', '4:', '4:', '4:ef']);
+
+    // A socket that received only empty datagrams: every read reaching the end lists them.
+    const empty = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
+    const emptyPort = empty.local && 'port' in empty.local ? empty.local.port : 0;
+    const sender = startPython(
+      [
+        'import socket, sys',
+        's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+        'for _ in range(3):',
+        "    s.sendto(b'', ('127.0.0.1', int(sys.argv[1])))",
+        "print('ready', flush=True)",
+      ].join('\n'),
+      [String(emptyPort)],
+    );
+    await sender.ready;
+    await waitUntil(
+      'three empty datagrams',
+      () => fresh.engine.info(empty.id).counters.chunksIn === 3,
+    );
+    expect(fresh.engine.readCapture(empty.id, 0, 100).chunks).toHaveLength(3);
   });
 
   it('sends to a host name, and captures the address it went to', async () => {

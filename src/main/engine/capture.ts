@@ -486,14 +486,17 @@ export class CaptureStore {
    * The chunks overlapping [offset, offset + length), trimmed to that range. A chunk of no bytes
    * (an empty datagram) is in the range its offset is in, and also in any range that reaches the
    * capture's end when it is there: the last page of a capture lists the empty datagrams that
-   * came last, which no later page could.
+   * came last, which no later page could. So those may be listed by two ranges (a reader that
+   * pages on from the end sees them again; the live view tells them apart by seq).
    */
   read(offset: number, length: number): CaptureChunk[] {
     const asked = offset + length;
     const end = Math.min(asked, this.bytes);
     const result: CaptureChunk[] = [];
     const keptFrom = this.keptFrom;
-    if (end <= keptFrom) return result;
+    // Nothing kept in the range; but a range ending at keptFrom that reaches the capture's end
+    // still lists the empty datagrams there (a socket that received only empty ones).
+    if (end < keptFrom || (end === keptFrom && asked < this.bytes)) return result;
     offset = Math.max(offset, keptFrom);
     const emptiesUpTo = asked >= this.bytes ? end : end - 1;
     for (let seq = this.index.firstEndingAfter(offset - 1); seq < this.index.length; seq++) {
