@@ -89,13 +89,14 @@ class ProcUdpTable {
   constructor(private readonly file: string) {}
 
   read(): ProcUdpRow[] | null {
+    const startedAt = performance.now();
     let text: string;
     try {
       text = fs.readFileSync(this.file, 'latin1');
     } catch {
       return null; // no /proc here, or not readable: the OS does not say
     }
-    return this.took(text);
+    return this.took(text, startedAt);
   }
 
   /**
@@ -103,19 +104,26 @@ class ProcUdpTable {
    * with thousands (another program's) the kernel takes a tenth of a second to write it out.
    */
   async readWithoutBlocking(): Promise<ProcUdpRow[] | null> {
+    const startedAt = performance.now();
     let text: string;
     try {
       text = await fs.promises.readFile(this.file, 'latin1');
     } catch {
       return null;
     }
-    return this.took(text);
+    return this.took(text, startedAt);
   }
 
-  private took(text: string): ProcUdpRow[] {
+  /**
+   * A reading is as old as its start (what came meanwhile may not be in it), and one that
+   * started before the reading kept does not replace it.
+   */
+  private took(text: string, startedAt: number): ProcUdpRow[] {
     const rows = parseProcUdp(text);
-    this.readAt = performance.now();
-    this.dropsByInode = new Map(rows.map((row) => [row.inode, row.drops]));
+    if (startedAt >= this.readAt) {
+      this.readAt = startedAt;
+      this.dropsByInode = new Map(rows.map((row) => [row.inode, row.drops]));
+    }
     return rows;
   }
 
