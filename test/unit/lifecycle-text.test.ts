@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Transition } from '../../src/shared/contract';
-import { describeTransition } from '../../src/renderer/src/lib/lifecycle';
+import { describeTransition, teardownBefore } from '../../src/renderer/src/lib/lifecycle';
 
 const at = (event: Transition['event'], state: Transition['state']): Transition => ({
   at: 0,
@@ -14,26 +14,33 @@ const at = (event: Transition['event'], state: Transition['state']): Transition 
 const tcp = { role: 'accepted', kind: 'tcp-connection' } as const;
 const unix = { role: 'accepted', kind: 'unix-connection' } as const;
 const opened = [at('accepted', 'open'), at('established', 'open')];
+/** What the timeline `earlier` says of the teardown before the next transition. */
+const after = (earlier: Transition[]) =>
+  teardownBefore([...earlier, at('closed', 'closed')]).at(-1);
 
 describe('the explanation of a FIN', () => {
   it('says the peer may still send after our first FIN, and who waits after our second', () => {
     const ours = at('fin-sent', 'half-closed-local');
-    expect(describeTransition(ours, tcp, opened).explain).toBe('tl.explain.finSent');
+    expect(describeTransition(ours, tcp, after(opened)).explain).toBe('tl.explain.finSent');
     const peersFirst = [...opened, at('fin-received', 'half-closed-remote')];
-    expect(describeTransition(ours, tcp, peersFirst).explain).toBe('tl.explain.finSentSecond');
+    expect(describeTransition(ours, tcp, after(peersFirst)).explain).toBe(
+      'tl.explain.finSentSecond',
+    );
   });
 
   it('says we may still send after the peer’s first FIN, and that we wait in TIME_WAIT after its second', () => {
     const theirs = at('fin-received', 'half-closed-remote');
-    expect(describeTransition(theirs, tcp, opened).explain).toBe('tl.explain.finReceived');
+    expect(describeTransition(theirs, tcp, after(opened)).explain).toBe('tl.explain.finReceived');
     const oursFirst = [...opened, at('fin-sent', 'half-closed-local')];
-    expect(describeTransition(theirs, tcp, oursFirst).explain).toBe('tl.explain.finReceivedSecond');
+    expect(describeTransition(theirs, tcp, after(oursFirst)).explain).toBe(
+      'tl.explain.finReceivedSecond',
+    );
   });
 
   it('speaks of no TIME_WAIT on a Unix-domain stream', () => {
     const oursFirst = [...opened, at('fin-sent', 'half-closed-local')];
     const theirs = at('fin-received', 'half-closed-remote');
-    expect(describeTransition(theirs, unix, oursFirst)).toEqual({
+    expect(describeTransition(theirs, unix, after(oursFirst))).toEqual({
       call: 'tl.call.finReceivedUnix',
       explain: 'tl.explain.bothDoneUnix',
     });

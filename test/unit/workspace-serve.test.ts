@@ -117,10 +117,10 @@ describe('serve --workspace', () => {
     child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
     child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
     try {
-      await waitUntil('the URL and the notice', () => stderr.includes('\n'), 20_000);
+      await waitUntil('the notice', () => /can reach them: .*\n/.test(stderr), 20_000);
       expect(stdout).toMatch(/^Socket Workbench: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
       expect(stderr).toMatch(
-        /^Socket Workbench: the workspace opened these where other machines can reach them: TCP listener 0\.0\.0\.0:[1-9]\d*\n$/,
+        /^Socket Workbench: the workspace opened these where other machines can reach them: TCP listener 0\.0\.0\.0:[1-9]\d*$/m,
       );
     } finally {
       child.kill('SIGTERM');

@@ -31,9 +31,11 @@ function ownerOf(socket: net.Socket): Connection {
   return (socket as OwnedSocket)[OWNER] as Connection;
 }
 
+const isWildcardHost = (host: string): boolean => host === '0.0.0.0' || host === '::';
+
 /** A listener's address is every accepted connection's local one, unless it is a wildcard. */
 function isWildcard(address: Address): boolean {
-  return 'host' in address && (address.host === '0.0.0.0' || address.host === '::');
+  return 'host' in address && isWildcardHost(address.host);
 }
 
 /** How many bytes may wait in this process for a peer that does not read (issue 9). */
@@ -148,9 +150,10 @@ export class Connection extends Endpoint {
       describeTarget(target),
     );
     // The address connected to is known before the handshake when it is one (not a host name
-    // to look up): a refused connect is then still drawn to it in an export.
+    // to look up, nor 0.0.0.0 or ::, which the kernel turns into loopback): a refused connect is
+    // then still drawn to it in an export.
     if (target.kind === 'unix') connection.remote = { path: target.path };
-    else if (net.isIP(target.host) !== 0) {
+    else if (net.isIP(target.host) !== 0 && !isWildcardHost(target.host)) {
       const family = net.isIP(target.host) === 6 ? 'IPv6' : 'IPv4';
       connection.remote = { host: target.host, port: target.port, family };
     } else connection.remote = null;

@@ -52,6 +52,11 @@ export const en = {
   'sidebar.udp': 'UDP sockets',
   'sidebar.empty': 'Nothing open yet. Open a listener or connect a client above.',
   'sidebar.loading': 'Loading…',
+  'sidebar.forgetFinished': 'Forget finished',
+  'sidebar.forgetFinishedHint':
+    'Remove every closed, reset or failed endpoint from the list, with its capture',
+  'sidebar.forgot': 'Forgot {count}.',
+  'sidebar.nothingFinished': 'Nothing finished to forget.',
 
   'row.connectionsOne': '{n} connection',
   'row.connectionsMany': '{n} connections',
@@ -370,7 +375,7 @@ export const en = {
   'tl.explain.finSentSecond':
     "We answer the peer's FIN with ours: both directions are finished. The peer closed first, so it is the side that waits in TIME_WAIT.",
   'tl.explain.finReceivedSecond':
-    'The peer has finished sending too: both directions are finished. We sent FIN first, so our side waits in TIME_WAIT before the address can be used again.',
+    'The peer has finished sending too: both directions are finished. We sent FIN first, so our side keeps this connection in TIME_WAIT for about a minute, so that its late segments cannot be taken for a new connection’s.',
   'tl.explain.bothDoneUnix':
     'Both directions are finished; the kernel releases the pair once both ends close.',
   'tl.call.rstSent': 'RST →',

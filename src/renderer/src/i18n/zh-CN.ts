@@ -51,6 +51,10 @@ export const zhCN: { [K in MessageKey]: string } = {
   'sidebar.udp': 'UDP 套接字',
   'sidebar.empty': '还没有打开任何端点。请在上方开始监听或连接客户端。',
   'sidebar.loading': '加载中…',
+  'sidebar.forgetFinished': '移除已结束的',
+  'sidebar.forgetFinishedHint': '从列表中移除所有已关闭、已重置或失败的端点及其捕获',
+  'sidebar.forgot': '已移除 {count} 个。',
+  'sidebar.nothingFinished': '没有已结束的端点。',
 
   'row.connectionsOne': '{n} 个连接',
   'row.connectionsMany': '{n} 个连接',
@@ -353,7 +357,7 @@ export const zhCN: { [K in MessageKey]: string } = {
   'tl.explain.finSentSecond':
     '我们用自己的 FIN 回应对端的 FIN：两个方向都已结束。对端先关闭，所以由它进入 TIME_WAIT。',
   'tl.explain.finReceivedSecond':
-    '对端也发送完毕：两个方向都已结束。我们先发送了 FIN，所以本端进入 TIME_WAIT，之后地址才能再次使用。',
+    '对端也发送完毕：两个方向都已结束。我们先发送了 FIN，所以本端将此连接保持在 TIME_WAIT 约一分钟，以免迟到的报文段被误认为属于新连接。',
   'tl.explain.bothDoneUnix': '两个方向都已结束；两端都关闭后，内核释放这对套接字。',
   'tl.call.rstSent': 'RST →',
   'tl.explain.rstSent':

@@ -11,14 +11,29 @@ export interface TransitionText {
   explain: MessageKey;
 }
 
-/**
- * `earlier`: the transitions before this one, which say whether a FIN is the first or the second
- * of the teardown.
- */
+/** Whether the teardown had begun before a transition: it makes a FIN the first or the second. */
+export interface TeardownSoFar {
+  finSent: boolean;
+  finReceived: boolean;
+}
+
+/** For each transition of a timeline, the FINs before it (one pass, for a view of the whole). */
+export function teardownBefore(timeline: readonly Transition[]): TeardownSoFar[] {
+  const result: TeardownSoFar[] = [];
+  let finSent = false;
+  let finReceived = false;
+  for (const transition of timeline) {
+    result.push({ finSent, finReceived });
+    if (transition.event === 'fin-sent') finSent = true;
+    if (transition.event === 'fin-received') finReceived = true;
+  }
+  return result;
+}
+
 export function describeTransition(
   transition: Transition,
   endpoint: Pick<EndpointInfo, 'role' | 'kind'>,
-  earlier: readonly Transition[] = [],
+  before: TeardownSoFar = { finSent: false, finReceived: false },
 ): TransitionText {
   const { role } = endpoint;
   const stream = isStreamRole(role);
@@ -46,7 +61,7 @@ export function describeTransition(
       return { call: 'tl.call.accepted', explain: 'tl.explain.accepted' };
     case 'fin-sent': {
       // The second FIN of a teardown ends both directions: the explanation says so.
-      const second = earlier.some((before) => before.event === 'fin-received');
+      const second = before.finReceived;
       if (unix) {
         return {
           call: 'tl.call.finSentUnix',
@@ -59,7 +74,7 @@ export function describeTransition(
       };
     }
     case 'fin-received': {
-      const second = earlier.some((before) => before.event === 'fin-sent');
+      const second = before.finSent;
       if (unix) {
         return {
           call: 'tl.call.finReceivedUnix',
