@@ -34,3 +34,41 @@ test('a long endpoint list stays small in the DOM and fully reachable', async ({
   python.stdin.end();
   await exited;
 });
+
+test('Forget finished clears closed entries and keeps what is open', async ({ app }) => {
+  const port = await openTcpListener(app);
+  // Three peers come and reset; one stays.
+  const python = spawn('python3', [
+    '-c',
+    `
+import socket, struct, sys
+port = int(sys.argv[1])
+for _ in range(3):
+    gone = socket.create_connection(('127.0.0.1', port))
+    gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    gone.close()
+stay = socket.create_connection(('127.0.0.1', port))
+print('ready', flush=True)
+sys.stdin.read()
+`,
+    String(port),
+  ]);
+  const exited = once(python, 'exit');
+  await once(python.stdout, 'data');
+  const accepted = app.getByRole('treeitem', { level: 2 });
+  await expect(accepted).toHaveCount(4);
+  await expect(accepted.filter({ hasText: 'reset' })).toHaveCount(3);
+
+  await app.getByRole('button', { name: 'Forget finished' }).click();
+  await expect(app.getByRole('status').filter({ hasText: 'Forgot 3.' })).toBeVisible();
+  await expect(accepted).toHaveCount(1);
+  await expect(accepted).toContainText('open');
+  await expect(row(app, /TCP listener/)).toContainText('listening');
+
+  await app.getByRole('button', { name: 'Forget finished' }).click();
+  await expect(
+    app.getByRole('status').filter({ hasText: 'Nothing finished to forget.' }),
+  ).toBeVisible();
+  python.stdin.end();
+  await exited;
+});

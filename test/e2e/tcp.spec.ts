@@ -33,7 +33,7 @@ test('a listener accepts a client; both sides see the bytes and the teardown', a
 
   await app.getByRole('button', { name: 'Close', exact: true }).click();
   await expect(pane(app)).toContainText('closed');
-  await app.getByRole('button', { name: 'Forget' }).click();
+  await app.getByRole('button', { name: 'Forget', exact: true }).click();
   await expect(app.getByRole('heading', { name: 'Nothing selected' })).toBeVisible();
 });
 
