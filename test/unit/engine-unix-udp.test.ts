@@ -136,43 +136,51 @@ describe('UDP', () => {
     peer.close();
   });
 
-  it('keeps the boundaries of datagrams a python3 peer sends', async () => {
+  /** A UDP socket of the engine on loopback: its id and port. */
+  async function bindLoopback(): Promise<{ id: string; port: number }> {
     const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
-    const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
-    const python = startPython(
-      [
-        'import socket, sys',
-        's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-        'for n in (1, 100, 1400, 9000):',
-        "    s.sendto(bytes([n % 256]) * n, ('127.0.0.1', int(sys.argv[1])))",
-        "print('ready', flush=True)",
-      ].join('\n'),
-      [String(port)],
-    );
-    await python.ready;
-    await waitUntil('four datagrams', () => fresh.engine.info(udp.id).counters.chunksIn === 4);
-    const sizes = fresh.engine
-      .readCapture(udp.id, 0, 100_000)
-      .chunks.map((c) => c.bytes.byteLength);
-    expect(sizes).toEqual([1, 100, 1400, 9000]);
-  });
+    return { id: udp.id, port: udp.local && 'port' in udp.local ? udp.local.port : 0 };
+  }
 
-  it('lists empty datagrams in the capture read of the page they are on, and the last ones on the last page', async () => {
-    const udp = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
-    const port = udp.local && 'port' in udp.local ? udp.local.port : 0;
-    // Empty datagrams first, between two datagrams of four bytes, and last.
+  /**
+   * python3 sends these datagrams (Python bytes expressions) to the socket, in order; resolves
+   * once the engine has counted them all.
+   */
+  async function fromPython(udp: { id: string; port: number }, datagrams: string[]) {
     const python = startPython(
       [
         'import socket, sys',
         's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-        "for data in (b'', b'abcd', b'', b'', b'efgh', b''):",
+        `for data in (${datagrams.join(', ')},):`,
         "    s.sendto(data, ('127.0.0.1', int(sys.argv[1])))",
         "print('ready', flush=True)",
       ].join('\n'),
-      [String(port)],
+      [String(udp.port)],
     );
     await python.ready;
-    await waitUntil('six datagrams', () => fresh.engine.info(udp.id).counters.chunksIn === 6);
+    await waitUntil(
+      `${datagrams.length} datagrams`,
+      () => fresh.engine.info(udp.id).counters.chunksIn === datagrams.length,
+    );
+  }
+
+  it('keeps the boundaries of datagrams a python3 peer sends', async () => {
+    const udp = await bindLoopback();
+    const sizes = [1, 100, 1400, 9000];
+    await fromPython(
+      udp,
+      sizes.map((n) => `bytes([${n % 256}]) * ${n}`),
+    );
+    const received = fresh.engine
+      .readCapture(udp.id, 0, 100_000)
+      .chunks.map((c) => c.bytes.byteLength);
+    expect(received).toEqual(sizes);
+  });
+
+  it('lists empty datagrams in the capture read of the page they are on, and the last ones on the last page', async () => {
+    const udp = await bindLoopback();
+    // Empty datagrams first, between two datagrams of four bytes, and last.
+    await fromPython(udp, ["b''", "b'abcd'", "b''", "b''", "b'efgh'", "b''"]);
     const page = (offset: number, length: number) =>
       fresh.engine
         .readCapture(udp.id, offset, length)
@@ -186,23 +194,8 @@ describe('UDP', () => {
     expect(page(2, 4)).toEqual(['2:cd', '4:', '4:', '4:ef']);
 
     // A socket that received only empty datagrams: every read reaching the end lists them.
-    const empty = await fresh.engine.bindUdp({ host: '127.0.0.1', port: 0 });
-    const emptyPort = empty.local && 'port' in empty.local ? empty.local.port : 0;
-    const sender = startPython(
-      [
-        'import socket, sys',
-        's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-        'for _ in range(3):',
-        "    s.sendto(b'', ('127.0.0.1', int(sys.argv[1])))",
-        "print('ready', flush=True)",
-      ].join('\n'),
-      [String(emptyPort)],
-    );
-    await sender.ready;
-    await waitUntil(
-      'three empty datagrams',
-      () => fresh.engine.info(empty.id).counters.chunksIn === 3,
-    );
+    const empty = await bindLoopback();
+    await fromPython(empty, ["b''", "b''", "b''"]);
     expect(fresh.engine.readCapture(empty.id, 0, 100).chunks).toHaveLength(3);
   });
 

@@ -29,6 +29,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** A workspace file in the test's folder holding these endpoints; its path. */
+function writeWorkspace(name: string, endpoints: unknown[]): string {
+  const file = path.join(root, name);
+  const workspace = { format: 'socket-workbench-workspace', version: 1, savedAt: '', endpoints };
+  fs.writeFileSync(file, JSON.stringify({ ...workspace, library: [], view: {} }));
+  return file;
+}
+
 describe('serve --workspace', () => {
   it('takes a .json file, as an absolute path', () => {
     expect(parseCommandLine(['--workspace', 'lab.json'])).toMatchObject({
@@ -43,18 +51,9 @@ describe('serve --workspace', () => {
     fs.mkdirSync(rendererDir);
     fs.writeFileSync(path.join(rendererDir, 'index.html'), '<title>Socket Workbench</title>');
     const port = await freePort();
-    const file = path.join(root, 'lab.json');
-    fs.writeFileSync(
-      file,
-      JSON.stringify({
-        format: 'socket-workbench-workspace',
-        version: 1,
-        savedAt: '',
-        endpoints: [{ open: 'tcp.listen', input: { host: '127.0.0.1', port } }],
-        library: [],
-        view: {},
-      }),
-    );
+    const file = writeWorkspace('lab.json', [
+      { open: 'tcp.listen', input: { host: '127.0.0.1', port } },
+    ]);
     const server = await startServer({
       port: 0,
       rendererDir,
@@ -81,21 +80,10 @@ describe('serve --workspace', () => {
   });
 
   it('says on stderr what the workspace opened where other machines can reach it', async () => {
-    const file = path.join(root, 'shared.json');
-    fs.writeFileSync(
-      file,
-      JSON.stringify({
-        format: 'socket-workbench-workspace',
-        version: 1,
-        savedAt: '',
-        endpoints: [
-          { open: 'tcp.listen', input: { host: '127.0.0.1', port: 0 } },
-          { open: 'tcp.listen', input: { host: '0.0.0.0', port: 0 } },
-        ],
-        library: [],
-        view: {},
-      }),
-    );
+    const file = writeWorkspace('shared.json', [
+      { open: 'tcp.listen', input: { host: '127.0.0.1', port: 0 } },
+      { open: 'tcp.listen', input: { host: '0.0.0.0', port: 0 } },
+    ]);
     const repo = path.resolve(import.meta.dirname, '../..');
     const child = spawn(
       process.execPath,

@@ -39,6 +39,12 @@ export function describeTransition(
   const stream = isStreamRole(role);
   // Unix-domain sockets have no segments on a wire: the kernel joins the two ends directly.
   const unix = endpoint.kind === 'unix-connection';
+  // The second FIN of a teardown ends both directions: its explanation says so.
+  const second = transition.event === 'fin-sent' ? before.finReceived : before.finSent;
+  const finText = (call: MessageKey, first: MessageKey, last: MessageKey): TransitionText => ({
+    call,
+    explain: second ? last : first,
+  });
   switch (transition.event) {
     case 'socket':
       return role === 'client'
@@ -59,33 +65,14 @@ export function describeTransition(
         : { call: 'tl.call.established', explain: 'tl.explain.established' };
     case 'accepted':
       return { call: 'tl.call.accepted', explain: 'tl.explain.accepted' };
-    case 'fin-sent': {
-      // The second FIN of a teardown ends both directions: the explanation says so.
-      const second = before.finReceived;
-      if (unix) {
-        return {
-          call: 'tl.call.finSentUnix',
-          explain: second ? 'tl.explain.bothDoneUnix' : 'tl.explain.finSent',
-        };
-      }
-      return {
-        call: 'tl.call.finSent',
-        explain: second ? 'tl.explain.finSentSecond' : 'tl.explain.finSent',
-      };
-    }
-    case 'fin-received': {
-      const second = before.finSent;
-      if (unix) {
-        return {
-          call: 'tl.call.finReceivedUnix',
-          explain: second ? 'tl.explain.bothDoneUnix' : 'tl.explain.finReceived',
-        };
-      }
-      return {
-        call: 'tl.call.finReceived',
-        explain: second ? 'tl.explain.finReceivedSecond' : 'tl.explain.finReceived',
-      };
-    }
+    case 'fin-sent':
+      return unix
+        ? finText('tl.call.finSentUnix', 'tl.explain.finSent', 'tl.explain.bothDoneUnix')
+        : finText('tl.call.finSent', 'tl.explain.finSent', 'tl.explain.finSentSecond');
+    case 'fin-received':
+      return unix
+        ? finText('tl.call.finReceivedUnix', 'tl.explain.finReceived', 'tl.explain.bothDoneUnix')
+        : finText('tl.call.finReceived', 'tl.explain.finReceived', 'tl.explain.finReceivedSecond');
     case 'rst-sent':
       return { call: 'tl.call.rstSent', explain: 'tl.explain.rstSent' };
     case 'rst-received':
