@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { RECEIVE_BUFFER_DEFAULT, type EndpointInfo } from '../../shared/contract';
 import { formatHostPort } from '../../shared/domain';
 import { describeSystemError, WorkbenchError } from '../../shared/errors';
+import { hostExposure } from '../../shared/host-exposure';
 import { BATCH_SPACE_MAX, type CaptureMemory } from './capture';
 import { nowMs } from './clock';
 import { DatagramBacklog, PIECE_ROWS } from './datagram-backlog';
@@ -24,11 +25,6 @@ import {
 /** 65,535 less the UDP header, and for IPv4 the IP header too. */
 const MAX_DATAGRAM_IPV4 = 65_507;
 const MAX_DATAGRAM_IPV6 = 65_527;
-
-/** 127.0.0.0/8 and ::1: a socket bound to one of them reaches only this machine. */
-function isLoopbackAddress(host: string): boolean {
-  return net.isIP(host) === 4 ? host.startsWith('127.') : host === '::1';
-}
 
 /** Senders remembered for "Reply to": enough for a few devices talking at once, small to publish. */
 export const RECENT_PEERS_MAX = 8;
@@ -236,7 +232,7 @@ export class UdpEndpoint extends Endpoint {
         ? `${mine} is IPv4 and cannot send to the IPv6 address ${host}: bind one on :: or ::1 for that`
         : `${mine} is IPv6 and cannot send to the IPv4 address ${host}: bind one on 0.0.0.0 or 127.0.0.1 for that`;
     }
-    if (isLoopbackAddress(this.host) && !isLoopbackAddress(host)) {
+    if (hostExposure(this.host) === 'loopback' && hostExposure(host) !== 'loopback') {
       const everywhere = this.family === 'IPv6' ? '::' : '0.0.0.0';
       return `${mine} reaches only this machine and cannot send to ${host}: bind one on ${everywhere} (every interface) or on an address of the interface that leads there`;
     }

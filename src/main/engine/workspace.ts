@@ -343,7 +343,12 @@ export class WorkspaceManager {
         const { id, error } = await outcome;
         if (error === null) {
           opened += 1;
-          if (reachesOtherMachines(entry)) exposed.push(this.describeOpened(entry, id));
+          if (id !== null && reachesOtherMachines(entry)) {
+            const local = this.engine.info(id).local;
+            exposed.push(
+              describeEndpoint(entry, local && 'port' in local ? local.port : undefined),
+            );
+          }
         } else {
           failed.push({ label: describeEndpoint(entry), error });
           if (id !== null) this.failedToReopen.add(id);
@@ -377,16 +382,6 @@ export class WorkspaceManager {
     this.written = null;
     await this.use(file, true);
     this.publish();
-  }
-
-  /** As describeEndpoint, with the port the OS gave where the file asked for any (0). */
-  private describeOpened(entry: WorkspaceEndpoint, id: string | null): string {
-    const local = id === null ? null : this.engine.info(id).local;
-    if (!local || !('port' in local)) return describeEndpoint(entry);
-    if (entry.open === 'tcp.listen')
-      return `TCP listener ${formatHostPort(local.host, local.port)}`;
-    if (entry.open === 'udp.bind') return `UDP socket ${formatHostPort(local.host, local.port)}`;
-    return describeEndpoint(entry);
   }
 
   private openEndpoint(entry: WorkspaceEndpoint): Promise<EndpointInfo> {
@@ -496,11 +491,14 @@ function reachesOtherMachines(entry: WorkspaceEndpoint): boolean {
   return hostExposure(entry.input.host) !== 'loopback';
 }
 
-/** "TCP listener 127.0.0.1:9000", "Unix client /tmp/app.sock", "UDP socket 0.0.0.0:5000". */
-export function describeEndpoint(entry: WorkspaceEndpoint): string {
+/**
+ * "TCP listener 127.0.0.1:9000", "Unix client /tmp/app.sock", "UDP socket 0.0.0.0:5000";
+ * `boundPort`: the port a listener or UDP socket got, where the file asked for any (0).
+ */
+export function describeEndpoint(entry: WorkspaceEndpoint, boundPort?: number): string {
   switch (entry.open) {
     case 'tcp.listen':
-      return `TCP listener ${formatHostPort(entry.input.host, entry.input.port)}`;
+      return `TCP listener ${formatHostPort(entry.input.host, boundPort ?? entry.input.port)}`;
     case 'tcp.connect':
       return `TCP client ${formatHostPort(entry.input.host, entry.input.port)}`;
     case 'unix.listen':
@@ -508,7 +506,7 @@ export function describeEndpoint(entry: WorkspaceEndpoint): string {
     case 'unix.connect':
       return `Unix client ${entry.input.path}`;
     case 'udp.bind':
-      return `UDP socket ${formatHostPort(entry.input.host, entry.input.port)}`;
+      return `UDP socket ${formatHostPort(entry.input.host, boundPort ?? entry.input.port)}`;
   }
 }
 

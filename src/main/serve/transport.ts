@@ -422,10 +422,8 @@ function serveClient(
     | { kind: 'notify'; name: unknown; input: unknown; bytes: number };
   const waiting = new Deque<Waiting>(64);
   let startedThisTurn = 0;
-  let nextTurnScheduled = false;
   let waitingForDrain = false;
   const nextTurn = (): void => {
-    nextTurnScheduled = false;
     startedThisTurn = 0;
     pump();
   };
@@ -443,13 +441,8 @@ function serveClient(
   };
   const pump = (): void => {
     while (waiting.length > 0 && open()) {
-      if (startedThisTurn >= CALLS_PER_TURN) {
-        if (!nextTurnScheduled) {
-          nextTurnScheduled = true;
-          setImmediate(nextTurn);
-        }
-        return;
-      }
+      // nextTurn, scheduled by this turn's first start, goes on.
+      if (startedThisTurn >= CALLS_PER_TURN) return;
       if (ws.bufferedAmount > limits.replyHighWaterBytes) {
         if (!waitingForDrain) {
           waitingForDrain = true;
@@ -466,10 +459,7 @@ function serveClient(
         router.notify(next.name, next.input, view);
         continue;
       }
-      if (startedThisTurn === 0 && !nextTurnScheduled) {
-        nextTurnScheduled = true;
-        setImmediate(nextTurn);
-      }
+      if (startedThisTurn === 0) setImmediate(nextTurn);
       startedThisTurn += 1;
       start(next);
     }
